@@ -1,0 +1,85 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from jinja2 import StrictUndefined
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.logging import LoggingConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template import TemplateConfig
+from piccolo.engine.postgres import PostgresEngine
+
+from portal.assets import AssetManifest
+from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
+from portal.models.db import bind, make_engine
+from portal.security import security_headers_hook
+from portal.settings import Settings, get_settings
+
+TEMPLATES = Path(__file__).parent / "templates"
+CSRF_COOKIE = "csrftoken"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = (settings or get_settings()).check()
+    engine = make_engine(settings)
+    bind(engine)
+    assets = AssetManifest()
+
+    @asynccontextmanager
+    async def database_pool(app: Litestar) -> AsyncIterator[None]:
+        if isinstance(engine, PostgresEngine):
+            await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_size)
+            try:
+                yield
+            finally:
+                await engine.close_connection_pool()
+        else:
+            yield
+
+    def configure_jinja(jinja: JinjaTemplateEngine) -> None:
+        env = jinja.engine
+        env.undefined = StrictUndefined
+        env.trim_blocks = True
+        env.lstrip_blocks = True
+        env.globals["asset"] = assets.url
+        env.globals["production"] = settings.production
+
+    app = Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        exception_handlers=EXCEPTION_HANDLERS,
+        plugins=[HTMXPlugin()],
+        lifespan=[database_pool],
+        template_config=TemplateConfig(
+            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure_jinja
+        ),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name=CSRF_COOKIE,
+            cookie_secure=settings.production,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+        ),
+        compression_config=CompressionConfig(
+            backend="brotli", brotli_gzip_fallback=True, minimum_size=500, brotli_quality=5,
+            gzip_compress_level=6,
+        ),
+        before_send=[security_headers_hook(settings)],
+        logging_config=LoggingConfig(
+            root={"level": "INFO", "handlers": ["queue_listener"]},
+            log_exceptions="never",
+        ),
+        openapi_config=None,
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.assets = assets
+    logging.getLogger("portal").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,57 @@
+"""Static assets under content-hashed names, served with a year-long immutable cache.
+
+At start-up every file under ``static/`` is read once; ``portal.css`` is published as
+``portal.<sha256[:12]>.css``. Templates ask for ``asset('portal.css')`` and get the hashed URL,
+so a changed file always has a new name and an unchanged one is never fetched twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from pathlib import Path
+
+import msgspec
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+URL_PREFIX = "/static/"
+
+
+class Asset(msgspec.Struct, frozen=True):
+    name: str  # logical name, e.g. "portal.css"
+    hashed_name: str  # e.g. "portal.3f2a9c1b7d0e.css"
+    body: bytes
+    media_type: str
+    etag: str
+
+
+def _hashed(name: str, digest: str) -> str:
+    path = Path(name)
+    suffixes = "".join(path.suffixes[-1:])
+    stem = name[: len(name) - len(suffixes)] if suffixes else name
+    return f"{stem}.{digest}{suffixes}"
+
+
+class AssetManifest:
+    def __init__(self, directory: Path = STATIC_DIR) -> None:
+        self.by_name: dict[str, Asset] = {}
+        self.by_hashed: dict[str, Asset] = {}
+        for path in sorted(directory.rglob("*")):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            name = path.relative_to(directory).as_posix()
+            body = path.read_bytes()
+            digest = hashlib.sha256(body).hexdigest()[:12]
+            media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            if media_type.startswith("text/") or media_type.endswith("javascript"):
+                media_type += "; charset=utf-8"
+            asset = Asset(name, _hashed(name, digest), body, media_type, f'"{digest}"')
+            self.by_name[name] = asset
+            self.by_hashed[asset.hashed_name] = asset
+
+    def url(self, name: str) -> str:
+        """The public URL of a static file; an unknown name is a programming error."""
+        return URL_PREFIX + self.by_name[name].hashed_name
+
+    def lookup(self, hashed_name: str) -> Asset | None:
+        return self.by_hashed.get(hashed_name)

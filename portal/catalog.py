@@ -1,0 +1,163 @@
+"""The catalog file: CMS applications, their roles and the application-specific fields.
+
+Decoding and checking are pure (no database): a malformed file is refused with a message that
+names the entry and the field, before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+
+from portal.formats import EXTRA_CHECKS
+
+DEFAULT_CATALOG = Path(__file__).parent / "data" / "catalog.toml"
+
+Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
+Description = Annotated[str, msgspec.Meta(max_length=1000)]
+
+
+class FieldSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    label: Text
+    pattern: Annotated[str, msgspec.Meta(min_length=2, max_length=200)]
+    example: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    hint: Description = ""
+    check: str = ""
+    sensitive: bool = False
+
+
+class RoleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    code: Code
+    name: Text
+    approval_levels: Annotated[int, msgspec.Meta(ge=1, le=2)]
+    review_days: Annotated[int, msgspec.Meta(ge=12, le=60)]
+    description: Description = ""
+    fields: list[str] = []
+
+
+class ApplicationSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    code: Code
+    name: Text
+    roles: list[RoleSpec]
+    description: Description = ""
+    requires_ssn: bool = False
+
+
+class Catalog(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    fields: dict[Code, FieldSpec]
+    applications: list[ApplicationSpec]
+
+
+class CatalogError(ValueError):
+    """The catalog file is malformed; the message names the entry and the field."""
+
+
+_PATH_PART = re.compile(r"\.(\w+)|\[(\d+)\]")
+
+
+def _where(raw: dict, path: str) -> str:
+    """Turn msgspec's ``$.applications[2].roles[0].review_days`` into the words
+    ``application PSR, role provider-user, field review_days`` using the codes in the file."""
+    node: object = raw
+    words: list[str] = []
+    last_key = ""
+    for m in _PATH_PART.finditer(path):
+        key, index = m.groups()
+        if key is not None:
+            last_key = key
+            node = node.get(key) if isinstance(node, dict) else None
+        elif index is not None:
+            i = int(index)
+            item = node[i] if isinstance(node, list) and i < len(node) else None
+            code = item.get("code") if isinstance(item, dict) else None
+            kind = {"applications": "application", "roles": "role"}.get(last_key, last_key)
+            words.append(f"{kind} {code}" if code else f"{kind} #{i + 1}")
+            last_key = ""
+            node = item
+    if last_key:
+        words.append(f"field {last_key}")
+    return ", ".join(words) or "the file"
+
+
+def parse(text: str) -> Catalog:
+    """Decode and check a catalog. Raises CatalogError naming the entry and field."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"not valid TOML: {exc}") from None
+    fields = raw.get("fields")
+    if isinstance(fields, dict):  # checked one by one so an error can name the field's key
+        for key, spec in fields.items():
+            try:
+                msgspec.convert(spec, FieldSpec)
+            except msgspec.ValidationError as exc:
+                message, _, path = str(exc).partition(" - at `")
+                name = path.rstrip("`").removeprefix("$.") or "value"
+                if message.startswith("Object missing required field"):
+                    message, name = "required", message.split("`")[1]
+                raise CatalogError(f"field {key}, field {name}: {message}") from None
+    try:
+        catalog = msgspec.convert(raw, Catalog)
+    except msgspec.ValidationError as exc:
+        message, _, path = str(exc).partition(" - at `")
+        path = path.rstrip("`")
+        if message.startswith("Object missing required field"):
+            missing = message.split("`")[1]
+            where = _where(raw, path)
+            prefix = "" if where == "the file" else f"{where}, "
+            raise CatalogError(f"{prefix}field {missing}: required") from None
+        raise CatalogError(f"{_where(raw, path)}: {message}") from None
+    _check(catalog)
+    return catalog
+
+
+def _check(catalog: Catalog) -> None:
+    for key, spec in catalog.fields.items():
+        where = f"field {key}"
+        try:
+            pattern = re.compile(spec.pattern)
+        except re.error as exc:
+            raise CatalogError(f"{where}, field pattern: not a valid regular expression ({exc})") from None
+        if spec.check and spec.check not in EXTRA_CHECKS:
+            raise CatalogError(
+                f"{where}, field check: unknown check {spec.check!r}"
+                f" (known: {', '.join(sorted(EXTRA_CHECKS))})"
+            )
+        if not pattern.fullmatch(spec.example) or (
+            spec.check and not EXTRA_CHECKS[spec.check](spec.example)
+        ):
+            raise CatalogError(f"{where}, field example: {spec.example!r} does not pass its own rule")
+    seen_apps: set[str] = set()
+    for app in catalog.applications:
+        where = f"application {app.code}"
+        if app.code.upper() in seen_apps:
+            raise CatalogError(f"{where}, field code: listed twice")
+        seen_apps.add(app.code.upper())
+        if not app.roles:
+            raise CatalogError(f"{where}, field roles: an application needs at least one role")
+        seen_roles: set[str] = set()
+        for role in app.roles:
+            rwhere = f"{where}, role {role.code}"
+            if role.code in seen_roles:
+                raise CatalogError(f"{rwhere}, field code: listed twice in this application")
+            seen_roles.add(role.code)
+            for field_key in role.fields:
+                if field_key not in catalog.fields:
+                    raise CatalogError(f"{rwhere}, field fields: unknown field {field_key!r}")
+            if len(set(role.fields)) != len(role.fields):
+                raise CatalogError(f"{rwhere}, field fields: a field is listed twice")
+
+
+def read(path: str | Path | None = None) -> Catalog:
+    path = Path(path) if path else DEFAULT_CATALOG
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read {path}: {exc}") from None
+    return parse(text)

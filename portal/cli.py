@@ -1,0 +1,135 @@
+"""``python -m portal``: the operator's commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from urllib.parse import urlsplit
+
+from portal.settings import Settings, SettingsError, get_settings
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+async def _migrate(settings: Settings) -> None:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    from portal.models.db import bind, current_engine, make_engine
+
+    bind(make_engine(settings))
+    engine = current_engine()
+    if settings.is_sqlite:
+        # WAL lets readers go on while one writer writes; the setting lives in the file.
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+    result = await run_forwards(app_name="portal")
+    if not result.success:
+        raise SystemExit(f"migration failed: {result.message}")
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    asyncio.run(_migrate(_settings()))
+    return 0
+
+
+async def _catalog_load(settings: Settings, path: str | None) -> str:
+    from portal import catalog
+    from portal.models import catalog as catalog_queries
+    from portal.models.db import bind, make_engine
+
+    parsed = catalog.read(path or settings.catalog_file or None)  # refuses before any write
+    bind(make_engine(settings))
+    report = await catalog_queries.load(parsed)
+    return (
+        f"Catalog {parsed.version} loaded: {report.applications} applications, {report.roles} roles,"
+        f" {report.fields} fields; retired {report.retired_applications} applications and"
+        f" {report.retired_roles} roles no longer listed."
+    )
+
+
+def cmd_catalog_load(args: argparse.Namespace) -> int:
+    from portal.catalog import CatalogError
+
+    try:
+        print(asyncio.run(_catalog_load(_settings(), args.file)))
+    except CatalogError as exc:
+        print(f"Catalog not loaded: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _settings()  # refuse to start on unsafe settings before forking workers
+    uvicorn.run(
+        "portal.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        server_header=False,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """What `make run` does: migrate, load the catalog, catch mail, serve."""
+    settings = _settings()
+    if settings.production:
+        print("`dev` is for development; use `serve` in production.", file=sys.stderr)
+        return 2
+    asyncio.run(_migrate(settings))
+    print(asyncio.run(_catalog_load(settings, None)))
+    from portal.mail.catcher import start_catcher
+
+    smtp = urlsplit(settings.smtp_url)
+    controller, _ = start_catcher(smtp.hostname or "127.0.0.1", smtp.port or 1025)
+    print(f"Mail catcher listening on {smtp.hostname}:{smtp.port}: every email is printed here.")
+    print(f"Portal: http://{args.host}:{args.port}/")
+    try:
+        return cmd_serve(argparse.Namespace(host=args.host, port=args.port, workers=1))
+    finally:
+        controller.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m portal",
+        description="IACS Registration Portal. Settings come from PORTAL_* environment variables.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="serve the portal with uvicorn")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("dev", help="migrate, load the catalog, catch mail and serve (make run)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_dev)
+
+    p = sub.add_parser("migrate", help="apply database migrations (safe to repeat)")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("catalog", help="manage the catalog of CMS applications")
+    catalog_sub = p.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
+    q = catalog_sub.add_parser("load", help="load or reload the catalog file (safe to repeat)")
+    q.add_argument("file", nargs="?", help="TOML file (default: PORTAL_CATALOG_FILE or the shipped one)")
+    q.set_defaults(func=cmd_catalog_load)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

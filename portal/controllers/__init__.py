@@ -1,0 +1,10 @@
+"""Every route handler of the portal, registered in one place."""
+
+from portal.controllers.assets import serve_asset
+from portal.controllers.errors import EXCEPTION_HANDLERS
+from portal.controllers.home import HomeController
+from portal.controllers.ops import HealthController
+
+ROUTE_HANDLERS = [HomeController, HealthController, serve_asset]
+
+__all__ = ["EXCEPTION_HANDLERS", "ROUTE_HANDLERS"]

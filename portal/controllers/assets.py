@@ -1,0 +1,19 @@
+from litestar import Request, get
+from litestar.exceptions import NotFoundException
+from litestar.response import Response
+
+from portal.assets import AssetManifest
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@get("/static/{name:path}", name="static", include_in_schema=False, sync_to_thread=False)
+def serve_asset(request: Request, name: str) -> Response[bytes]:
+    manifest: AssetManifest = request.app.state.assets
+    asset = manifest.lookup(name.lstrip("/"))
+    if asset is None:
+        raise NotFoundException()
+    headers = {"Cache-Control": IMMUTABLE, "ETag": asset.etag}
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)

@@ -1,0 +1,47 @@
+"""Errors as accessible HTML pages, never a stack trace or a JSON blob."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Request
+from litestar.exceptions import HTTPException
+from litestar.response import Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = logging.getLogger("portal.errors")
+
+MESSAGES = {
+    400: ("Something in the request was not right", "Go back, check what you entered and try again."),
+    403: ("You cannot do that", "The form may have expired or you may not have access. Reload the page and try again."),
+    404: ("Page not found", "Check the address, or start again from the Getting Ready page."),
+    405: ("That action is not allowed here", "Go back and use the buttons on the page."),
+    413: ("What you sent is too large", "Shorten your answers and try again."),
+    429: ("Too many attempts", "Wait a few minutes, then try again."),
+    503: ("The service is busy", "Try again in a few minutes."),
+}
+
+
+def error_page(request: Request, status: int, headers: dict[str, str] | None = None) -> Template:
+    title, advice = MESSAGES.get(status, MESSAGES[400] if status < 500 else MESSAGES[503])
+    if status >= 500:
+        title, advice = "Sorry, something went wrong", "Try again in a few minutes. Nothing you entered has been lost."
+    return Template(
+        template_name="errors/error.html",
+        context={"status": status, "title": title, "advice": advice},
+        status_code=status,
+        headers=headers or {},
+    )
+
+
+def _http_exception(request: Request, exc: HTTPException) -> Template:
+    return error_page(request, exc.status_code, dict(exc.headers or {}))
+
+
+def _server_error(request: Request, exc: Exception) -> Template:
+    # Log the type and route only: exception messages can carry what the user typed.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+EXCEPTION_HANDLERS = {HTTPException: _http_exception, HTTP_500_INTERNAL_SERVER_ERROR: _server_error}

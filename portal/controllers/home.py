@@ -1,0 +1,43 @@
+from litestar import Controller, Request, get
+from litestar.exceptions import NoRouteMatchFoundException
+from litestar.response import Template
+
+from portal.models import catalog as catalog_queries
+from portal.web import render
+
+# The journeys the Getting Ready page leads to, by route name. A journey whose route is not
+# registered is left out rather than linked to a page that does not exist.
+JOURNEY_LINKS = [
+    ("New User Registration", "registration:start"),
+    ("Log in", "accounts:login"),
+    ("Check registration status", "status:form"),
+]
+
+
+def available_links(request: Request) -> list[tuple[str, str]]:
+    links = []
+    for label, route in JOURNEY_LINKS:
+        try:
+            links.append((label, request.app.route_reverse(route)))
+        except NoRouteMatchFoundException:
+            continue
+    return links
+
+
+class HomeController(Controller):
+    include_in_schema = False
+
+    @get("/", name="home:getting-ready")
+    async def getting_ready(self, request: Request) -> Template:
+        return render(request, "home/getting_ready.html", {"links": available_links(request)})
+
+    @get("/applications", name="home:applications")
+    async def applications(self, request: Request) -> Template:
+        return render(
+            request,
+            "home/applications.html",
+            {
+                "applications": await catalog_queries.active_applications(),
+                "field_labels": await catalog_queries.field_labels(),
+            },
+        )

@@ -1,0 +1,140 @@
+"""Catalog queries: load the catalog file into the database, read it back for pages."""
+
+from __future__ import annotations
+
+import msgspec
+
+from portal.catalog import Catalog
+from portal.models.db import transaction
+from portal.models.tables import Application, CatalogField, Role
+
+
+class LoadReport(msgspec.Struct):
+    applications: int
+    roles: int
+    fields: int
+    retired_applications: int
+    retired_roles: int
+
+
+async def load(catalog: Catalog) -> LoadReport:
+    """Upsert the catalog in one transaction. Entries are matched by code; what the file no
+    longer lists is marked inactive, never deleted, so requests that reference it keep working.
+    Loading the same file twice changes nothing."""
+    async with transaction():
+        for key, spec in catalog.fields.items():
+            values = msgspec.structs.asdict(spec)
+            if await CatalogField.exists().where(CatalogField.key == key):
+                await CatalogField.update(values).where(CatalogField.key == key)
+            else:
+                await CatalogField.insert(CatalogField(key=key, **values))
+
+        existing_apps = {
+            row["code"]: row["id"]
+            for row in await Application.select(Application.id, Application.code)
+        }
+        existing_roles = {
+            (row["application"], row["code"]): row["id"]
+            for row in await Role.select(Role.id, Role.application, Role.code)
+        }
+        kept_apps: set[int] = set()
+        kept_roles: set[int] = set()
+        for a_pos, app in enumerate(catalog.applications):
+            app_values = {
+                "name": app.name,
+                "description": app.description,
+                "requires_ssn": app.requires_ssn,
+                "active": True,
+                "position": a_pos,
+            }
+            app_id = existing_apps.get(app.code)
+            if app_id is None:
+                rows = await Application.insert(Application(code=app.code, **app_values))
+                app_id = rows[0]["id"]
+            else:
+                await Application.update(app_values).where(Application.id == app_id)
+            kept_apps.add(app_id)
+            for r_pos, role in enumerate(app.roles):
+                role_values = {
+                    "name": role.name,
+                    "description": role.description,
+                    "fields": role.fields,
+                    "approval_levels": role.approval_levels,
+                    "review_days": role.review_days,
+                    "active": True,
+                    "position": r_pos,
+                }
+                role_id = existing_roles.get((app_id, role.code))
+                if role_id is None:
+                    rows = await Role.insert(
+                        Role(application=app_id, code=role.code, **role_values)
+                    )
+                    role_id = rows[0]["id"]
+                else:
+                    await Role.update(role_values).where(Role.id == role_id)
+                kept_roles.add(role_id)
+
+        retired_apps = [i for i in existing_apps.values() if i not in kept_apps]
+        retired_roles = [i for i in existing_roles.values() if i not in kept_roles]
+        if retired_apps:
+            await Application.update({Application.active: False}).where(
+                Application.id.is_in(retired_apps)
+            )
+        if retired_roles:
+            await Role.update({Role.active: False}).where(Role.id.is_in(retired_roles))
+
+    return LoadReport(
+        applications=len(kept_apps),
+        roles=len(kept_roles),
+        fields=len(catalog.fields),
+        retired_applications=len(retired_apps),
+        retired_roles=len(retired_roles),
+    )
+
+
+class RoleView(msgspec.Struct, frozen=True):
+    code: str
+    name: str
+    description: str
+    fields: list[str]
+    approval_levels: int
+    review_days: int
+
+
+class ApplicationView(msgspec.Struct, frozen=True):
+    id: int
+    code: str
+    name: str
+    description: str
+    requires_ssn: bool
+    roles: list[RoleView]
+
+
+async def active_applications() -> list[ApplicationView]:
+    """Every active application with its active roles, in catalog order (two queries)."""
+    apps = await Application.select(
+        Application.id,
+        Application.code,
+        Application.name,
+        Application.description,
+        Application.requires_ssn,
+    ).where(Application.active.eq(True)).order_by(Application.position)
+    roles = await Role.select(
+        Role.application,
+        Role.code,
+        Role.name,
+        Role.description,
+        Role.fields,
+        Role.approval_levels,
+        Role.review_days,
+    ).where(Role.active.eq(True)).order_by(Role.position).output(load_json=True)
+    by_app: dict[int, list[RoleView]] = {}
+    for row in roles:
+        app_id = row.pop("application")
+        by_app.setdefault(app_id, []).append(msgspec.convert(row, RoleView))
+    return [ApplicationView(**row, roles=by_app.get(row["id"], [])) for row in apps]
+
+
+async def field_labels() -> dict[str, str]:
+    rows = await CatalogField.select(CatalogField.key, CatalogField.label)
+    return {row["key"]: row["label"] for row in rows}

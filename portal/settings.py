@@ -1,0 +1,88 @@
+"""One typed settings struct, read from the ``PORTAL_*`` environment variables once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Literal
+
+import msgspec
+
+DEFAULT_SECRET_KEY = "development-secret-key-change-me-0000000000"  # noqa: S105
+DEFAULT_DATA_KEY = "ZGV2ZWxvcG1lbnQtZGF0YS1rZXktMzItYnl0ZXMhISE="  # base64 of 32 bytes; dev only
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(Exception):
+    """A setting is missing or unsafe; the message names the variable in one line."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///portal.db"
+    secret_key: str = DEFAULT_SECRET_KEY
+    data_key: str = DEFAULT_DATA_KEY
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    mail_from: str = "IACS Registration <no-reply@iacs.localhost>"
+    base_url: str = "http://127.0.0.1:8000"
+    catalog_file: str = ""
+    db_pool_size: int = 10
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    def check(self) -> Settings:
+        """Refuse unsafe production settings; return self so calls chain."""
+        if not self.production:
+            return self
+        for var, value, default in (
+            ("PORTAL_SECRET_KEY", self.secret_key, DEFAULT_SECRET_KEY),
+            ("PORTAL_DATA_KEY", self.data_key, DEFAULT_DATA_KEY),
+        ):
+            if not value or value == default:
+                raise SettingsError(f"{var} must be set to a secret value in production")
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"PORTAL_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters in production"
+            )
+        if not self.base_url.startswith("https://"):
+            raise SettingsError("PORTAL_BASE_URL must start with https:// in production")
+        return self
+
+
+# Environment variable -> field. Every setting the operator may change is listed here.
+ENV_VARS: dict[str, str] = {
+    "PORTAL_ENV": "env",
+    "PORTAL_DATABASE_URL": "database_url",
+    "PORTAL_SECRET_KEY": "secret_key",
+    "PORTAL_DATA_KEY": "data_key",
+    "PORTAL_SMTP_URL": "smtp_url",
+    "PORTAL_MAIL_FROM": "mail_from",
+    "PORTAL_BASE_URL": "base_url",
+    "PORTAL_CATALOG_FILE": "catalog_file",
+    "PORTAL_DB_POOL_SIZE": "db_pool_size",
+}
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from the environment; unset or empty variables keep their defaults."""
+    environ = os.environ if environ is None else environ
+    raw = {field: environ[var] for var, field in ENV_VARS.items() if environ.get(var)}
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        field = str(exc).rsplit("$.", 1)[-1].rstrip("`")
+        var = next((v for v, f in ENV_VARS.items() if f == field), "a PORTAL_* variable")
+        raise SettingsError(f"{var} is invalid: {exc}") from None
+    return settings.check()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return from_env()

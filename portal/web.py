@@ -1,0 +1,47 @@
+"""The one place that decides page or fragment, and how to redirect after a form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.plugins.htmx import ClientRedirect, HTMXRequest, HTMXTemplate
+from litestar.response import Redirect, Template
+
+VARY = {"Vary": "HX-Request"}
+
+
+def wants_fragment(request: Request) -> bool:
+    """A fragment only for an htmx request that is neither boosted nor a history restore."""
+    hx = getattr(request, "htmx", None)
+    return bool(hx) and not hx.boosted and not hx.history_restore_request
+
+
+def render(
+    request: Request,
+    page: str,
+    context: dict[str, Any] | None = None,
+    *,
+    fragment: str | None = None,
+    status_code: int = 200,
+    push_url: str | None = None,
+) -> Template:
+    """Render ``page``; for an htmx fragment request render ``fragment`` (which the page
+    includes, so the markup exists once). Both answers vary on HX-Request."""
+    context = context or {}
+    if fragment and wants_fragment(request):
+        return HTMXTemplate(
+            template_name=fragment,
+            context=context,
+            status_code=status_code,
+            headers=VARY,
+            push_url=push_url or False,
+        )
+    return Template(template_name=page, context=context, status_code=status_code, headers=VARY)
+
+
+def redirect(request: HTMXRequest, url: str) -> Redirect | ClientRedirect:
+    """After a successful form: HX-Redirect for htmx, 303 See Other for a plain form."""
+    if wants_fragment(request):
+        return ClientRedirect(redirect_to=url)
+    return Redirect(url, status_code=303)
