@@ -1,5 +1,6 @@
 from litestar import Request, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Response
 
 from portal.assets import AssetManifest
@@ -8,7 +9,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 @get("/static/{name:path}", name="static", include_in_schema=False, sync_to_thread=False)
-def serve_asset(request: Request, name: str) -> Response[bytes]:
+def serve_asset(request: Request, name: FromPath[str]) -> Response[bytes]:
     manifest: AssetManifest = request.app.state.assets
     asset = manifest.lookup(name.lstrip("/"))
     if asset is None:

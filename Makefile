@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+UV := .tools/uv/bin/uv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test test-unit test-integration test-e2e chromium lint clean
+
+# Pinned uv in its own little venv, then the locked dependencies into .venv.
+$(UV):
+	$(PYTHON) -m venv .tools/uv
+	.tools/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet
+	touch $@
+
+install: $(VENV)/.installed
+
+# Debian's Chromium for the browser tests (a browser download is impossible here).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	$(BIN)/python -m portal dev --host $(HOST) --port $(PORT)
+
+test: install chromium test-unit test-integration test-e2e
+
+test-unit: install
+	$(BIN)/pytest tests/unit -q
+
+test-integration: install
+	$(BIN)/pytest tests/integration -q
+
+test-e2e: install chromium
+	$(BIN)/pytest e2e -q
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .hypothesis portal.db portal.db-wal portal.db-shm

@@ -1,0 +1,130 @@
+"""Browser tests: the portal served by uvicorn in a subprocess, driven by Debian's Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_env() -> dict[str, str]:
+    tmp = Path(tempfile.mkdtemp(prefix="portal-e2e-"))
+    env = {
+        **os.environ,
+        "PORTAL_ENV": "development",
+        "PORTAL_DATABASE_URL": os.environ.get("PORTAL_DATABASE_URL") or f"sqlite:///{tmp / 'e2e.db'}",
+    }
+    return env
+
+
+@pytest.fixture(scope="session")
+def base_url(server_env) -> str:
+    """Reset the database, then serve the portal until the session ends."""
+    os.environ.update({k: server_env[k] for k in ("PORTAL_ENV", "PORTAL_DATABASE_URL")})
+    from portal.settings import from_env
+    from tests.support import reset_database
+
+    asyncio.run(reset_database(from_env(server_env)))
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=server_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:  # noqa: S310 (local)
+                if r.status == 200:
+                    break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                output = proc.stdout.read() if proc.stdout else ""
+                raise RuntimeError(f"the portal did not start:\n{output}") from None
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser(base_url: str) -> Browser:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(params=[True, False], ids=["js", "nojs"])
+def javascript(request) -> bool:
+    return request.param
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str, javascript: bool) -> Page:
+    context = browser.new_context(base_url=base_url, java_script_enabled=javascript)
+    page = context.new_page()
+    page.javascript = javascript  # type: ignore[attr-defined]
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+_AXE = Axe()
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core (WCAG 2.1 A/AA and best practices) finds no violation on the page as it is now.
+
+    axe is a script, so a page without JavaScript is checked by replaying its exact HTML at
+    the same URL in a JavaScript-enabled page of the same browser (stylesheets load as usual)."""
+    target = page
+    helper = None
+    if not getattr(page, "javascript", True):
+        html, url = page.content(), page.url
+        helper = page.context.browser.new_context(java_script_enabled=True)
+        target = helper.new_page()
+        target.route(url, lambda route: route.fulfill(status=200, body=html, content_type="text/html; charset=utf-8"))
+        target.goto(url)
+    try:
+        results = _AXE.run(target, options=WCAG_AA)
+    finally:
+        if helper is not None:
+            helper.close()
+    assert results.violations_count == 0, results.generate_report()
+
+
+def assert_no_console_errors(page: Page) -> None:
+    """Nothing was refused by the CSP or failed in a script."""
+    assert page.console_errors == [], page.console_errors  # type: ignore[attr-defined]

@@ -1,0 +1,39 @@
+"""Shared test set-up. The environment is set before the portal is imported."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_TMP = Path(tempfile.mkdtemp(prefix="portal-tests-"))
+os.environ.setdefault("PORTAL_DATABASE_URL", f"sqlite:///{_TMP / 'portal.db'}")
+os.environ["PORTAL_ENV"] = "development"
+os.environ.setdefault("PORTAL_SMTP_URL", "smtp://127.0.0.1:1")
+
+import pytest  # noqa: E402
+
+from tests.support import reset_database  # noqa: E402
+
+
+def pytest_report_header(config):
+    return f"database: {os.environ['PORTAL_DATABASE_URL']}"
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Path:
+    return _TMP
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from portal.settings import from_env
+
+    return from_env()
+
+
+@pytest.fixture(scope="session")
+async def database(settings):
+    """A new, migrated database with the shipped catalog, once per test run."""
+    await reset_database(settings)
+    return settings

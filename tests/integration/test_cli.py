@@ -1,0 +1,123 @@
+"""``python -m portal`` commands against a real, empty database (portal/cli.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal.catalog import DEFAULT_CATALOG
+from tests.support import fresh_postgres_database, using_postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "portal", *args],
+        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.fixture
+async def empty_db(tmp_path) -> str:
+    """The URL of an empty database of the kind this run tests."""
+    if using_postgres():
+        return await fresh_postgres_database(os.environ["PORTAL_DATABASE_URL"], "portal_cli_test")
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_help_lists_the_commands():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "catalog", "dev"):
+        assert command in result.stdout
+
+
+def test_migrate_applies_to_an_empty_database_and_is_idempotent(empty_db):
+    env = {"PORTAL_DATABASE_URL": empty_db}
+    first = run("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "Running 2 migrations" in first.stdout
+    second = run("migrate", env=env)
+    assert second.returncode == 0, second.stderr
+    assert "No migrations need to be run" in second.stdout
+
+
+async def _catalog_rows(url: str) -> tuple[list[tuple], list[tuple]]:
+    from portal.models.tables import Application, Role
+    from portal.settings import Settings
+    from portal.models.db import bind, current_engine, make_engine
+
+    good = current_engine()
+    bind(make_engine(Settings(database_url=url)))
+    try:
+        apps = await Application.select(Application.id, Application.code, Application.active).order_by(Application.id)
+        roles = await Role.select(Role.id, Role.code, Role.active, Role.review_days).order_by(Role.id)
+    finally:
+        bind(good)
+    return [tuple(r.values()) for r in apps], [tuple(r.values()) for r in roles]
+
+
+async def test_catalog_load_is_idempotent(empty_db):
+    env = {"PORTAL_DATABASE_URL": empty_db}
+    assert run("migrate", env=env).returncode == 0
+    first = run("catalog", "load", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "9 applications, 21 roles" in first.stdout
+    before = await _catalog_rows(empty_db)
+    second = run("catalog", "load", env=env)
+    assert second.returncode == 0
+    assert await _catalog_rows(empty_db) == before
+    assert len(before[0]) == 9 and len(before[1]) == 21
+
+
+async def test_malformed_catalog_is_refused_and_changes_nothing(empty_db, tmp_path):
+    env = {"PORTAL_DATABASE_URL": empty_db}
+    assert run("migrate", env=env).returncode == 0
+    assert run("catalog", "load", env=env).returncode == 0
+    before = await _catalog_rows(empty_db)
+
+    text = DEFAULT_CATALOG.read_text()
+    # Change a good review target into one outside 12-60 days, in the third application's first role.
+    bad = tmp_path / "bad.toml"
+    marker = 'code = "provider-user"'
+    head, tail = text.split(marker, 1)
+    bad.write_text(head + marker + tail.replace("review_days = 14", "review_days = 90", 1))
+    result = run("catalog", "load", str(bad), env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "Catalog not loaded: application PSR, role provider-user, field review_days: Expected `int` <= 60"
+    )
+    assert await _catalog_rows(empty_db) == before
+
+
+async def test_reload_retires_what_is_no_longer_listed_without_deleting(empty_db, tmp_path):
+    env = {"PORTAL_DATABASE_URL": empty_db}
+    assert run("migrate", env=env).returncode == 0
+    assert run("catalog", "load", env=env).returncode == 0
+    apps_before, roles_before = await _catalog_rows(empty_db)
+
+    text = DEFAULT_CATALOG.read_text()
+    start = text.index('  [[applications.roles]]\n  code = "cms-analyst"')
+    end = text.index("[[applications]]", start)
+    smaller = tmp_path / "smaller.toml"
+    smaller.write_text(text[:start] + text[end:])
+    result = run("catalog", "load", str(smaller), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "retired 0 applications and 1 roles" in result.stdout
+    apps_after, roles_after = await _catalog_rows(empty_db)
+    assert apps_after == apps_before
+    assert [r[:2] for r in roles_after] == [r[:2] for r in roles_before]  # same ids, nothing deleted
+    retired = [r for r in roles_after if not r[2]]
+    assert [r[1] for r in retired] == ["cms-analyst"]
+
+
+def test_production_refuses_to_start_with_default_secret(empty_db):
+    result = run("migrate", env={"PORTAL_ENV": "production", "PORTAL_DATABASE_URL": empty_db, "PORTAL_SECRET_KEY": ""})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: PORTAL_SECRET_KEY must be set to a secret value in production"

@@ -1,0 +1,80 @@
+"""Security headers, caching and compression on every kind of response (portal/security.py)."""
+
+import pytest
+
+from portal.assets import AssetManifest
+
+
+@pytest.mark.parametrize("path", ["/", "/applications", "/healthz", "/no-such-page"])
+async def test_security_headers_on_every_response(client, path):
+    response = await client.get(path)
+    csp = response.headers["content-security-policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in csp.split("; ")}
+    assert directives["script-src"] == ["'self'"]
+    assert directives["style-src"] == ["'self'"]
+    assert directives["object-src"] == ["'none'"]
+    assert directives["base-uri"] == ["'none'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    # Development mode: no HSTS (it would pin http://127.0.0.1 to https).
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_production_sends_hsts():
+    from portal.security import security_headers
+    from portal.settings import Settings
+
+    prod = Settings(env="production", secret_key="x" * 40, data_key="y" * 44, base_url="https://iacs.example")
+    assert security_headers(prod)["Strict-Transport-Security"].startswith("max-age=")
+
+
+async def test_pages_are_not_cached(client):
+    response = await client.get("/")
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["vary"] == "HX-Request" or "HX-Request" in response.headers["vary"]
+
+
+async def test_csrf_cookie_is_httponly_and_samesite(client):
+    response = await client.get("/")
+    cookie = response.headers["set-cookie"].lower()
+    assert cookie.startswith("csrftoken=") and "httponly" in cookie and "samesite=lax" in cookie
+
+
+@pytest.mark.parametrize("name", ["portal.css", "vendor/htmx-2.0.11.min.js"])
+async def test_static_files_have_hashed_names_and_immutable_caching(client, name):
+    manifest = AssetManifest()
+    url = manifest.url(name)
+    assert url != f"/static/{name}" and manifest.by_name[name].etag.strip('"') in url
+    response = await client.get(url)
+    assert response.status_code == 200
+    assert response.content == manifest.by_name[name].body
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    etag = response.headers["etag"]
+    again = await client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+
+
+async def test_static_file_under_its_plain_name_is_not_served(client):
+    assert (await client.get("/static/portal.css")).status_code == 404
+    assert (await client.get("/static/../pyproject.toml")).status_code == 404
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+async def test_html_is_compressed_when_the_client_accepts_it(client, encoding):
+    response = await client.get("/", headers={"Accept-Encoding": encoding})
+    assert response.headers["content-encoding"] == encoding
+    assert "<h1>" in response.text  # httpx decoded it
+
+
+async def test_html_is_plain_when_the_client_accepts_no_compression(client):
+    response = await client.get("/", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in response.headers
+
+
+async def test_htmx_is_served_compressed(client):
+    url = AssetManifest().url("vendor/htmx-2.0.11.min.js")
+    response = await client.get(url, headers={"Accept-Encoding": "br"})
+    assert response.headers["content-encoding"] == "br"
+    assert int(response.headers["content-length"]) < 20_000

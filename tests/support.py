@@ -1,0 +1,47 @@
+"""Helpers shared by the test tiers: database reset and an HTML-checking test client."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from portal.settings import Settings
+
+
+async def reset_database(settings: Settings) -> None:
+    """Empty the configured database, then migrate it and load the shipped catalog."""
+    from portal.cli import _catalog_load, _migrate
+
+    if settings.is_sqlite:
+        from portal.models.db import sqlite_path
+
+        path = Path(sqlite_path(settings.database_url))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    else:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await conn.close()
+    await _migrate(settings)
+    await _catalog_load(settings, None)
+
+
+async def fresh_postgres_database(base_url: str, name: str) -> str:
+    """Create (or recreate) an empty PostgreSQL database next to ``base_url``; return its URL."""
+    conn = await asyncpg.connect(base_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    parts = urlsplit(base_url)
+    return parts._replace(path=f"/{name}").geturl()
+
+
+def using_postgres() -> bool:
+    return os.environ.get("PORTAL_DATABASE_URL", "").startswith("postgres")

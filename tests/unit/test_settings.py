@@ -1,0 +1,56 @@
+"""portal/settings.py"""
+
+import pytest
+
+from portal.settings import DEFAULT_SECRET_KEY, SettingsError, from_env
+
+PROD = {
+    "PORTAL_ENV": "production",
+    "PORTAL_SECRET_KEY": "s" * 48,
+    "PORTAL_DATA_KEY": "ZmFrZS1idXQtbm90LWRlZmF1bHQtZGF0YS1rZXktISE=",
+    "PORTAL_BASE_URL": "https://iacs.example.gov",
+    "PORTAL_DATABASE_URL": "postgresql://portal@db:5432/portal",
+}
+
+
+def test_defaults_are_a_local_development_setup():
+    s = from_env({})
+    assert s.env == "development" and not s.production
+    assert s.database_url == "sqlite:///portal.db" and s.is_sqlite
+    assert s.smtp_url == "smtp://127.0.0.1:1025"
+    assert s.base_url == "http://127.0.0.1:8000"
+
+
+def test_every_variable_is_read():
+    s = from_env({**PROD, "PORTAL_SMTP_URL": "smtp://mail:25", "PORTAL_MAIL_FROM": "a@b.gov", "PORTAL_DB_POOL_SIZE": "4"})
+    assert s.production and s.smtp_url == "smtp://mail:25" and s.mail_from == "a@b.gov"
+    assert s.db_pool_size == 4 and s.database_url.startswith("postgresql://")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"PORTAL_SECRET_KEY": ""}, "PORTAL_SECRET_KEY must be set to a secret value in production"),
+        ({"PORTAL_SECRET_KEY": DEFAULT_SECRET_KEY}, "PORTAL_SECRET_KEY must be set to a secret value in production"),
+        ({"PORTAL_SECRET_KEY": "short"}, "PORTAL_SECRET_KEY must be at least 32 characters in production"),
+        ({"PORTAL_DATA_KEY": ""}, "PORTAL_DATA_KEY must be set to a secret value in production"),
+        ({"PORTAL_BASE_URL": "http://iacs.example.gov"}, "PORTAL_BASE_URL must start with https:// in production"),
+    ],
+)
+def test_production_refuses_missing_or_default_secrets(override, message):
+    env = {k: v for k, v in {**PROD, **override}.items() if v}
+    with pytest.raises(SettingsError) as exc:
+        from_env(env)
+    assert str(exc.value) == message
+    assert "\n" not in str(exc.value)
+
+
+def test_production_with_real_secrets_starts():
+    assert from_env(PROD).production
+
+
+def test_invalid_value_names_the_variable():
+    with pytest.raises(SettingsError, match="^PORTAL_ENV is invalid"):
+        from_env({"PORTAL_ENV": "staging"})
+    with pytest.raises(SettingsError, match="^PORTAL_DB_POOL_SIZE is invalid"):
+        from_env({"PORTAL_DB_POOL_SIZE": "many"})
