@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import sys
 from collections import deque
 from typing import TextIO
@@ -59,6 +60,7 @@ class CatchingHandler:
 
 def start_catcher(host: str = "127.0.0.1", port: int = 1025, echo: TextIO | None = sys.stdout):
     """Start the catcher in a background thread; returns (controller, handler)."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # it logs every address
     handler = CatchingHandler(echo=echo)
     controller = Controller(handler, hostname=host, port=port)
     controller.start()
