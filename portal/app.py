@@ -19,6 +19,8 @@ from piccolo.engine.postgres import PostgresEngine
 
 from portal.assets import AssetManifest
 from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
+from portal.crypto import FieldCipher
+from portal.drafts import DraftCookies
 from portal.models.db import bind, make_engine
 from portal.security import security_headers_hook
 from portal.settings import Settings, get_settings
@@ -81,5 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.settings = settings
     app.state.assets = assets
+    app.state.cipher = FieldCipher(settings.data_key)
+    app.state.drafts = DraftCookies(settings)
     logging.getLogger("portal").setLevel(logging.INFO)
     return app

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from litestar import Request
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
 
 VARY = {"Vary": "HX-Request"}
+T = TypeVar("T", bound=msgspec.Struct)
 
 
 def wants_fragment(request: Request) -> bool:
@@ -30,6 +32,7 @@ def render(
     includes, so the markup exists once). Both answers vary on HX-Request."""
     context = context or {}
     if fragment and wants_fragment(request):
+        context["swapped"] = True
         return HTMXTemplate(
             template_name=fragment,
             context=context,
@@ -37,6 +40,7 @@ def render(
             headers=VARY,
             push_url=push_url or False,
         )
+    context.setdefault("swapped", False)
     return Template(template_name=page, context=context, status_code=status_code, headers=VARY)
 
 
@@ -45,3 +49,16 @@ def redirect(request: HTMXRequest, url: str) -> Redirect | ClientRedirect:
     if wants_fragment(request):
         return ClientRedirect(redirect_to=url)
     return Redirect(url, status_code=303)
+
+
+async def parse_form(request: Request, form_type: type[T]) -> T:
+    """A posted form as ``form_type`` (a msgspec Struct of ``str`` fields, all defaulted).
+    Unknown fields (the CSRF token) are ignored; a repeated field keeps its first value; a
+    missing one keeps its default. So a crafted body is a validation message, never a 400."""
+    raw = await request.form()
+    values = {}
+    for name in form_type.__struct_fields__:
+        value = raw.get(name)
+        if isinstance(value, str):
+            values[name] = value
+    return msgspec.convert(values, form_type)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from litestar import Request
 from litestar.exceptions import HTTPException
@@ -39,8 +40,10 @@ def _http_exception(request: Request, exc: HTTPException) -> Template:
 
 
 def _server_error(request: Request, exc: Exception) -> Template:
-    # Log the type and route only: exception messages can carry what the user typed.
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    # Log the type, route and code locations only: exception messages can carry what the
+    # user typed (personal data), so they are never logged.
+    frames = "".join(traceback.format_tb(exc.__traceback__)[-6:])
+    log.error("unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames)
     return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
 
 

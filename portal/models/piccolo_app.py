@@ -2,12 +2,19 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
-from portal.models.tables import Application, CatalogField, Role
+from portal.models.tables import (
+    AccessRequest,
+    Application,
+    CatalogField,
+    OutboxMessage,
+    RegistrationDraft,
+    Role,
+)
 
 APP_CONFIG = AppConfig(
     app_name="portal",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[CatalogField, Application, Role],
+    table_classes=[CatalogField, Application, Role, RegistrationDraft, AccessRequest, OutboxMessage],
     migration_dependencies=[],
     commands=[],
 )

@@ -49,3 +49,75 @@ class Role(Table, tablename="role"):
     review_days = Integer(default=30)
     active = Boolean(default=True)
     position = Integer(default=0)
+
+
+class RegistrationDraft(Table, tablename="registration_draft"):
+    """A registration in progress. The browser holds only a signed cookie naming ``token``.
+    Each accepted step's values are stored here at once; SSN and TIN only encrypted."""
+
+    token = Varchar(length=64, unique=True, required=True)
+    application = ForeignKey(references=Application, required=True)
+    terms_version = Varchar(length=40, required=True)
+    terms_accepted_at = Timestamptz(required=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow(), index=True)
+    # Step 1: personal information (ssn encrypted inside), and the email address.
+    personal = JSONB(null=True, default=None)
+    email = Varchar(length=254, null=True, default=None)
+    email_verified_at = Timestamptz(null=True, default=None)
+    # Step 2: the current verification code (hashed) and the hour's sends and wrong tries.
+    code_hash = Varchar(length=128, null=True, default=None)
+    code_expires_at = Timestamptz(null=True, default=None)
+    code_voided = Boolean(default=False)
+    code_failures = Integer(default=0)  # wrong tries on the current code
+    code_sends = JSONB(default=[])  # ISO times of the sends in the last hour
+    code_wrong_tries = JSONB(default=[])  # ISO times of wrong tries in the last hour
+    # Step 3: contact information, role and the role's fields (TIN encrypted inside).
+    contact = JSONB(null=True, default=None)
+    role = ForeignKey(references=Role, null=True, default=None)
+    # Step 4: authentication questions, answers only as argon2id hashes.
+    questions = JSONB(null=True, default=None)
+    # The request this draft became (set in the submit transaction).
+    tracking_number = Varchar(length=20, null=True, default=None)
+
+
+class AccessRequest(Table, tablename="access_request"):
+    """A submitted registration waiting for (or past) approval."""
+
+    tracking_number = Varchar(length=20, unique=True, required=True)
+    draft_token = Varchar(length=64, unique=True, required=True)  # one request per draft
+    application = ForeignKey(references=Application, required=True, index=True)
+    role = ForeignKey(references=Role, required=True, index=True)
+    email = Varchar(length=254, required=True, index=True)
+    first_name = Varchar(length=100, required=True)
+    middle_initial = Varchar(length=1, default="")
+    last_name = Varchar(length=100, required=True)
+    personal = JSONB(default={})  # date of birth, encrypted SSN
+    contact = JSONB(default={})  # organization, address, phone, role fields (TIN encrypted)
+    questions = JSONB(default=[])  # [{"question": key, "answer_hash": argon2id}]
+    terms_version = Varchar(length=40, required=True)
+    terms_accepted_at = Timestamptz(required=True)
+    status = Varchar(length=20, default="pending", index=True)  # pending, approved, rejected
+    level = Integer(default=1)  # the approval level it waits for
+    levels = Integer(default=1)
+    submitted_at = Timestamptz(default=TimestamptzNow(), index=True)
+    due_at = Timestamptz(required=True, index=True)
+    decided_at = Timestamptz(null=True, default=None)
+    reason = Text(default="")
+
+
+class OutboxMessage(Table, tablename="outbox_message"):
+    """An email, written in the same transaction as the change that causes it; a worker
+    delivers it over SMTP with retries."""
+
+    kind = Varchar(length=40, required=True)
+    to_address = Varchar(length=254, required=True)
+    subject = Varchar(length=200, required=True)
+    body = Text(required=True)
+    message_id = Varchar(length=200, unique=True, required=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(default=TimestamptzNow(), index=True)
+    claimed_until = Timestamptz(null=True, default=None)
+    sent_at = Timestamptz(null=True, default=None, index=True)
+    last_error = Varchar(length=300, default="")

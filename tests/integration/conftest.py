@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import re
+import socket
+
+import msgspec
 import pytest
+from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
+
+from portal.mail.catcher import CatchingHandler
 
 from tests.htmlcheck import check_html
 
@@ -30,6 +37,7 @@ async def app(database):
 @pytest.fixture
 async def client(app):
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        client.follow_redirects = False
         client.event_hooks["response"].append(_check_html_response)
         yield client
 
@@ -38,3 +46,39 @@ async def csrf_headers(client: AsyncTestClient, path: str = "/") -> dict[str, st
     """GET a page to receive the CSRF cookie; return the header htmx would send."""
     await client.get(path)
     return {"x-csrftoken": client.cookies["csrftoken"]}
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd) and the settings that deliver to it."""
+
+    def __init__(self, settings, handler: CatchingHandler) -> None:
+        self.settings = settings
+        self.handler = handler
+
+    async def deliver(self) -> list:
+        """Run the mail worker once; return every message received so far."""
+        from portal.mail.worker import deliver_due
+
+        await deliver_due(self.settings)
+        return list(self.handler.messages)
+
+    async def last_to(self, address: str):
+        messages = [m for m in await self.deliver() if address in m.rcpt_tos]
+        assert messages, f"no mail to {address}"
+        return messages[-1]
+
+    async def code_for(self, address: str) -> str:
+        message = await self.last_to(address)
+        return re.search(r"verification code is: (\d{6})", message.text).group(1)
+
+
+@pytest.fixture(scope="session")
+def smtp(database):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    handler = CatchingHandler(echo=None)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield Mailbox(msgspec.structs.replace(database, smtp_url=f"smtp://127.0.0.1:{port}"), handler)
+    controller.stop()

@@ -1,0 +1,136 @@
+"""The outbox: every email is a row written in the same transaction as the change that causes
+it; the mail worker (portal/mail/worker.py) delivers the rows over SMTP.
+
+Rows move through three states, all decided by columns of ``OutboxMessage``:
+pending (``sent_at`` NULL, ``claimed_until`` NULL or past), claimed by one worker
+(``claimed_until`` in the future), and sent (``sent_at`` set; never sent again).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from portal.models.db import current_engine
+from portal.models.tables import OutboxMessage
+
+MESSAGE_ID_DOMAIN = "iacs.portal"
+MAX_ERROR_LENGTH = 300
+
+
+class OutboxError(Exception):
+    """An email could not be queued (outside a transaction, or a field it cannot carry)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_message_id() -> str:
+    return f"<{uuid.uuid4().hex}@{MESSAGE_ID_DOMAIN}>"
+
+
+def _header_value(name: str, value: str, max_length: int) -> str:
+    if not value or "\r" in value or "\n" in value:
+        raise OutboxError(f"{name} must be one non-empty line")
+    if len(value) > max_length:
+        raise OutboxError(f"{name} is longer than {max_length} characters")
+    return value
+
+
+async def enqueue(*, kind: str, to: str, subject: str, body: str) -> None:
+    """Queue one email. Call it inside ``async with transaction():`` together with the change
+    that causes the email, so both are committed or neither is. It refuses to run outside a
+    transaction rather than open one of its own."""
+    if not current_engine().transaction_exists():
+        raise OutboxError("enqueue must run inside transaction(), with the change that causes the email")
+    now = utcnow()
+    await OutboxMessage.insert(
+        OutboxMessage(
+            kind=_header_value("kind", kind, 40),
+            to_address=_header_value("to", to, 254),
+            subject=_header_value("subject", subject, 200),
+            body=body,
+            message_id=new_message_id(),
+            created_at=now,
+            attempts=0,
+            next_attempt_at=now,
+            claimed_until=None,
+            sent_at=None,
+            last_error="",
+        )
+    )
+
+
+async def recent_messages(limit: int = 50) -> list[dict[str, Any]]:
+    """The newest ``limit`` messages, newest first (for the development mailbox page)."""
+    return await (
+        OutboxMessage.select()
+        .order_by(OutboxMessage.created_at, ascending=False)
+        .order_by(OutboxMessage.id, ascending=False)
+        .limit(limit)
+    )
+
+
+def _claimable(now: datetime):
+    return (
+        OutboxMessage.sent_at.is_null()
+        & (OutboxMessage.next_attempt_at <= now)
+        & (OutboxMessage.claimed_until.is_null() | (OutboxMessage.claimed_until < now))
+    )
+
+
+async def claim_due(*, batch: int, lease: timedelta, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Claim up to ``batch`` due, unsent messages for ``lease`` and return them (oldest due
+    first). The claim is one conditional UPDATE that repeats the "due and unclaimed" test, so
+    when two workers race for a row only one UPDATE matches it: the other gets nothing back."""
+    now = now or utcnow()
+    candidates = await (
+        OutboxMessage.select(OutboxMessage.id)
+        .where(_claimable(now))
+        .order_by(OutboxMessage.next_attempt_at)
+        .order_by(OutboxMessage.id)
+        .limit(batch)
+    )
+    ids = [row["id"] for row in candidates]
+    if not ids:
+        return []
+    claimed = await (
+        OutboxMessage.update({OutboxMessage.claimed_until: now + lease})
+        .where(OutboxMessage.id.is_in(ids) & _claimable(now))
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.kind,
+            OutboxMessage.to_address,
+            OutboxMessage.subject,
+            OutboxMessage.body,
+            OutboxMessage.message_id,
+            OutboxMessage.attempts,
+        )
+    )
+    return sorted(claimed, key=lambda row: ids.index(row["id"]))
+
+
+async def mark_sent(message_id: int, now: datetime | None = None) -> None:
+    """Record a delivery; the row is never claimed again."""
+    await OutboxMessage.update(
+        {
+            OutboxMessage.sent_at: now or utcnow(),
+            OutboxMessage.claimed_until: None,
+            OutboxMessage.last_error: "",
+        }
+    ).where((OutboxMessage.id == message_id) & OutboxMessage.sent_at.is_null())
+
+
+async def mark_failed(message_id: int, *, attempts: int, retry_at: datetime, error: str) -> None:
+    """Record a failed attempt and release the claim so the row is retried at ``retry_at``.
+    ``error`` must not carry an address, a subject or a body."""
+    await OutboxMessage.update(
+        {
+            OutboxMessage.attempts: attempts,
+            OutboxMessage.next_attempt_at: retry_at,
+            OutboxMessage.claimed_until: None,
+            OutboxMessage.last_error: error[:MAX_ERROR_LENGTH],
+        }
+    ).where((OutboxMessage.id == message_id) & OutboxMessage.sent_at.is_null())

@@ -1,0 +1,189 @@
+"""The mail worker: delivers due outbox messages over SMTP with retries and backoff.
+
+SMTP being down loses nothing (a failed row stays unsent and is retried later, up to once an
+hour, for ever) and sends nothing twice (a row is claimed by one conditional UPDATE before it is
+sent, and a sent row is never claimed again). The one unavoidable gap: if the process dies after
+the SMTP server accepted a message and before ``sent_at`` is written, the row is sent again once
+its claim lapses; it keeps its Message-ID so the copy can be recognised.
+
+Logs and stored errors carry row ids, kinds and exception types only: never an address, a
+subject or a body (they carry verification codes and links).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from portal.mail import outbox
+from portal.settings import Settings
+
+log = logging.getLogger("portal.mail.worker")
+
+FIRST_RETRY_SECONDS = 30
+MAX_RETRY_SECONDS = 3600
+SMTP_TIMEOUT_SECONDS = 20.0
+
+
+def retry_delay(failed_attempts: int) -> timedelta:
+    """How long to wait after the ``failed_attempts``-th failure: 30 s, 1 min, 2 min, 4 min …
+    doubling up to one hour."""
+    exponent = min(max(failed_attempts, 1) - 1, 20)
+    return timedelta(seconds=min(FIRST_RETRY_SECONDS * 2**exponent, MAX_RETRY_SECONDS))
+
+
+def claim_lease(batch: int) -> timedelta:
+    """Long enough for every message of a batch to time out once, so a slow batch is never
+    claimed by a second worker while the first is still sending it."""
+    return timedelta(seconds=SMTP_TIMEOUT_SECONDS * (batch + 2) + 60)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short description of a failure without PII: the exception type, and the SMTP reply
+    code when there is one (server messages and aiosmtplib's texts can quote addresses)."""
+    code = getattr(exc, "code", None)
+    name = type(exc).__name__
+    return f"{name} (SMTP {code})" if isinstance(code, int) and code > 0 else name
+
+
+class SMTPConfig:
+    """Connection options read from ``smtp_url``: ``smtp://host:port`` (STARTTLS when the
+    server offers it), ``smtp+starttls://`` (STARTTLS required) or ``smtps://`` (TLS from the
+    start); ``user:password@`` in the URL logs in."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in {"smtp", "smtps", "smtp+starttls"}:
+            raise ValueError("PORTAL_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
+        self.hostname = parts.hostname or "127.0.0.1"
+        self.use_tls = parts.scheme == "smtps"
+        self.start_tls: bool | None = True if parts.scheme == "smtp+starttls" else (False if self.use_tls else None)
+        self.port = parts.port or (465 if self.use_tls else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+
+    def client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self.hostname,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            use_tls=self.use_tls,
+            start_tls=self.start_tls,
+            timeout=SMTP_TIMEOUT_SECONDS,
+        )
+
+
+def build_message(settings: Settings, row: dict[str, Any]) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = row["to_address"]
+    message["Subject"] = row["subject"]
+    message["Message-ID"] = row["message_id"]
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message.set_content(row["body"])
+    return message
+
+
+async def _fail(row: dict[str, Any], exc: BaseException) -> None:
+    attempts = row["attempts"] + 1
+    delay = retry_delay(attempts)
+    await outbox.mark_failed(
+        row["id"], attempts=attempts, retry_at=outbox.utcnow() + delay, error=describe_error(exc)
+    )
+    log.warning(
+        "outbox message %s (%s) not delivered, attempt %s: %s; next try in %s s",
+        row["id"], row["kind"], attempts, describe_error(exc), int(delay.total_seconds()),
+    )
+
+
+async def deliver_due(settings: Settings, *, batch: int = 20) -> int:
+    """Claim up to ``batch`` due messages, send them over one SMTP connection and record each
+    outcome. Returns how many were sent."""
+    config = SMTPConfig(settings.smtp_url)
+    rows = await outbox.claim_due(batch=batch, lease=claim_lease(batch))
+    if not rows:
+        return 0
+    sent = 0
+    pending = list(rows)
+    try:
+        async with config.client() as smtp:
+            while pending:
+                row = pending[0]
+                try:
+                    await smtp.send_message(build_message(settings, row))
+                except (aiosmtplib.SMTPServerDisconnected, ConnectionError, TimeoutError):
+                    raise  # the connection is gone: every message still pending fails below
+                except Exception as exc:  # a refused recipient or a bad row: only this one fails
+                    pending.pop(0)
+                    await _fail(row, exc)
+                    continue
+                pending.pop(0)
+                await outbox.mark_sent(row["id"])
+                sent += 1
+                log.info("outbox message %s (%s) sent", row["id"], row["kind"])
+    except Exception as exc:  # connecting, logging in or the connection dropping
+        for row in pending:
+            await _fail(row, exc)
+    return sent
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event, interval: float = 1.0) -> None:
+    """Deliver due messages until ``stop`` is set. A failing round (database or SMTP) is
+    logged by type and retried after ``interval``; the loop itself never ends on an error."""
+    log.info("mail worker started")
+    batch = 20
+    while not stop.is_set():
+        sent = 0
+        try:
+            sent = await deliver_due(settings, batch=batch)
+        except Exception as exc:
+            log.warning("mail worker round failed: %s", type(exc).__name__)
+        if sent >= batch:
+            continue  # a backlog: go on at once
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+    log.info("mail worker stopped")
+
+
+async def _serve(settings: Settings) -> None:
+    from piccolo.engine.postgres import PostgresEngine
+
+    from portal.models.db import bind, make_engine
+
+    engine = make_engine(settings)
+    bind(engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    pooled = isinstance(engine, PostgresEngine)
+    if pooled:
+        await engine.start_connection_pool(min_size=1, max_size=2)
+    try:
+        await run_worker(settings, stop)
+    finally:
+        if pooled:
+            await engine.close_connection_pool()
+
+
+def cli_main() -> int:
+    """``python -m portal mail-worker``: deliver the outbox until SIGINT or SIGTERM."""
+    from portal.settings import get_settings
+
+    settings = get_settings()
+    SMTPConfig(settings.smtp_url)  # refuse a malformed URL at start, not on the first message
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiosmtplib").setLevel(logging.WARNING)
+    asyncio.run(_serve(settings))
+    return 0

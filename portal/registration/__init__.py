@@ -1,0 +1,1 @@
+"""The registration journey as plain functions: no HTTP, and no queries (see portal.models)."""

@@ -1,0 +1,367 @@
+"""Form structs and their validation: pure functions that return clean values and errors.
+
+Every form field has a default, so a missing field is a validation message, never Litestar's
+400. Errors map a field name to the sentence shown next to it and in the error summary.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+import msgspec
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from portal.formats import EXTRA_CHECKS
+from portal.registration.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
+
+Errors = dict[str, str]
+MAX_NAME = 50
+
+
+class PersonalForm(msgspec.Struct):
+    first_name: str = ""
+    middle_initial: str = ""
+    last_name: str = ""
+    date_of_birth: str = ""
+    ssn: str = ""
+    email: str = ""
+    email_confirm: str = ""
+
+
+class VerifyForm(msgspec.Struct):
+    code: str = ""
+
+
+class ContactForm(msgspec.Struct):
+    organization: str = ""
+    address1: str = ""
+    address2: str = ""
+    city: str = ""
+    state: str = ""
+    zip: str = ""
+    phone: str = ""
+    phone_ext: str = ""
+    role: str = ""
+    action: str = ""
+    # Application-specific fields (only those of the chosen role are read).
+    tin: str = ""
+    legal_business_name: str = ""
+    contract_number: str = ""
+    gentran_mailbox: str = ""
+    npi: str = ""
+    organization_number: str = ""
+
+
+class QuestionsForm(msgspec.Struct):
+    question_1: str = ""
+    answer_1: str = ""
+    question_2: str = ""
+    answer_2: str = ""
+    question_3: str = ""
+    answer_3: str = ""
+
+
+class StatusForm(msgspec.Struct):
+    tracking_number: str = ""
+    email: str = ""
+
+
+STATES = {
+    "AL": "Alabama",
+    "AK": "Alaska",
+    "AS": "American Samoa",
+    "AZ": "Arizona",
+    "AR": "Arkansas",
+    "CA": "California",
+    "CO": "Colorado",
+    "CT": "Connecticut",
+    "DE": "Delaware",
+    "DC": "District of Columbia",
+    "FL": "Florida",
+    "GA": "Georgia",
+    "GU": "Guam",
+    "HI": "Hawaii",
+    "ID": "Idaho",
+    "IL": "Illinois",
+    "IN": "Indiana",
+    "IA": "Iowa",
+    "KS": "Kansas",
+    "KY": "Kentucky",
+    "LA": "Louisiana",
+    "ME": "Maine",
+    "MD": "Maryland",
+    "MA": "Massachusetts",
+    "MI": "Michigan",
+    "MN": "Minnesota",
+    "MS": "Mississippi",
+    "MO": "Missouri",
+    "MT": "Montana",
+    "NE": "Nebraska",
+    "NV": "Nevada",
+    "NH": "New Hampshire",
+    "NJ": "New Jersey",
+    "NM": "New Mexico",
+    "NY": "New York",
+    "NC": "North Carolina",
+    "ND": "North Dakota",
+    "MP": "Northern Mariana Islands",
+    "OH": "Ohio",
+    "OK": "Oklahoma",
+    "OR": "Oregon",
+    "PA": "Pennsylvania",
+    "PR": "Puerto Rico",
+    "RI": "Rhode Island",
+    "SC": "South Carolina",
+    "SD": "South Dakota",
+    "TN": "Tennessee",
+    "TX": "Texas",
+    "UT": "Utah",
+    "VT": "Vermont",
+    "VI": "U.S. Virgin Islands",
+    "VA": "Virginia",
+    "WA": "Washington",
+    "WV": "West Virginia",
+    "WI": "Wisconsin",
+    "WY": "Wyoming",
+}
+
+_SSN = re.compile(r"^(\d{3})-?(\d{2})-?(\d{4})$")
+_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
+_CODE = re.compile(r"^\d{6}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean(value: str) -> str:
+    """Trim, NFC-normalise and drop control characters."""
+    return _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+
+
+def _name_ok(value: str) -> bool:
+    return all(unicodedata.category(ch).startswith("L") or ch in " '-.’" for ch in value) and any(
+        unicodedata.category(ch).startswith("L") for ch in value
+    )
+
+
+def _text(errors: Errors, field: str, value: str, label: str, *, max_len: int, required: bool = True) -> str:
+    value = clean(value)
+    if not value:
+        if required:
+            errors[field] = f"Enter {label}"
+        return ""
+    if len(value) > max_len:
+        errors[field] = f"{label[0].upper()}{label[1:]} must be {max_len} characters or fewer"
+    elif "<" in value or ">" in value:
+        errors[field] = f"{label[0].upper()}{label[1:]} must not contain < or >"
+    return value
+
+
+def validate_ssn(value: str) -> str | None:
+    """The SSN as ###-##-####, or None when it cannot be a real one (SSA rules)."""
+    m = _SSN.match(value.strip())
+    if not m:
+        return None
+    area, group, serial = m.groups()
+    if area in {"000", "666"} or area[0] == "9" or group == "00" or serial == "0000":
+        return None
+    return f"{area}-{group}-{serial}"
+
+
+def parse_date(value: str) -> date | None:
+    value = value.strip()
+    for pattern, order in ((r"^(\d{4})-(\d{1,2})-(\d{1,2})$", "ymd"), (r"^(\d{1,2})/(\d{1,2})/(\d{4})$", "mdy")):
+        m = re.match(pattern, value)
+        if m:
+            a, b, c = (int(x) for x in m.groups())
+            y, mo, d = (a, b, c) if order == "ymd" else (c, a, b)
+            try:
+                return date(y, mo, d)
+            except ValueError:
+                return None
+    return None
+
+
+def normalise_email(value: str) -> str | None:
+    try:
+        info = validate_email(clean(value), check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return info.normalized.lower()
+
+
+def validate_personal(
+    form: PersonalForm, *, requires_ssn: bool, today: date, locked_email: str | None
+) -> tuple[dict, Errors]:
+    """Step 1. ``locked_email`` is the verified address, which can no longer change."""
+    errors: Errors = {}
+    values: dict = {}
+    for field, label in (("first_name", "your first name"), ("last_name", "your last name")):
+        v = _text(errors, field, form.first_name if field == "first_name" else form.last_name, label, max_len=MAX_NAME)
+        if v and field not in errors and not _name_ok(v):
+            errors[field] = (
+                f"{label[5:].capitalize()} must contain only letters, spaces, hyphens, apostrophes and periods"
+            )
+        values[field] = v
+    mi = clean(form.middle_initial).rstrip(".")
+    if mi and (len(mi) != 1 or not unicodedata.category(mi).startswith("L")):
+        errors["middle_initial"] = "Middle initial must be a single letter"
+    values["middle_initial"] = mi.upper()
+
+    dob_raw = clean(form.date_of_birth)
+    dob = parse_date(dob_raw) if len(dob_raw) <= 10 else None
+    if not dob_raw:
+        errors["date_of_birth"] = "Enter your date of birth"
+    elif dob is None:
+        errors["date_of_birth"] = "Enter your date of birth as a real date, for example 1980-03-27"
+    elif dob > today:
+        errors["date_of_birth"] = "Date of birth must be in the past"
+    elif (today.year - dob.year) < 16 or (today.year - dob.year) > 120:
+        errors["date_of_birth"] = "Date of birth must be between 16 and 120 years ago"
+    values["date_of_birth"] = dob.isoformat() if dob else dob_raw[:10]
+
+    if requires_ssn:
+        ssn_raw = clean(form.ssn)
+        ssn = validate_ssn(ssn_raw) if len(ssn_raw) <= 11 else None
+        if not ssn_raw:
+            errors["ssn"] = "Enter your Social Security Number"
+        elif ssn is None:
+            errors["ssn"] = "Enter a valid Social Security Number, like 123-45-6789"
+        values["ssn"] = ssn or ""
+
+    if locked_email is not None:
+        values["email"] = locked_email
+        submitted = clean(form.email)
+        if submitted and normalise_email(submitted) != locked_email:
+            errors["email"] = "Your email address is verified and cannot be changed"
+        return values, errors
+
+    email = normalise_email(form.email) if len(form.email) <= 254 else None
+    if not clean(form.email):
+        errors["email"] = "Enter your work email address"
+    elif email is None:
+        errors["email"] = "Enter an email address in the correct format, like name@example.com"
+    confirm = normalise_email(form.email_confirm) if len(form.email_confirm) <= 254 else None
+    if "email" not in errors:
+        if not clean(form.email_confirm):
+            errors["email_confirm"] = "Enter your work email address again"
+        elif confirm != email:
+            errors["email_confirm"] = "The email addresses do not match"
+    values["email"] = email or clean(form.email)[:254]
+    return values, errors
+
+
+def validate_code(form: VerifyForm) -> tuple[str, Errors]:
+    code = re.sub(r"\s", "", clean(form.code))
+    if not code:
+        return "", {"code": "Enter the 6-digit code from the email"}
+    if not _CODE.match(code):
+        return "", {"code": "The code is 6 digits, like 123456"}
+    return code, {}
+
+
+class FieldRule(msgspec.Struct, frozen=True):
+    key: str
+    label: str
+    pattern: str
+    example: str
+    hint: str
+    check: str
+    sensitive: bool
+
+
+def validate_contact(form: ContactForm, *, roles: dict[str, list[FieldRule]]) -> tuple[dict, Errors]:
+    """Step 3. ``roles`` maps each role code of the application to the rules of its fields."""
+    errors: Errors = {}
+    v: dict = {
+        "organization": _text(errors, "organization", form.organization, "your organization", max_len=100),
+        "address1": _text(errors, "address1", form.address1, "the first line of your address", max_len=100),
+        "address2": _text(
+            errors, "address2", form.address2, "the second line of your address", max_len=100, required=False
+        ),
+        "city": _text(errors, "city", form.city, "your city", max_len=50),
+    }
+    state = clean(form.state).upper()
+    if state not in STATES:
+        errors["state"] = "Select your state"
+    v["state"] = state if state in STATES else ""
+    zip_code = clean(form.zip)
+    if not zip_code:
+        errors["zip"] = "Enter your ZIP code"
+    elif not _ZIP.match(zip_code):
+        errors["zip"] = "Enter a ZIP code of 5 digits, or 5 digits, a hyphen and 4 digits"
+    v["zip"] = zip_code[:10]
+
+    phone_raw = clean(form.phone)
+    v["phone"] = phone_raw[:30]
+    if not phone_raw:
+        errors["phone"] = "Enter your work phone number"
+    else:
+        try:
+            number = phonenumbers.parse(phone_raw[:30], "US")
+            if not phonenumbers.is_valid_number(number):
+                raise phonenumbers.NumberParseException(0, "invalid")
+            v["phone"] = phonenumbers.format_number(
+                number,
+                phonenumbers.PhoneNumberFormat.NATIONAL
+                if number.country_code == 1
+                else phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+            )
+        except phonenumbers.NumberParseException:
+            errors["phone"] = "Enter a work phone number, like 202 555 0143"
+    ext = clean(form.phone_ext)
+    if ext and not re.fullmatch(r"\d{1,6}", ext):
+        errors["phone_ext"] = "Extension must be up to 6 digits"
+    v["phone_ext"] = ext[:6]
+
+    role = clean(form.role)
+    v["role"] = role if role in roles else ""
+    fields: dict[str, str] = {}
+    if role not in roles:
+        errors["role"] = "Select your role"
+    else:
+        for rule in roles[role]:
+            raw = clean(getattr(form, rule.key, ""))
+            value = raw.upper() if rule.key in {"contract_number", "gentran_mailbox"} else raw
+            fields[rule.key] = value[:120]
+            if not value:
+                errors[rule.key] = f"Enter your {rule.label}"
+            elif (
+                len(value) > 120
+                or not re.fullmatch(rule.pattern, value)
+                or (rule.check and not EXTRA_CHECKS[rule.check](value))
+            ):
+                errors[rule.key] = f"Enter a valid {rule.label}, like {rule.example}"
+            elif rule.key == "tin":
+                fields[rule.key] = value.replace("-", "")
+    v["fields"] = fields
+    return v, errors
+
+
+def validate_questions(form: QuestionsForm) -> tuple[list[tuple[str, str]], Errors]:
+    """Step 4: at least two different questions, each with an answer of 2 to 100 characters."""
+    errors: Errors = {}
+    chosen: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for i in range(1, SLOTS + 1):
+        q = clean(getattr(form, f"question_{i}"))
+        a = clean(getattr(form, f"answer_{i}"))
+        required = i <= MIN_QUESTIONS
+        if not q and not a and not required:
+            continue
+        if q not in QUESTIONS:
+            errors[f"question_{i}"] = f"Select question {i}"
+        elif q in seen:
+            errors[f"question_{i}"] = "Choose a different question for each answer"
+        if not a:
+            errors[f"answer_{i}"] = f"Enter your answer to question {i}"
+        elif len(a) > 100:
+            errors[f"answer_{i}"] = "Answers must be 100 characters or fewer"
+        elif len(a.replace(" ", "")) < 2:
+            errors[f"answer_{i}"] = "Answers must be at least 2 characters"
+        if q in QUESTIONS:
+            seen.add(q)
+        if f"question_{i}" not in errors and f"answer_{i}" not in errors:
+            chosen.append((q, a))
+    return chosen, errors

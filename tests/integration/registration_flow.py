@@ -1,0 +1,104 @@
+"""Driving the registration journey through the test client (shared by the integration tests)."""
+
+from __future__ import annotations
+
+import itertools
+
+import html5lib
+
+NS = {"h": "http://www.w3.org/1999/xhtml"}
+_counter = itertools.count(1)
+
+PERSONAL = {
+    "first_name": "Ana",
+    "middle_initial": "M",
+    "last_name": "García-López",
+    "date_of_birth": "1980-03-27",
+    "ssn": "123-45-6789",
+}
+CONTACT = {
+    "organization": "Acme Health Services",
+    "address1": "7500 Security Blvd",
+    "address2": "",
+    "city": "Baltimore",
+    "state": "MD",
+    "zip": "21244-1850",
+    "phone": "410 786 3000",
+    "phone_ext": "12",
+}
+QUESTIONS = {
+    "question_1": "first-school",
+    "answer_1": "Lincoln  Elementary",
+    "question_2": "first-car",
+    "answer_2": "Ford Focus",
+}
+ROLE_FIELDS = {"npi": "1234567893", "tin": "12-3456789", "legal_business_name": "Acme Health Services, LLC"}
+
+
+def unique_email() -> str:
+    return f"applicant{next(_counter)}.{id(_counter) % 10000}@example.gov"
+
+
+def doc(text: str):
+    return html5lib.parse(text)
+
+
+def h1(text: str) -> str:
+    el = doc(text).find(".//h:h1", NS)
+    return "".join(el.itertext()).strip() if el is not None else ""
+
+
+def error_messages(text: str) -> dict[str, str]:
+    """Field id -> the message shown next to it."""
+    out = {}
+    for el in doc(text).iter():
+        if el.get("class") == "error-message" and el.get("id", "").endswith("-error"):
+            out[el.get("id")[: -len("-error")]] = "".join(el.itertext()).replace("Error:", "").strip()
+    return out
+
+
+class Applicant:
+    """One browser's registration, step by step."""
+
+    def __init__(self, client, smtp, app_code: str = "PSR", email: str | None = None) -> None:
+        self.client = client
+        self.smtp = smtp
+        self.app_code = app_code
+        self.email = email or unique_email()
+
+    @property
+    def csrf(self) -> dict[str, str]:
+        return {"_csrf_token": self.client.cookies.get("csrftoken", "")}
+
+    async def post(self, path: str, data: dict | None = None, **kw):
+        if "csrftoken" not in self.client.cookies:
+            await self.client.get("/")
+        return await self.client.post(path, data={**(data or {}), **self.csrf}, **kw)
+
+    async def accept_terms(self):
+        await self.client.get(f"/register/{self.app_code}/terms")
+        return await self.post(f"/register/{self.app_code}/terms")
+
+    async def personal(self, **override):
+        data = {**PERSONAL, "email": self.email, "email_confirm": self.email, **override}
+        return await self.post("/register/personal", data)
+
+    async def verify(self, code: str | None = None):
+        code = code or await self.smtp.code_for(self.email)
+        return await self.post("/register/verify", {"code": code})
+
+    async def contact(self, role: str = "provider-user", **override):
+        return await self.post("/register/contact", {**CONTACT, "role": role, **ROLE_FIELDS, **override})
+
+    async def questions(self, **override):
+        return await self.post("/register/questions", {**QUESTIONS, **override})
+
+    async def submit(self):
+        return await self.post("/register/submit")
+
+    async def through_questions(self, role: str = "provider-user"):
+        for step in (self.accept_terms, self.personal, self.verify):
+            r = await step()
+            assert r.status_code in (200, 303), r.text
+        assert (await self.contact(role=role)).status_code == 303
+        assert (await self.questions()).status_code == 303
