@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from portal.assets import AssetManifest
 from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
 from portal.crypto import FieldCipher
 from portal.drafts import DraftCookies
+from portal.mail.worker import run_worker
 from portal.models.db import bind, make_engine
 from portal.security import security_headers_hook
 from portal.settings import Settings, get_settings
@@ -46,6 +48,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         else:
             yield
 
+    @asynccontextmanager
+    async def inline_mail_worker(app: Litestar) -> AsyncIterator[None]:
+        """With PORTAL_MAIL_WORKER_INLINE (make run), the web process delivers the outbox."""
+        if not settings.mail_worker_inline:
+            yield
+            return
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_worker(settings, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
     def configure_jinja(jinja: JinjaTemplateEngine) -> None:
         env = jinja.engine
         env.undefined = StrictUndefined
@@ -58,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=ROUTE_HANDLERS,
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[HTMXPlugin()],
-        lifespan=[database_pool],
+        lifespan=[database_pool, inline_mail_worker],
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure_jinja
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from urllib.parse import urlsplit
 
@@ -77,6 +78,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mail_worker(args: argparse.Namespace) -> int:
+    from portal.mail.worker import cli_main
+
+    return cli_main()
+
+
+async def _purge(settings: Settings) -> int:
+    from portal.models.db import bind, make_engine
+    from portal.models.registration import purge_idle_drafts
+
+    bind(make_engine(settings))
+    return await purge_idle_drafts()
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    count = asyncio.run(_purge(_settings()))
+    print(f"Deleted {count} registration draft{'s' if count != 1 else ''} idle for more than 24 hours.")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """What `make run` does: migrate, load the catalog, catch mail, serve."""
     settings = _settings()
@@ -91,6 +112,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     controller, _ = start_catcher(smtp.hostname or "127.0.0.1", smtp.port or 1025)
     print(f"Mail catcher listening on {smtp.hostname}:{smtp.port}: every email is printed here.")
     print(f"Portal: http://{args.host}:{args.port}/")
+    os.environ["PORTAL_MAIL_WORKER_INLINE"] = "true"  # the served app delivers mail itself
+    get_settings.cache_clear()
+    print(f"Caught mail is also listed at http://{args.host}:{args.port}/dev/mailbox")
     try:
         return cmd_serve(argparse.Namespace(host=args.host, port=args.port, workers=1))
     finally:
@@ -117,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="apply database migrations (safe to repeat)")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("mail-worker", help="deliver queued email over SMTP until stopped")
+    p.set_defaults(func=cmd_mail_worker)
+
+    p = sub.add_parser("purge", help="delete registration drafts idle for more than 24 hours")
+    p.set_defaults(func=cmd_purge)
 
     p = sub.add_parser("catalog", help="manage the catalog of CMS applications")
     catalog_sub = p.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")

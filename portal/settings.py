@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     base_url: str = "http://127.0.0.1:8000"
     catalog_file: str = ""
     db_pool_size: int = 10
+    mail_worker_inline: bool = False  # deliver mail from inside the web process (make run)
 
     @property
     def production(self) -> bool:
@@ -67,6 +68,7 @@ ENV_VARS: dict[str, str] = {
     "PORTAL_BASE_URL": "base_url",
     "PORTAL_CATALOG_FILE": "catalog_file",
     "PORTAL_DB_POOL_SIZE": "db_pool_size",
+    "PORTAL_MAIL_WORKER_INLINE": "mail_worker_inline",
 }
 
 

@@ -3,10 +3,11 @@
 from portal.controllers.assets import serve_asset
 from portal.controllers.errors import EXCEPTION_HANDLERS
 from portal.controllers.home import HomeController
+from portal.controllers.mailbox import MailboxController
 from portal.controllers.ops import HealthController
 from portal.controllers.registration import RegistrationController
 from portal.controllers.status import StatusController
 
-ROUTE_HANDLERS = [HomeController, RegistrationController, StatusController, HealthController, serve_asset]
+ROUTE_HANDLERS = [HomeController, RegistrationController, StatusController, HealthController, MailboxController, serve_asset]
 
 __all__ = ["EXCEPTION_HANDLERS", "ROUTE_HANDLERS"]
