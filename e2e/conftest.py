@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,8 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from portal.mail.catcher import CatchingHandler, CaughtMessage
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
@@ -36,13 +40,50 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Inbox:
+    """The real SMTP server (aiosmtpd) the portal under test delivers to."""
+
+    def __init__(self, handler: CatchingHandler) -> None:
+        self.handler = handler
+
+    def wait_for(self, address: str, subject_part: str, timeout: float = 15.0) -> CaughtMessage:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in reversed(self.handler.messages):
+                if address in message.rcpt_tos and subject_part in message.subject:
+                    return message
+            time.sleep(0.1)
+        raise AssertionError(f"no email to {address} about {subject_part!r}")
+
+    def code_for(self, address: str) -> str:
+        message = self.wait_for(address, "verification code")
+        return re.search(r"verification code is: (\d{6})", message.text).group(1)
+
+    def clear(self) -> None:
+        self.handler.messages.clear()
+
+
 @pytest.fixture(scope="session")
-def server_env() -> dict[str, str]:
+def inbox() -> Inbox:
+    handler = CatchingHandler(echo=None)
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    box = Inbox(handler)
+    box.handler_port = port
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def server_env(inbox: Inbox) -> dict[str, str]:
     tmp = Path(tempfile.mkdtemp(prefix="portal-e2e-"))
     env = {
         **os.environ,
         "PORTAL_ENV": "development",
         "PORTAL_DATABASE_URL": os.environ.get("PORTAL_DATABASE_URL") or f"sqlite:///{tmp / 'e2e.db'}",
+        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{inbox.handler_port}",
+        "PORTAL_MAIL_WORKER_INLINE": "true",
     }
     return env
 
@@ -50,7 +91,7 @@ def server_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def base_url(server_env) -> str:
     """Reset the database, then serve the portal until the session ends."""
-    os.environ.update({k: server_env[k] for k in ("PORTAL_ENV", "PORTAL_DATABASE_URL")})
+    os.environ.update({k: server_env[k] for k in ("PORTAL_ENV", "PORTAL_DATABASE_URL", "PORTAL_SMTP_URL")})
     from portal.settings import from_env
     from tests.support import reset_database
 
@@ -58,7 +99,11 @@ def base_url(server_env) -> str:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "portal", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=server_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=server_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

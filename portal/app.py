@@ -86,7 +86,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_samesite="lax",
         ),
         compression_config=CompressionConfig(
-            backend="brotli", brotli_gzip_fallback=True, minimum_size=500, brotli_quality=5,
+            backend="brotli",
+            brotli_gzip_fallback=True,
+            minimum_size=500,
+            brotli_quality=5,
             gzip_compress_level=6,
         ),
         before_send=[security_headers_hook(settings)],

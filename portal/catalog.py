@@ -126,12 +126,9 @@ def _check(catalog: Catalog) -> None:
             raise CatalogError(f"{where}, field pattern: not a valid regular expression ({exc})") from None
         if spec.check and spec.check not in EXTRA_CHECKS:
             raise CatalogError(
-                f"{where}, field check: unknown check {spec.check!r}"
-                f" (known: {', '.join(sorted(EXTRA_CHECKS))})"
+                f"{where}, field check: unknown check {spec.check!r} (known: {', '.join(sorted(EXTRA_CHECKS))})"
             )
-        if not pattern.fullmatch(spec.example) or (
-            spec.check and not EXTRA_CHECKS[spec.check](spec.example)
-        ):
+        if not pattern.fullmatch(spec.example) or (spec.check and not EXTRA_CHECKS[spec.check](spec.example)):
             raise CatalogError(f"{where}, field example: {spec.example!r} does not pass its own rule")
     seen_apps: set[str] = set()
     for app in catalog.applications:

@@ -49,9 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if not value or value == default:
                 raise SettingsError(f"{var} must be set to a secret value in production")
         if len(self.secret_key) < MIN_SECRET_LENGTH:
-            raise SettingsError(
-                f"PORTAL_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters in production"
-            )
+            raise SettingsError(f"PORTAL_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters in production")
         if not self.base_url.startswith("https://"):
             raise SettingsError("PORTAL_BASE_URL must start with https:// in production")
         return self

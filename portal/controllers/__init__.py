@@ -8,6 +8,13 @@ from portal.controllers.ops import HealthController
 from portal.controllers.registration import RegistrationController
 from portal.controllers.status import StatusController
 
-ROUTE_HANDLERS = [HomeController, RegistrationController, StatusController, HealthController, MailboxController, serve_asset]
+ROUTE_HANDLERS = [
+    HomeController,
+    RegistrationController,
+    StatusController,
+    HealthController,
+    MailboxController,
+    serve_asset,
+]
 
 __all__ = ["EXCEPTION_HANDLERS", "ROUTE_HANDLERS"]

@@ -42,8 +42,9 @@ def _http_exception(request: Request, exc: HTTPException) -> Template:
 def _server_error(request: Request, exc: Exception) -> Template:
     # Log the type, route and code locations only: exception messages can carry what the
     # user typed (personal data), so they are never logged.
-    frames = "".join(traceback.format_tb(exc.__traceback__)[-6:])
-    log.error("unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames)
+    frames = "".join(traceback.format_tb(exc.__traceback__)[-8:])
+    detail = "" if request.app.state.settings.production else f": {exc}"  # development only
+    log.error("unhandled %s%s on %s %s\n%s", type(exc).__name__, detail, request.method, request.url.path, frames)
     return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
 
 

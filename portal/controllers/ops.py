@@ -13,6 +13,8 @@ class HealthController(Controller):
         if await ping():
             return Response("ok", media_type="text/plain", headers={"Cache-Control": "no-store"})
         return Response(
-            "database unavailable", status_code=503, media_type="text/plain",
+            "database unavailable",
+            status_code=503,
+            media_type="text/plain",
             headers={"Cache-Control": "no-store"},
         )

@@ -7,6 +7,7 @@ JavaScript it answers 303 to the next step's page."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
@@ -60,7 +61,11 @@ class RegistrationController(Controller):
         apps = await catalog_queries.active_applications()
         if term:
             needle = term.casefold()
-            apps = [a for a in apps if needle in a.name.casefold() or needle in a.code.casefold() or needle in a.description.casefold()]
+            apps = [
+                a
+                for a in apps
+                if needle in a.name.casefold() or needle in a.code.casefold() or needle in a.description.casefold()
+            ]
         draft = None if wants_fragment(request) else await _draft_or_none(request)
         context = {
             "applications": apps,
@@ -69,7 +74,10 @@ class RegistrationController(Controller):
             "draft": draft,
             "resume_url": request.app.route_reverse(first_unfinished(draft).route) if draft else "",
         }
-        return render(request, "registration/start.html", context, fragment="registration/_application_list.html")
+        here = request.app.route_reverse("registration:start") + (f"?{urlencode({'q': term})}" if term else "")
+        return render(
+            request, "registration/start.html", context, fragment="registration/_application_list.html", push_url=here
+        )
 
     @get("/{code:str}/terms", name="registration:terms")
     async def terms(self, request: HTMXRequest, code: FromPath[str]) -> Template:
@@ -165,7 +173,11 @@ class RegistrationController(Controller):
             return Redirect(request.app.route_reverse(f"registration:{section}") + "?from=review", status_code=303)
         draft = await _draft_or_none(request)
         if draft is None or not may_visit(draft, "review"):
-            return _expired(request) if draft is None else redirect(request, request.app.route_reverse(first_unfinished(draft).route))
+            return (
+                _expired(request)
+                if draft is None
+                else redirect(request, request.app.route_reverse(first_unfinished(draft).route))
+            )
         ctx = await self._context(request, draft, BY_SLUG[section])
         return self._section(ctx, section, editing=True)
 
@@ -205,7 +217,9 @@ class RegistrationController(Controller):
                 return Redirect(request.app.route_reverse("registration:review"), status_code=303)
             return await self._show(request, section, form=form, errors=outcome.errors, from_review=True)
         draft = await q.get_draft(token)
-        ctx = await self._context(request, draft, BY_SLUG["review"] if outcome.ok else BY_SLUG[section], form=form if not outcome.ok else None)
+        ctx = await self._context(
+            request, draft, BY_SLUG["review"] if outcome.ok else BY_SLUG[section], form=form if not outcome.ok else None
+        )
         ctx["errors"] = outcome.errors
         return self._section(ctx, section, editing=not outcome.ok)
 
@@ -219,7 +233,10 @@ class RegistrationController(Controller):
         if not draft.get("tracking_number") and not may_visit(draft, "review"):
             return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
         outcome = await service.submit(
-            token, settings=settings, cipher=cipher, status_url=settings.base_url + request.app.route_reverse("status:form")
+            token,
+            settings=settings,
+            cipher=cipher,
+            status_url=settings.base_url + request.app.route_reverse("status:form"),
         )
         if outcome.errors.get("_draft"):
             return _expired(request)
@@ -304,7 +321,14 @@ class RegistrationController(Controller):
         if form is None and role and slug == "contact":
             form = ContactForm(role=role)
         return await self._render_step(
-            request, draft, BY_SLUG[slug], form=form, errors=errors or {}, notice=notice, push=push, from_review=from_review
+            request,
+            draft,
+            BY_SLUG[slug],
+            form=form,
+            errors=errors or {},
+            notice=notice,
+            push=push,
+            from_review=from_review,
         )
 
     async def _context(self, request: Request, draft: dict[str, Any], step: Step, form: Any = None) -> dict[str, Any]:
@@ -355,7 +379,9 @@ class RegistrationController(Controller):
         ctx = await self._context(request, draft, step, form)
         ctx["errors"] = errors or {}
         ctx["notice"] = notice
-        ctx["from_review"] = bool(from_review if from_review is not None else request.query_params.get("from") == "review")
+        ctx["from_review"] = bool(
+            from_review if from_review is not None else request.query_params.get("from") == "review"
+        )
         url = request.app.route_reverse(step.route)
         return render(
             request,
@@ -368,4 +394,5 @@ class RegistrationController(Controller):
     def _section(self, ctx: dict[str, Any], section: str, *, editing: bool) -> Template:
         ctx["section"] = section
         ctx["editing"] = editing
+        ctx["swapped"] = True
         return Template(template_name="registration/_review_section.html", context=ctx, headers={"Vary": "HX-Request"})

@@ -23,7 +23,9 @@ class StatusController(Controller):
 
     @get("/", name="status:form")
     async def form(self, request: HTMXRequest) -> Template:
-        return render(request, "status/status.html", {"form": StatusForm(), "errors": {}, "result": None})
+        return render(
+            request, "status/status.html", {"form": StatusForm(), "errors": {}, "result": None, "not_found": ""}
+        )
 
     @post("/", name="status:check", status_code=200)
     async def check(self, request: HTMXRequest) -> Template:
@@ -34,7 +36,9 @@ class StatusController(Controller):
         if not form.tracking_number.strip():
             errors["tracking_number"] = "Enter your registration tracking number"
         elif not tracking:
-            errors["tracking_number"] = "Enter the tracking number as it appears in your email, like IACS-7K4M-9QX2-HT3P"
+            errors["tracking_number"] = (
+                "Enter the tracking number as it appears in your email, like IACS-7K4M-9QX2-HT3P"
+            )
         if not form.email.strip():
             errors["email"] = "Enter the email address you registered with"
         elif email is None:

@@ -9,7 +9,7 @@ pending (``sent_at`` NULL, ``claimed_until`` NULL or past), claimed by one worke
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from portal.models.db import current_engine
@@ -24,7 +24,7 @@ class OutboxError(Exception):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_message_id() -> str:

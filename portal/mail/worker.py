@@ -96,12 +96,14 @@ def build_message(settings: Settings, row: dict[str, Any]) -> EmailMessage:
 async def _fail(row: dict[str, Any], exc: BaseException) -> None:
     attempts = row["attempts"] + 1
     delay = retry_delay(attempts)
-    await outbox.mark_failed(
-        row["id"], attempts=attempts, retry_at=outbox.utcnow() + delay, error=describe_error(exc)
-    )
+    await outbox.mark_failed(row["id"], attempts=attempts, retry_at=outbox.utcnow() + delay, error=describe_error(exc))
     log.warning(
         "outbox message %s (%s) not delivered, attempt %s: %s; next try in %s s",
-        row["id"], row["kind"], attempts, describe_error(exc), int(delay.total_seconds()),
+        row["id"],
+        row["kind"],
+        attempts,
+        describe_error(exc),
+        int(delay.total_seconds()),
     )
 
 

@@ -29,10 +29,7 @@ async def load(catalog: Catalog) -> LoadReport:
             else:
                 await CatalogField.insert(CatalogField(key=key, **values))
 
-        existing_apps = {
-            row["code"]: row["id"]
-            for row in await Application.select(Application.id, Application.code)
-        }
+        existing_apps = {row["code"]: row["id"] for row in await Application.select(Application.id, Application.code)}
         existing_roles = {
             (row["application"], row["code"]): row["id"]
             for row in await Role.select(Role.id, Role.application, Role.code)
@@ -66,9 +63,7 @@ async def load(catalog: Catalog) -> LoadReport:
                 }
                 role_id = existing_roles.get((app_id, role.code))
                 if role_id is None:
-                    rows = await Role.insert(
-                        Role(application=app_id, code=role.code, **role_values)
-                    )
+                    rows = await Role.insert(Role(application=app_id, code=role.code, **role_values))
                     role_id = rows[0]["id"]
                 else:
                     await Role.update(role_values).where(Role.id == role_id)
@@ -77,9 +72,7 @@ async def load(catalog: Catalog) -> LoadReport:
         retired_apps = [i for i in existing_apps.values() if i not in kept_apps]
         retired_roles = [i for i in existing_roles.values() if i not in kept_roles]
         if retired_apps:
-            await Application.update({Application.active: False}).where(
-                Application.id.is_in(retired_apps)
-            )
+            await Application.update({Application.active: False}).where(Application.id.is_in(retired_apps))
         if retired_roles:
             await Role.update({Role.active: False}).where(Role.id.is_in(retired_roles))
 
@@ -112,22 +105,31 @@ class ApplicationView(msgspec.Struct, frozen=True):
 
 async def active_applications() -> list[ApplicationView]:
     """Every active application with its active roles, in catalog order (two queries)."""
-    apps = await Application.select(
-        Application.id,
-        Application.code,
-        Application.name,
-        Application.description,
-        Application.requires_ssn,
-    ).where(Application.active.eq(True)).order_by(Application.position)
-    roles = await Role.select(
-        Role.application,
-        Role.code,
-        Role.name,
-        Role.description,
-        Role.fields,
-        Role.approval_levels,
-        Role.review_days,
-    ).where(Role.active.eq(True)).order_by(Role.position).output(load_json=True)
+    apps = (
+        await Application.select(
+            Application.id,
+            Application.code,
+            Application.name,
+            Application.description,
+            Application.requires_ssn,
+        )
+        .where(Application.active.eq(True))
+        .order_by(Application.position)
+    )
+    roles = (
+        await Role.select(
+            Role.application,
+            Role.code,
+            Role.name,
+            Role.description,
+            Role.fields,
+            Role.approval_levels,
+            Role.review_days,
+        )
+        .where(Role.active.eq(True))
+        .order_by(Role.position)
+        .output(load_json=True)
+    )
     by_app: dict[int, list[RoleView]] = {}
     for row in roles:
         app_id = row.pop("application")

@@ -297,5 +297,3 @@ async def submit(token: str, *, settings: Settings, cipher: FieldCipher, status_
             status_url=status_url,
         )
     return Outcome(tracking_number=tracking)
-
-

@@ -9,7 +9,6 @@ from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
 
 from portal.mail.catcher import CatchingHandler
-
 from tests.htmlcheck import check_html
 
 CHECKED_PAGES: list[str] = []

@@ -19,7 +19,11 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "portal", *args],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

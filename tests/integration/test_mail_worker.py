@@ -167,8 +167,13 @@ async def test_enqueue_refuses_to_run_outside_a_transaction(outbox):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("to", "pat@example.org\nBcc: other@example.org"), ("subject", "Hi\r\nBcc: x@example.org"), ("subject", ""),
-     ("subject", "x" * 201), ("to", "x" * 255)],
+    [
+        ("to", "pat@example.org\nBcc: other@example.org"),
+        ("subject", "Hi\r\nBcc: x@example.org"),
+        ("subject", ""),
+        ("subject", "x" * 201),
+        ("to", "x" * 255),
+    ],
 )
 async def test_enqueue_refuses_header_injection_and_overlong_fields(outbox, field, value):
     fields = {"kind": "test", "to": "pat@example.org", "subject": "Fine", "body": "x"}

@@ -27,3 +27,17 @@ async def test_happy_path_without_javascript(client, smtp):
     r = await a.submit()
     assert r.status_code == 200
     assert h1(r.text) == "Step 6 of 6: Acknowledgement"
+
+
+async def test_review_inline_edit_with_htmx(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    hx = {"HX-Request": "true"}
+    r = await client.get("/register/review/contact/edit", headers=hx)
+    assert r.status_code == 200, r.text
+    assert 'id="organization"' in r.text
+
+
+async def test_status_page_renders(client):
+    r = await client.get("/status")
+    assert r.status_code == 200, r.text[-3000:]

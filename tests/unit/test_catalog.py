@@ -29,7 +29,12 @@ def test_shipped_catalog_is_realistic():
     roles = [r for a in catalog.applications for r in a.roles]
     assert len(catalog.applications) >= 8 and len(roles) >= 20
     assert set(catalog.fields) == {
-        "tin", "legal_business_name", "contract_number", "gentran_mailbox", "npi", "organization_number",
+        "tin",
+        "legal_business_name",
+        "contract_number",
+        "gentran_mailbox",
+        "npi",
+        "organization_number",
     }
     assert {r.approval_levels for r in roles} == {1, 2}
     assert all(12 <= r.review_days <= 60 for r in roles)
@@ -46,19 +51,37 @@ def test_good_catalog_parses():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("approval_levels = 1", "approval_levels = 3"), "application APP, role user, field approval_levels: Expected `int` <= 2"),
-        (("review_days = 12", "review_days = 11"), "application APP, role user, field review_days: Expected `int` >= 12"),
-        (("review_days = 12", "review_days = 61"), "application APP, role user, field review_days: Expected `int` <= 60"),
+        (
+            ("approval_levels = 1", "approval_levels = 3"),
+            "application APP, role user, field approval_levels: Expected `int` <= 2",
+        ),
+        (
+            ("review_days = 12", "review_days = 11"),
+            "application APP, role user, field review_days: Expected `int` >= 12",
+        ),
+        (
+            ("review_days = 12", "review_days = 61"),
+            "application APP, role user, field review_days: Expected `int` <= 60",
+        ),
         (("review_days = 12\n", ""), "application APP, role user, field review_days: required"),
         (('fields = ["npi"]', 'fields = ["ssn"]'), "application APP, role user, field fields: unknown field 'ssn'"),
-        (('fields = ["npi"]', 'fields = ["npi", "npi"]'), "application APP, role user, field fields: a field is listed twice"),
+        (
+            ('fields = ["npi"]', 'fields = ["npi", "npi"]'),
+            "application APP, role user, field fields: a field is listed twice",
+        ),
         (('name = "An application"', "name = 5"), "application APP, field name: Expected `str`, got `int`"),
-        (('example = "1234567893"', 'example = "1234567890"'), "field npi, field example: '1234567890' does not pass its own rule"),
+        (
+            ('example = "1234567893"', 'example = "1234567890"'),
+            "field npi, field example: '1234567890' does not pass its own rule",
+        ),
         (('check = "npi"', 'check = "crc"'), "field npi, field check: unknown check 'crc' (known: npi)"),
         (("pattern = '^[0-9]{10}$'", "pattern = '^[0-9'"), "field npi, field pattern: not a valid regular expression"),
         (('label = "NPI"\n', ""), "field npi, field label: required"),
         (('version = "t1"', 'version = "t1"\ncolour = "blue"'), "the file: Object contains unknown field `colour`"),
-        (('code = "user"', 'code = "a user"'), "application APP, role a user, field code: Expected `str` matching regex"),
+        (
+            ('code = "user"', 'code = "a user"'),
+            "application APP, role a user, field code: Expected `str` matching regex",
+        ),
     ],
 )
 def test_malformed_catalog_names_the_entry_and_field(change, message):
@@ -70,10 +93,10 @@ def test_malformed_catalog_names_the_entry_and_field(change, message):
 
 
 def test_duplicate_codes_are_refused():
-    app = GOOD[GOOD.index("[[applications]]"):]
+    app = GOOD[GOOD.index("[[applications]]") :]
     with pytest.raises(CatalogError, match="application APP, field code: listed twice"):
         parse(GOOD + app)
-    role = GOOD[GOOD.index("[[applications.roles]]"):]
+    role = GOOD[GOOD.index("[[applications.roles]]") :]
     with pytest.raises(CatalogError, match="role user, field code: listed twice in this application"):
         parse(GOOD + role)
 

@@ -34,13 +34,9 @@ DESCRIPTION = "Catalog: fields, applications, roles"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="portal", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Role", tablename="role", schema=None, columns=None
-    )
+    manager.add_table(class_name="Role", tablename="role", schema=None, columns=None)
 
     manager.add_table(
         class_name="CatalogField",

@@ -19,8 +19,7 @@ async def forwards():
             " ON access_request (email, application) WHERE status = 'pending'"
         )
         await engine.run_ddl(
-            "CREATE INDEX IF NOT EXISTS outbox_message_due"
-            " ON outbox_message (next_attempt_at) WHERE sent_at IS NULL"
+            "CREATE INDEX IF NOT EXISTS outbox_message_due ON outbox_message (next_attempt_at) WHERE sent_at IS NULL"
         )
 
     async def drop_indexes():
