@@ -39,7 +39,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def database_pool(app: Litestar) -> AsyncIterator[None]:
-        if isinstance(engine, PostgresEngine):
+        """A PostgreSQL pool for the life of the app (PORTAL_DB_POOL_SIZE=0: none, a connection
+        per query, which the tests use because the test client runs the app on its own loop)."""
+        if isinstance(engine, PostgresEngine) and engine.pool is None and settings.db_pool_size > 0:
             await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_size)
             try:
                 yield
@@ -105,4 +107,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.cipher = FieldCipher(settings.data_key)
     app.state.drafts = DraftCookies(settings)
     logging.getLogger("portal").setLevel(logging.INFO)
+    # aiosqlite logs every query with its parameters at DEBUG: personal data must never reach logs.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     return app

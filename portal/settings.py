@@ -27,7 +27,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mail_from: str = "IACS Registration <no-reply@iacs.localhost>"
     base_url: str = "http://127.0.0.1:8000"
     catalog_file: str = ""
-    db_pool_size: int = 10
+    db_pool_size: int = 10  # 0: no pool, a connection per query
     mail_worker_inline: bool = False  # deliver mail from inside the web process (make run)
 
     @property

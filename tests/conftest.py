@@ -10,6 +10,10 @@ _TMP = Path(tempfile.mkdtemp(prefix="portal-tests-"))
 os.environ.setdefault("PORTAL_DATABASE_URL", f"sqlite:///{_TMP / 'portal.db'}")
 os.environ["PORTAL_ENV"] = "development"
 os.environ.setdefault("PORTAL_SMTP_URL", "smtp://127.0.0.1:1")
+# The test client runs the app (and its lifespan) on another thread's event loop while tests
+# query from their own: asyncpg pools belong to one loop, so on PostgreSQL the tests go without
+# a pool (a connection per query).
+os.environ["PORTAL_DB_POOL_SIZE"] = "0"
 
 import pytest  # noqa: E402
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import re
 import socket
 
@@ -77,6 +78,7 @@ def smtp(database):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     handler = CatchingHandler(echo=None)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # the receiving server's own log
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     yield Mailbox(msgspec.structs.replace(database, smtp_url=f"smtp://127.0.0.1:{port}"), handler)

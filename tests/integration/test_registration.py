@@ -1,43 +1,502 @@
-"""The registration journey through Litestar's test client (portal/controllers/registration.py)."""
+"""The registration journey through Litestar's test client (portal/controllers/registration.py,
+portal/registration/*)."""
 
-from tests.integration.registration_flow import Applicant, error_messages, h1
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import timedelta
+
+import html5lib
+import pytest
+
+from portal.hashing import normalise_answer, verify_secret
+from portal.models.tables import AccessRequest, OutboxMessage, RegistrationDraft
+from tests.integration.registration_flow import NS, Applicant, error_messages, h1
+
+HX = {"HX-Request": "true"}
 
 
-async def test_happy_path_without_javascript(client, smtp):
+async def latest_draft() -> dict:
+    return (
+        await RegistrationDraft.select().order_by(RegistrationDraft.id, ascending=False).output(load_json=True).first()
+    )
+
+
+async def draft_count() -> int:
+    return await RegistrationDraft.count()
+
+
+# ---- 1. Choose and accept ---------------------------------------------------------------------
+
+
+async def test_application_list_filters_by_plain_get(client):
+    r = await client.get("/register/", params={"q": "gentran"})
+    doc = html5lib.parse(r.text)
+    links = ["".join(a.itertext()) for a in doc.findall(".//h:div[@id='application-list']//h:a", NS)]
+    assert links == ["CMS Gentran Mailbox Services (GENTRAN)"]
+    assert doc.find(".//h:input[@id='q']", NS).get("value") == "gentran"
+
+
+async def test_application_list_filters_as_you_type_with_htmx(client):
+    r = await client.get("/register/", params={"q": "medicare"}, headers=HX)
+    assert r.status_code == 200
+    assert not r.text.lstrip().startswith("<!doctype")  # only the list fragment
+    assert r.text.lstrip().startswith('<div id="application-list"')
+    assert r.headers["hx-push-url"] == "/register?q=medicare"
+    assert "HX-Request" in r.headers["vary"]
+    names = re.findall(r'<a href="/register/(\w+)/terms">', r.text)
+    assert names and all("medicare" in _app_text(code) for code in names)
+    assert "HIOS" not in names
+    assert len(r.content) < 2000
+
+
+def _app_text(code: str) -> str:
+    from portal.catalog import read
+
+    app = next(a for a in read().applications if a.code == code)
+    return f"{app.code} {app.name} {app.description}".casefold()
+
+
+async def test_terms_are_versioned_and_accept_records_version_and_time(client, smtp):
+    before = await draft_count()
+    r = await client.get("/register/PSR/terms")
+    assert "version 2026-01" in r.text
+    assert await draft_count() == before  # reading the terms stores nothing
     a = Applicant(client, smtp)
     r = await a.accept_terms()
-    assert r.status_code == 303 and r.headers["location"] == "/register/personal"
-    r = await client.get("/register/personal")
-    assert h1(r.text) == "Step 1 of 6: New User Registration"
-    r = await a.personal()
-    assert r.status_code == 303 and r.headers["location"] == "/register/verify", error_messages(r.text)
-    r = await client.get("/register/verify")
-    assert h1(r.text) == "Step 2 of 6: Email Verification"
-    r = await a.verify()
-    assert r.status_code == 303 and r.headers["location"] == "/register/contact", r.text
-    r = await client.get("/register/contact")
-    assert h1(r.text) == "Step 3 of 6: Contact Information"
-    r = await a.contact()
-    assert r.status_code == 303 and r.headers["location"] == "/register/questions", r.text
-    r = await a.questions()
-    assert r.status_code == 303 and r.headers["location"] == "/register/review", r.text
-    r = await client.get("/register/review")
-    assert h1(r.text) == "Step 5 of 6: Review Details"
-    assert "•••••6789" in r.text and "123-45-6789" not in r.text
-    r = await a.submit()
+    assert r.status_code == 303
+    draft = await latest_draft()
+    assert draft["terms_version"] == "2026-01" and draft["terms_accepted_at"] is not None
+    assert await draft_count() == before + 1
+
+
+async def test_decline_returns_home_and_stores_nothing(client):
+    before = await draft_count()
+    r = await client.get("/register/HPMS/terms")
+    decline = html5lib.parse(r.text).find(".//h:a[.='Decline']", NS)
+    assert decline is not None and decline.get("href") == "/"
+    assert await draft_count() == before
+    assert "iacs_draft" not in client.cookies
+
+
+async def test_unknown_application_is_404(client):
+    assert (await client.get("/register/NOPE/terms")).status_code == 404
+
+
+# ---- 2. The six steps -------------------------------------------------------------------------
+
+
+async def test_each_step_shows_step_n_of_6(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    names = {
+        "personal": "Step 1 of 6: New User Registration",
+        "verify": "Step 2 of 6: Email Verification",
+        "contact": "Step 3 of 6: Contact Information",
+        "questions": "Step 4 of 6: Authentication Questions",
+        "review": "Step 5 of 6: Review Details",
+    }
+    for slug, title in names.items():
+        r = await client.get(f"/register/{slug}")
+        assert r.status_code == 200 and h1(r.text) == title
+        assert f"<title>{title} – IACS Registration</title>" in r.text
+
+
+async def test_htmx_step_is_one_round_trip_with_pushed_url(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    r = await a.post("/register/personal", {**_personal(a)}, headers=HX)
     assert r.status_code == 200
-    assert h1(r.text) == "Step 6 of 6: Acknowledgement"
+    assert r.headers["hx-push-url"] == "/register/verify"
+    assert "<title>Step 2 of 6: Email Verification" in r.text
+    assert h1(r.text) == "Step 2 of 6: Email Verification"
+    assert not r.text.lstrip().startswith("<!doctype")
+
+
+async def test_server_refuses_to_skip_steps(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    for path in ("/register/verify", "/register/contact", "/register/questions", "/register/review", "/register/done"):
+        r = await client.get(path)
+        assert r.status_code == 303 and r.headers["location"] == "/register/personal", path
+    await a.personal()
+    r = await client.get("/register/review")
+    assert r.headers["location"] == "/register/verify"
+    r = await a.contact()
+    assert r.headers["location"] == "/register/verify"
+    r = await client.get("/register/review", headers=HX)
+    assert r.status_code == 200 and r.headers["hx-redirect"] == "/register/verify"
+
+
+def _personal(a: Applicant) -> dict:
+    from tests.integration.registration_flow import PERSONAL
+
+    return {**PERSONAL, "email": a.email, "email_confirm": a.email}
+
+
+# ---- 3. Email verification --------------------------------------------------------------------
+
+
+async def test_code_is_emailed_stored_hashed_and_valid_30_minutes(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    code = await smtp.code_for(a.email)
+    draft = await latest_draft()
+    assert re.fullmatch(r"\d{6}", code)
+    assert code not in str(draft)  # only a digest is stored
+    assert len(draft["code_hash"]) == 64
+    sent = (await OutboxMessage.select().where(OutboxMessage.to_address == a.email).first())["created_at"]
+    assert timedelta(minutes=29) < draft["code_expires_at"] - sent <= timedelta(minutes=30, seconds=5)
+    r = await client.get("/register/verify")
+    expiry = draft["code_expires_at"].strftime("%H:%M")
+    assert f"expires at <strong>{expiry} UTC</strong>" in r.text  # the clock time, without JavaScript
+    assert 'data-expires="' in r.text
+
+
+async def test_resend_once_a_minute_and_five_an_hour_voiding_the_old_code(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    first = await smtp.code_for(a.email)
+    r = await a.post("/register/verify/resend")
+    assert "You can ask for a new code once a minute" in error_messages(r.text)["code"]
+    draft = await latest_draft()
+    # Pretend the first send was two minutes ago: a resend is allowed and voids the first code.
+    await _shift_sends(draft, minutes=2)
+    r = await a.post("/register/verify/resend")
+    assert "We have sent a new code" in r.text
+    second = await smtp.code_for(a.email)
+    assert (await latest_draft())["code_hash"] != draft["code_hash"]
+    if first != second:  # one time in a million the two random codes are equal
+        r = await a.verify(first)
+        assert "This code no longer works: a newer code was sent" in error_messages(r.text)["code"]
+    # Five sends in the hour: the sixth is refused until the oldest is an hour old.
+    for _ in range(3):
+        await _shift_sends(await latest_draft(), minutes=2)
+        r = await a.post("/register/verify/resend")
+        assert "We have sent a new code" in r.text
+    await _shift_sends(await latest_draft(), minutes=2)
+    r = await a.post("/register/verify/resend")
+    assert "You have asked for 5 codes in the last hour" in error_messages(r.text)["code"]
+    r = await a.verify(await smtp.code_for(a.email))
+    assert r.status_code == 303 and r.headers["location"] == "/register/contact"
+
+
+async def _shift_sends(draft: dict, *, minutes: int) -> None:
+    from datetime import datetime
+
+    sends = [
+        {**s, "at": (datetime.fromisoformat(s["at"]) - timedelta(minutes=minutes)).isoformat()}
+        for s in draft["code_sends"]
+    ]
+    await RegistrationDraft.update({RegistrationDraft.code_sends: sends}).where(RegistrationDraft.id == draft["id"])
+
+
+async def test_five_wrong_codes_void_the_code_and_a_resend_does_not_reset_the_count(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    code = await smtp.code_for(a.email)
+    wrong = "000000" if code != "000000" else "111111"
+    for left in (4, 3, 2, 1):
+        r = await a.verify(wrong)
+        assert f"That code is not correct. Check the email and try again ({left} tr" in error_messages(r.text)["code"]
+    r = await a.verify(wrong)
+    assert "fifth wrong code in an hour, so the code no longer works" in error_messages(r.text)["code"]
+    assert (await latest_draft())["code_voided"]
+    r = await a.verify(code)  # the right code, but voided
+    assert "Too many wrong codes in the last hour" in error_messages(r.text)["code"]
+    await _shift_sends(await latest_draft(), minutes=2)
+    await a.post("/register/verify/resend")
+    r = await a.verify(await smtp.code_for(a.email))  # a new code: the hour's wrong tries still count
+    assert "Too many wrong codes in the last hour" in error_messages(r.text)["code"]
+    assert (await latest_draft())["email_verified_at"] is None
+
+
+async def test_expired_code_has_its_own_message(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    code = await smtp.code_for(a.email)
+    draft = await latest_draft()
+    await RegistrationDraft.update(
+        {RegistrationDraft.code_expires_at: draft["code_expires_at"] - timedelta(minutes=31)}
+    ).where(RegistrationDraft.id == draft["id"])
+    r = await a.verify(code)
+    assert "This code has expired" in error_messages(r.text)["code"]
+    assert (await latest_draft())["email_verified_at"] is None
+
+
+async def test_verified_email_is_locked_on_the_server(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    await a.verify()
+    r = await client.get("/register/personal")
+    assert 'name="email"' not in r.text and a.email in r.text  # shown, not editable
+    r = await a.personal(email="someone.else@example.gov", email_confirm="someone.else@example.gov")
+    assert error_messages(r.text)["email"] == "Your email address is verified and cannot be changed"
+    assert (await latest_draft())["email"] == a.email
+    r = await a.post("/register/review/personal", {**_personal(a), "email": "x@example.gov"})
+    assert (await latest_draft())["email"] == a.email
+
+
+# ---- 4. Contact information -------------------------------------------------------------------
+
+
+async def test_changing_the_role_swaps_in_exactly_its_fields(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    await a.verify()
+    r = await client.get("/register/contact/fields", params={"role": "security-official"}, headers=HX)
+    ids = set(re.findall(r'<input id="(\w+)"', r.text))
+    assert ids == {"npi", "tin", "legal_business_name"}
+    r = await client.get("/register/contact/fields", params={"role": "provider-user"}, headers=HX)
+    assert set(re.findall(r'<input id="(\w+)"', r.text)) == {"npi", "tin"}
+    # Without JavaScript the page re-renders with the chosen role's fields and keeps the values.
+    r = await a.post("/register/contact", {"organization": "Kept Org", "role": "security-official", "action": "role"})
+    assert h1(r.text) == "Step 3 of 6: Contact Information"
+    assert 'id="legal_business_name"' in r.text and 'value="Kept Org"' in r.text
+    assert error_messages(r.text) == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("npi", "1234567890", "Enter a valid National Provider Identifier (NPI), like 1234567893"),
+        ("tin", "12-34567", "Enter a valid Tax Identification Number (TIN), like 12-3456789"),
+        ("zip", "2124", "Enter a ZIP code of 5 digits, or 5 digits, a hyphen and 4 digits"),
+        ("phone", "555-01", "Enter a work phone number, like 202 555 0143"),
+        ("state", "ZZ", "Select your state"),
+        ("role", "no-such-role", "Select your role"),
+    ],
+)
+async def test_contact_fields_are_validated_by_their_format(client, smtp, field, value, message):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    await a.verify()
+    r = await a.contact(**{field: value})
+    assert r.status_code == 200 and error_messages(r.text)[field] == message
+    assert (await latest_draft())["contact"] is None
+
+
+# ---- 5. Authentication questions --------------------------------------------------------------
+
+
+async def test_answers_are_stored_only_as_argon2id_hashes_and_normalised(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    questions = (await latest_draft())["questions"]
+    assert [q["question"] for q in questions] == ["first-school", "first-car"]
+    stored = questions[0]["answer_hash"]
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert "Lincoln" not in str(questions)
+    assert await verify_secret(stored, normalise_answer("  LINCOLN elementary "))
+    assert not await verify_secret(stored, normalise_answer("Lincoln Middle"))
+
+
+async def test_two_different_questions_are_required(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    await a.verify()
+    await a.contact()
+    r = await a.questions(question_2="first-school")
+    assert error_messages(r.text)["question_2"] == "Choose a different question for each answer"
+    r = await a.questions(question_2="", answer_2="")
+    assert error_messages(r.text)["question_2"] == "Select question 2"
+    assert (await latest_draft())["questions"] is None
+
+
+# ---- 6. Review details ------------------------------------------------------------------------
 
 
 async def test_review_inline_edit_with_htmx(client, smtp):
     a = Applicant(client, smtp)
     await a.through_questions()
-    hx = {"HX-Request": "true"}
-    r = await client.get("/register/review/contact/edit", headers=hx)
-    assert r.status_code == 200, r.text
-    assert 'id="organization"' in r.text
+    r = await client.get("/register/review")
+    assert 'Edit<span class="visually-hidden"> personal information</span>' in r.text
+    assert "•••••6789" in r.text and "•••••6789" in r.text and "123-45-6789" not in r.text
+    assert 'href="/register/review/email' not in r.text  # no Edit for the email address
+    r = await client.get("/register/review/contact/edit", headers=HX)
+    assert r.text.lstrip().startswith('<section id="review-contact"') and 'id="organization"' in r.text
+    r = await a.post("/register/review/contact", {**_contact_values(), "organization": ""}, headers=HX)
+    assert error_messages(r.text) == {"organization": "Enter your organization"}  # still the form
+    r = await a.post("/register/review/contact", {**_contact_values(), "organization": "New Org"}, headers=HX)
+    assert "<dd>New Org</dd>" in r.text and 'id="organization"' not in r.text  # read-only again
+    assert (await latest_draft())["contact"]["organization"] == "New Org"
 
 
-async def test_status_page_renders(client):
-    r = await client.get("/status")
-    assert r.status_code == 200, r.text[-3000:]
+async def test_review_edit_without_javascript_goes_to_the_step_and_back(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    r = await client.get("/register/review/contact/edit")
+    assert r.status_code == 303 and r.headers["location"] == "/register/contact?from=review"
+    r = await a.post("/register/contact?from=review", {**_contact_values(), "organization": "Via Page"})
+    assert r.status_code == 303 and r.headers["location"] == "/register/review"
+
+
+def _contact_values() -> dict:
+    from tests.integration.registration_flow import CONTACT, ROLE_FIELDS
+
+    return {**CONTACT, "role": "provider-user", **ROLE_FIELDS}
+
+
+# ---- 7. Submit and acknowledgement ------------------------------------------------------------
+
+
+async def test_submit_creates_one_request_and_the_tracking_email(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    r = await a.submit()
+    assert h1(r.text) == "Step 6 of 6: Acknowledgement"
+    tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    assert re.fullmatch(r"IACS-[2-9A-HJKMNP-TV-Z]{4}(-[2-9A-HJKMNP-TV-Z]{4}){2}", tracking)
+    again = await a.submit()  # replayed POST
+    assert tracking in again.text
+    rows = await AccessRequest.select().where(AccessRequest.email == a.email)
+    assert len(rows) == 1 and rows[0]["tracking_number"] == tracking and rows[0]["status"] == "pending"
+    assert rows[0]["levels"] == 1 and (rows[0]["due_at"] - rows[0]["submitted_at"]).days == 14
+    assert (
+        json.loads(rows[0]["personal"])["ssn"].startswith("v1.")
+        if isinstance(rows[0]["personal"], str)
+        else rows[0]["personal"]["ssn"].startswith("v1.")
+    )
+    mails = await OutboxMessage.select().where(
+        (OutboxMessage.to_address == a.email) & (OutboxMessage.kind == "tracking_number")
+    )
+    assert len(mails) == 1 and tracking in mails[0]["body"]
+    message = await smtp.last_to(a.email)
+    assert tracking in message.subject
+
+
+async def test_concurrent_double_submit_creates_one_request(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    r1, r2 = await asyncio.gather(a.submit(), a.submit())
+    assert {r1.status_code, r2.status_code} <= {200}
+    assert len(await AccessRequest.select().where(AccessRequest.email == a.email)) == 1
+
+
+async def test_ok_ends_the_draft(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    await a.submit()
+    draft_id = (await latest_draft())["id"]
+    r = await a.post("/register/done")
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert await RegistrationDraft.count().where(RegistrationDraft.id == draft_id) == 0
+    assert "iacs_draft" not in client.cookies
+    assert len(await AccessRequest.select().where(AccessRequest.email == a.email)) == 1
+
+
+async def test_one_pending_request_per_email_and_application(client, smtp, app):
+    from litestar.testing import AsyncTestClient
+
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    r = await a.submit()
+    tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    async with AsyncTestClient(app=app) as other_browser:
+        other_browser.follow_redirects = False
+        b = Applicant(other_browser, smtp, email=a.email)
+        await b.through_questions()
+        r = await b.submit()
+    assert h1(r.text) == "You already have a pending request"
+    assert tracking in r.text and 'href="/status"' in r.text
+    assert len(await AccessRequest.select().where(AccessRequest.email == a.email)) == 1
+
+
+# ---- 8. Status --------------------------------------------------------------------------------
+
+
+async def test_status_shows_state_and_review_date_and_hides_wrong_pairs(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    r = await a.submit()
+    tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    row = await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first()
+    r = await a.post("/status", {"tracking_number": tracking.lower().replace("-", " "), "email": a.email.upper()})
+    assert "Pending approval at level 1 of 1" in r.text
+    assert row["due_at"].strftime("%d %B %Y") in r.text
+    wrong_pair = await a.post("/status", {"tracking_number": tracking, "email": "other@example.gov"})
+    unknown = await a.post("/status", {"tracking_number": "IACS-2222-3333-4444", "email": a.email})
+
+    def answer(text: str) -> str:
+        """The page without the values typed into the form."""
+        return re.sub(r'value="[^"]*"', "", text)
+
+    assert "We could not find a registration" in wrong_pair.text
+    assert answer(wrong_pair.text) == answer(unknown.text)
+    assert wrong_pair.status_code == unknown.status_code == 200
+
+
+# ---- 9. Drafts and personal data --------------------------------------------------------------
+
+
+async def test_draft_cookie_is_signed_httponly_samesite_and_names_only_the_draft(client, smtp):
+    a = Applicant(client, smtp)
+    r = await a.accept_terms()
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("iacs_draft=") and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert "Path=/register" in cookie
+    value = client.cookies["iacs_draft"]
+    assert value.count(".") == 2  # itsdangerous: payload.timestamp.signature, and nothing else
+    client.cookies.set("iacs_draft", value[:-2] + ("AA" if not value.endswith("AA") else "BB"), path="/register")
+    r = await client.get("/register/personal")
+    assert r.status_code == 303 and r.headers["location"] == "/register?expired=1"
+
+
+async def test_a_returning_browser_resumes_its_draft(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    r = await client.get("/register/")
+    assert "You have a registration in progress for <strong>Provider Statistical" in r.text
+    assert 'href="/register/verify">Continue your registration' in r.text
+
+
+async def test_ssn_and_tin_are_encrypted_at_rest_with_a_key_id(client, smtp, app):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    draft = await latest_draft()
+    ssn = draft["personal"]["ssn"]
+    tin = draft["contact"]["fields"]["tin"]
+    cipher = app.state.cipher
+    for token in (ssn, tin):
+        assert token.startswith(f"v1.{cipher.key_id}.")
+        assert "6789" not in token
+    assert cipher.decrypt(ssn, "ssn") == "123-45-6789"
+    assert cipher.decrypt(tin, "tin") == "123456789"
+
+
+async def test_personal_data_never_reaches_the_logs(client, smtp, caplog):
+    caplog.set_level("DEBUG")
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    await a.submit()
+    logged = caplog.text
+    for secret in ("123-45-6789", "123456789", "Lincoln", a.email):
+        assert secret not in logged
+
+
+async def test_purge_deletes_idle_drafts_with_their_data(client, smtp):
+    from portal.models.registration import purge_idle_drafts
+
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    idle = await latest_draft()
+    await RegistrationDraft.update({RegistrationDraft.updated_at: idle["updated_at"] - timedelta(hours=25)}).where(
+        RegistrationDraft.id == idle["id"]
+    )
+    deleted = await purge_idle_drafts()
+    assert deleted >= 1
+    assert await RegistrationDraft.count().where(RegistrationDraft.id == idle["id"]) == 0
+    r = await client.get("/register/verify")
+    assert r.status_code == 303 and r.headers["location"] == "/register?expired=1"

@@ -1,0 +1,959 @@
+"""Bad input on every registration step, the review's inline save, submit and the status form
+(spec Journey 2 "Bad input never gives a 500", and Security "CSRF protection on every unsafe
+request"): each bad value is a message next to its field or a clean 4xx, never a 500, nothing
+invalid reaches the draft row, and markup never comes back unescaped."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from portal.drafts import COOKIE, SALT
+from portal.models.tables import AccessRequest, RegistrationDraft
+from tests.integration.registration_flow import (
+    CONTACT,
+    PERSONAL,
+    QUESTIONS,
+    ROLE_FIELDS,
+    Applicant,
+    error_messages,
+    h1,
+    unique_email,
+)
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(1)>'
+LONG = "x" * 10_000
+HX = {"HX-Request": "true"}
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# ---- Helpers ------------------------------------------------------------------------------
+
+
+def draft_token(client) -> str:
+    """The draft token named by the browser's signed cookie."""
+    settings = client.app.state.settings
+    return URLSafeTimedSerializer(settings.secret_key, salt=SALT).loads(client.cookies[COOKIE])
+
+
+async def draft_row(token: str) -> dict:
+    row = await RegistrationDraft.select().where(RegistrationDraft.token == token).output(load_json=True).first()
+    assert row is not None, "the draft row is gone"
+    return row
+
+
+async def draft_count() -> int:
+    return await RegistrationDraft.count()
+
+
+def assert_no_markup(text: str) -> None:
+    assert SCRIPT not in text, "a <script> came back unescaped"
+    assert "<img src=x onerror" not in text, "an <img onerror> came back unescaped"
+
+
+def assert_field_error(r, field: str) -> None:
+    assert r.status_code == 200, (r.status_code, r.text[-2000:])
+    errors = error_messages(r.text)
+    assert field in errors, f"no message next to {field!r}; messages: {errors}"
+    assert_no_markup(r.text)
+
+
+def stored_is_clean(value) -> bool:
+    """No control characters anywhere in a stored (JSON) value."""
+    if isinstance(value, dict):
+        return all(stored_is_clean(v) for v in value.values())
+    if isinstance(value, list):
+        return all(stored_is_clean(v) for v in value)
+    return not (isinstance(value, str) and CONTROL.search(value))
+
+
+async def at_personal(client, smtp, app_code: str = "PSR") -> tuple[Applicant, str]:
+    a = Applicant(client, smtp, app_code=app_code)
+    r = await a.accept_terms()
+    assert r.status_code == 303
+    return a, draft_token(client)
+
+
+async def at_contact(client, smtp) -> tuple[Applicant, str]:
+    a, token = await at_personal(client, smtp)
+    assert (await a.personal()).status_code == 303
+    assert (await a.verify()).status_code == 303
+    return a, token
+
+
+async def at_review(client, smtp) -> tuple[Applicant, str]:
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    return a, draft_token(client)
+
+
+# ---- Step 1: New User Registration ---------------------------------------------------------
+
+PERSONAL_BAD = [
+    ("first_name", ""),
+    ("first_name", "   "),
+    ("first_name", LONG),
+    ("first_name", SCRIPT),
+    ("first_name", IMG),
+    ("first_name", "😀"),
+    ("first_name", "Ana😀"),
+    ("first_name", "12345"),
+    ("first_name", "\u202eanA"),  # right-to-left override
+    ("first_name", "A\u200bna"),  # zero-width space
+    ("first_name", "\x00\x01\x1f"),  # nothing but control characters
+    ("middle_initial", "AB"),
+    ("middle_initial", "1"),
+    ("middle_initial", "😀"),
+    ("middle_initial", LONG),
+    ("middle_initial", SCRIPT),
+    ("last_name", ""),
+    ("last_name", LONG),
+    ("last_name", SCRIPT),
+    ("last_name", IMG),
+    ("date_of_birth", ""),
+    ("date_of_birth", "2099-01-01"),
+    ("date_of_birth", "1980-02-30"),
+    ("date_of_birth", "yesterday"),
+    ("date_of_birth", "3/27/80"),
+    ("date_of_birth", "1980-13-01"),
+    ("date_of_birth", "1800-01-01"),
+    ("date_of_birth", "0000-00-00"),
+    ("date_of_birth", "99999999999999999999-01-01"),
+    ("date_of_birth", LONG),
+    ("date_of_birth", SCRIPT),
+    ("ssn", ""),
+    ("ssn", "000-12-3456"),
+    ("ssn", "666-12-3456"),
+    ("ssn", "900-12-3456"),
+    ("ssn", "123-00-4567"),
+    ("ssn", "123-45-0000"),
+    ("ssn", "123456789012"),
+    ("ssn", "12345678"),
+    ("ssn", "abc"),
+    ("ssn", LONG),
+    ("ssn", SCRIPT),
+    ("email", ""),
+    ("email", "not-an-email"),
+    ("email", "a@b"),
+    ("email", "a@@example.com"),
+    ("email", LONG + "@example.com"),
+    ("email", SCRIPT),
+    ("email", IMG + "@example.com"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), PERSONAL_BAD, ids=lambda v: repr(v)[:30])
+async def test_personal_rejects_bad_value_and_stores_nothing(client, smtp, field, value):
+    a, token = await at_personal(client, smtp)
+    override = {field: value}
+    if field == "email":
+        override["email_confirm"] = value
+    r = await a.personal(**override)
+    assert_field_error(r, field)
+    assert h1(r.text) == "Step 1 of 6: New User Registration"
+    row = await draft_row(token)
+    assert row["personal"] is None and row["email"] is None and row["code_hash"] is None
+
+
+@pytest.mark.parametrize(
+    ("email", "confirm"),
+    [
+        ("ana@example.gov", "bob@example.gov"),
+        ("ana@example.gov", ""),
+        ("ana@example.gov", LONG),
+        ("ana@example.gov", SCRIPT),
+    ],
+    ids=["mismatch", "empty", "long", "markup"],
+)
+async def test_personal_rejects_bad_confirmation(client, smtp, email, confirm):
+    a, token = await at_personal(client, smtp)
+    r = await a.personal(email=email, email_confirm=confirm)
+    assert_field_error(r, "email_confirm")
+    row = await draft_row(token)
+    assert row["personal"] is None and row["email"] is None
+
+
+async def test_personal_with_every_field_bad_at_once_lists_each(client, smtp):
+    a, token = await at_personal(client, smtp)
+    r = await a.personal(
+        first_name=SCRIPT, middle_initial=IMG, last_name=LONG, date_of_birth="yesterday", ssn="abc", email="a@b"
+    )
+    errors = error_messages(r.text)
+    assert r.status_code == 200
+    assert {"first_name", "middle_initial", "last_name", "date_of_birth", "ssn", "email"} <= errors.keys()
+    assert_no_markup(r.text)
+    assert (await draft_row(token))["personal"] is None
+
+
+@pytest.mark.parametrize(
+    "ssn",
+    ["１２３-４５-６７８９", "١٢٣-٤٥-٦٧٨٩", "१२३-४५-६७८९"],
+    ids=["fullwidth", "arabic-indic", "devanagari"],
+)
+async def test_personal_ssn_in_non_ascii_digits_is_never_stored_as_is(client, smtp, ssn):
+    """``\\d`` matches every Unicode digit: an SSN must be stored as ASCII ###-##-#### or refused."""
+    a, token = await at_personal(client, smtp)
+    r = await a.personal(ssn=ssn)
+    assert r.status_code in (200, 303), r.status_code
+    row = await draft_row(token)
+    if r.status_code == 200:
+        assert "ssn" in error_messages(r.text)
+        assert row["personal"] is None
+    else:
+        stored = client.app.state.cipher.decrypt(row["personal"]["ssn"], "ssn")
+        assert re.fullmatch(r"[0-9]{3}-[0-9]{2}-[0-9]{4}", stored), f"stored SSN {stored!r}"
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [("Zoë", "Ångström"), ("李小龙", "李"), ("محمد", "عبد الله"), ("Siân", "O’Brien-Nuñez"), ("Zoe\u0308", "Ångström")],
+    ids=["latin-diacritics", "cjk", "rtl-arabic", "apostrophe", "decomposed"],
+)
+async def test_personal_accepts_unicode_names_and_stores_them_nfc(client, smtp, first, last):
+    import unicodedata
+
+    a, token = await at_personal(client, smtp)
+    r = await a.personal(first_name=first, last_name=last)
+    assert r.status_code == 303, error_messages(r.text)
+    row = await draft_row(token)
+    assert row["personal"]["first_name"] == unicodedata.normalize("NFC", first)
+    assert row["personal"]["last_name"] == unicodedata.normalize("NFC", last)
+    page = await client.get("/register/personal")
+    assert unicodedata.normalize("NFC", first) in page.text
+
+
+async def test_personal_control_characters_are_never_stored(client, smtp):
+    a, token = await at_personal(client, smtp)
+    r = await a.personal(first_name="A\x00n\ta\x7f", last_name="Gar\x1bcía\r\n", date_of_birth="1980-03-27\x00")
+    assert r.status_code in (200, 303)
+    row = await draft_row(token)
+    if r.status_code == 200:
+        assert error_messages(r.text) and row["personal"] is None
+    else:
+        assert stored_is_clean(row["personal"]), row["personal"]
+        assert row["personal"]["first_name"] == "Ana"
+
+
+async def test_personal_stores_the_normalised_date(client, smtp):
+    a, token = await at_personal(client, smtp)
+    r = await a.personal(date_of_birth="3/27/1980")
+    assert r.status_code == 303, error_messages(r.text)
+    assert (await draft_row(token))["personal"]["date_of_birth"] == "1980-03-27"
+
+
+async def test_personal_with_htmx_bad_input_is_a_fragment_with_messages(client, smtp):
+    a, token = await at_personal(client, smtp)
+    r = await a.personal(headers=HX, first_name=SCRIPT, ssn="000-12-3456")
+    assert_field_error(r, "first_name")
+    assert "ssn" in error_messages(r.text)
+    assert (await draft_row(token))["personal"] is None
+
+
+# ---- Step 2: Email Verification --------------------------------------------------------------
+
+CODE_BAD = ["", "   ", "12345", "1234567", "abcdef", "12345a", "12 34 5", LONG, SCRIPT, IMG, "😀😀😀😀😀😀", "-12345"]
+
+
+@pytest.mark.parametrize("code", CODE_BAD, ids=lambda v: repr(v)[:30])
+async def test_verify_rejects_malformed_code_without_counting_a_try(client, smtp, code):
+    a, token = await at_personal(client, smtp)
+    assert (await a.personal()).status_code == 303
+    r = await a.verify(code=code) if code else await a.post("/register/verify", {"code": ""})
+    assert_field_error(r, "code")
+    row = await draft_row(token)
+    assert row["email_verified_at"] is None
+    assert row["code_wrong_tries"] == [] and row["code_failures"] == 0
+    assert row["code_voided"] is False
+
+
+async def test_verify_wrong_code_is_a_message_and_leaves_the_draft_unverified(client, smtp):
+    a, token = await at_personal(client, smtp)
+    assert (await a.personal()).status_code == 303
+    real = await smtp.code_for(a.email)
+    wrong = f"{(int(real) + 1) % 1_000_000:06d}"
+    r = await a.verify(code=wrong)
+    assert_field_error(r, "code")
+    assert (await draft_row(token))["email_verified_at"] is None
+    r = await a.verify(code=f" {real[:3]} {real[3:]} ")  # spaces are forgiven
+    assert r.status_code == 303 and r.headers["location"] == "/register/contact"
+
+
+async def test_verify_with_non_ascii_digits_never_verifies(client, smtp):
+    a, token = await at_personal(client, smtp)
+    assert (await a.personal()).status_code == 303
+    real = await smtp.code_for(a.email)
+    fullwidth = "".join(chr(ord(c) - ord("0") + ord("０")) for c in real)
+    r = await a.verify(code=fullwidth)
+    assert r.status_code == 200
+    assert "code" in error_messages(r.text)
+    assert (await draft_row(token))["email_verified_at"] is None
+
+
+# ---- Step 3: Contact Information ---------------------------------------------------------------
+
+CONTACT_BAD = {
+    "organization": ["", LONG, SCRIPT, IMG, "\x00\x01"],
+    "address1": ["", LONG, SCRIPT, IMG],
+    "address2": [LONG, SCRIPT, IMG],
+    "city": ["", LONG, SCRIPT, IMG],
+    "state": ["", "ZZ", "Maryland", LONG, SCRIPT, "M D"],
+    "zip": ["", "1234", "ABCDE", "123456", "12345-12", LONG, SCRIPT, "٢١٢٤٤", "２１２４４"],
+    "phone": ["", "12", "555-abc", "000 000 0000", LONG, SCRIPT, IMG],
+    "phone_ext": ["abc", "1234567", LONG, SCRIPT, "١٢", "１２"],
+    "role": ["", "no-such-role", LONG, SCRIPT, "PROVIDER-USER "],
+    "npi": ["", "1234567890", "123456789", "12345678931", "abcdefghij", LONG, SCRIPT, "１２３４５６７８９３"],
+    "tin": ["", "12-34567", "ab-cdefghi", "123-456789", LONG, SCRIPT, "１２-３４５６７８９"],
+}
+
+
+@pytest.mark.parametrize("field", sorted(CONTACT_BAD))
+async def test_contact_rejects_bad_values_and_stores_nothing(client, smtp, field):
+    a, token = await at_contact(client, smtp)
+    for value in CONTACT_BAD[field]:
+        r = await a.contact(**{field: value})
+        if field == "role" and r.status_code == 200 and "role" not in error_messages(r.text):
+            pytest.fail(f"role {value!r}: no message next to the role")
+        assert_field_error(r, field)
+        assert h1(r.text) == "Step 3 of 6: Contact Information"
+        row = await draft_row(token)
+        assert row["contact"] is None and row["role"] is None, f"{field}={value[:40]!r} was stored"
+
+
+@pytest.mark.parametrize("value", ["", "-", SCRIPT, IMG, LONG, "😀 Corp"], ids=lambda v: repr(v)[:20])
+async def test_contact_rejects_bad_legal_business_name(client, smtp, value):
+    a, token = await at_contact(client, smtp)
+    r = await a.contact(role="security-official", legal_business_name=value)
+    assert_field_error(r, "legal_business_name")
+    assert (await draft_row(token))["contact"] is None
+
+
+async def test_contact_accepts_unicode_and_keeps_markup_out_of_the_page(client, smtp):
+    a, token = await at_contact(client, smtp)
+    org = "Zoë Ångström Klinik — 李小龙 محمد"
+    r = await a.contact(organization=org, address2="Suite «7» \u200b", city="Malmö")
+    assert r.status_code == 303, error_messages(r.text)
+    row = await draft_row(token)
+    assert row["contact"]["organization"] == org
+    assert row["contact"]["city"] == "Malmö"
+    assert stored_is_clean(row["contact"])
+
+
+async def test_contact_stores_only_clean_formats(client, smtp):
+    """What a valid step stores: ZIP, phone and extension in ASCII digits, the TIN without its dash."""
+    a, token = await at_contact(client, smtp)
+    r = await a.contact(zip=" 21244 ", phone="(410) 786-3000", phone_ext="12\x00")
+    assert r.status_code == 303, error_messages(r.text)
+    c = (await draft_row(token))["contact"]
+    assert c["zip"] == "21244" and c["phone_ext"] == "12"
+    assert re.fullmatch(r"[0-9 ()+-]+", c["phone"]), c["phone"]
+    assert stored_is_clean(c)
+
+
+async def test_contact_with_everything_bad_and_htmx_answers_a_fragment(client, smtp):
+    a, token = await at_contact(client, smtp)
+    bad = dict.fromkeys(["organization", "address1", "city", "state", "zip", "phone", "npi", "tin"], SCRIPT)
+    r = await a.contact(headers=HX, **bad)
+    assert r.status_code == 200
+    assert set(bad) <= error_messages(r.text).keys()
+    assert_no_markup(r.text)
+    assert (await draft_row(token))["contact"] is None
+
+
+async def test_contact_role_switch_without_javascript_keeps_values_escaped(client, smtp):
+    a, token = await at_contact(client, smtp)
+    r = await a.contact(action="role", role="security-official", organization=SCRIPT, city=IMG)
+    assert r.status_code == 200
+    assert_no_markup(r.text)
+    assert (await draft_row(token))["contact"] is None
+
+
+@pytest.mark.parametrize("role", ["", "no-such-role", SCRIPT, LONG])
+async def test_contact_role_fields_fragment_with_bad_role(client, smtp, role):
+    await at_contact(client, smtp)
+    r = await client.get("/register/contact/fields", params={"role": role}, headers=HX)
+    assert r.status_code == 200
+    assert_no_markup(r.text)
+    r = await client.get("/register/contact", params={"role": role})
+    assert r.status_code == 200
+    assert_no_markup(r.text)
+
+
+# ---- Step 4: Authentication Questions --------------------------------------------------------
+
+QUESTIONS_BAD = [
+    ("question_1", ""),
+    ("question_1", "no-such-question"),
+    ("question_1", SCRIPT),
+    ("question_1", LONG),
+    ("question_2", "first-school"),  # the same question twice
+    ("answer_1", ""),
+    ("answer_1", "a"),
+    ("answer_1", " a  "),
+    ("answer_1", "x" * 101),
+    ("answer_1", LONG),
+    ("answer_2", "\x00\x01"),
+    ("question_3", "first-car"),  # a third question repeating the second
+    ("question_3", SCRIPT),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), QUESTIONS_BAD, ids=lambda v: repr(v)[:30])
+async def test_questions_reject_bad_values_and_store_nothing(client, smtp, field, value):
+    a, token = await at_contact(client, smtp)
+    assert (await a.contact()).status_code == 303
+    extra = {"answer_3": "Something"} if field == "question_3" else {}
+    r = await a.questions(**{field: value, **extra})
+    assert_field_error(r, field)
+    assert h1(r.text) == "Step 4 of 6: Authentication Questions"
+    assert (await draft_row(token))["questions"] is None
+
+
+async def test_questions_third_answer_without_question(client, smtp):
+    a, token = await at_contact(client, smtp)
+    assert (await a.contact()).status_code == 303
+    r = await a.questions(answer_3=SCRIPT)
+    assert_field_error(r, "question_3")
+    r = await a.questions(question_3="first-employer", answer_3="")
+    assert_field_error(r, "answer_3")
+    assert (await draft_row(token))["questions"] is None
+
+
+async def test_questions_answers_are_never_echoed_or_stored_in_clear(client, smtp):
+    a, token = await at_contact(client, smtp)
+    assert (await a.contact()).status_code == 303
+    r = await a.questions(answer_1=SCRIPT, question_2="")
+    assert_field_error(r, "question_2")
+    r = await a.questions(answer_1="Zoë 李小龙 " + SCRIPT, answer_2="محمد")
+    assert r.status_code == 303, error_messages(r.text)
+    stored = (await draft_row(token))["questions"]
+    assert len(stored) == 2
+    text = repr(stored)
+    assert "script" not in text and "Zoë" not in text and "محمد" not in text
+
+
+# ---- Step 5: Review, inline save --------------------------------------------------------------
+
+
+REVIEW_BAD = {
+    "personal": [
+        ("first_name", SCRIPT),
+        ("first_name", ""),
+        ("last_name", LONG),
+        ("date_of_birth", "1980-02-30"),
+        ("date_of_birth", "2099-01-01"),
+        ("ssn", "000-12-3456"),
+        ("ssn", "123456789012"),
+        ("email", "someone.else@example.gov"),  # the verified address cannot change
+        ("email", SCRIPT),
+    ],
+    "contact": [
+        ("organization", IMG),
+        ("zip", "ABCDE"),
+        ("zip", "1234"),
+        ("phone", "555-abc"),
+        ("phone", "12"),
+        ("npi", "1234567890"),
+        ("tin", "12-34567"),
+        ("tin", "ab-cdefghi"),
+        ("role", "no-such-role"),
+        ("state", LONG),
+    ],
+    "questions": [
+        ("question_1", "no-such-question"),
+        ("answer_2", ""),
+        ("question_2", "first-school"),
+        ("answer_1", LONG),
+    ],
+}
+VALID = {"personal": PERSONAL, "contact": {**CONTACT, "role": "provider-user", **ROLE_FIELDS}, "questions": QUESTIONS}
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize("section", sorted(REVIEW_BAD))
+async def test_review_inline_save_rejects_bad_values_and_keeps_the_draft(client, smtp, section, htmx):
+    a, token = await at_review(client, smtp)
+    before = await draft_row(token)
+    headers = HX if htmx else {}
+    for field, value in REVIEW_BAD[section]:
+        r = await a.post(f"/register/review/{section}", {**VALID[section], field: value}, headers=headers)
+        assert_field_error(r, field)
+        after = await draft_row(token)
+        for column in ("personal", "email", "contact", "role", "questions", "tracking_number"):
+            assert after[column] == before[column], f"{section}.{field}={value[:40]!r} changed {column}"
+
+
+async def test_review_inline_save_with_valid_values_still_works(client, smtp):
+    """The control for the test above: a valid inline save does change the draft."""
+    a, token = await at_review(client, smtp)
+    r = await a.post("/register/review/contact", {**VALID["contact"], "city": "Zürich"})
+    assert r.status_code == 303 and r.headers["location"] == "/register/review"
+    assert (await draft_row(token))["contact"]["city"] == "Zürich"
+
+
+@pytest.mark.parametrize("section", ["email", "nope", "..", SCRIPT, "x" * 300])
+async def test_review_unknown_section_is_404(client, smtp, section):
+    a, _ = await at_review(client, smtp)
+    r = await a.post(f"/register/review/{section}", VALID["contact"])
+    assert r.status_code in (404, 405), r.status_code
+    assert_no_markup(r.text)
+    r = await client.get(f"/register/review/{section}/edit", headers=HX)
+    assert 400 <= r.status_code < 500
+    assert_no_markup(r.text)
+
+
+# ---- Submit ---------------------------------------------------------------------------------
+
+
+async def test_submit_ignores_crafted_fields(client, smtp):
+    a, token = await at_review(client, smtp)
+    r = await a.post(
+        "/register/submit",
+        {"email": "attacker@example.gov", "tracking_number": "IACS-AAAA-AAAA-AAAA", "role": SCRIPT, "x": LONG},
+    )
+    assert r.status_code == 200, r.text[-2000:]
+    assert h1(r.text) == "Step 6 of 6: Acknowledgement"
+    assert_no_markup(r.text)
+    rows = await AccessRequest.select(AccessRequest.email, AccessRequest.tracking_number).where(
+        AccessRequest.draft_token == token
+    )
+    assert len(rows) == 1 and rows[0]["email"] == a.email
+    assert rows[0]["tracking_number"] != "IACS-AAAA-AAAA-AAAA"
+
+
+async def test_submit_twice_gives_the_same_request(client, smtp):
+    a, token = await at_review(client, smtp)
+    assert (await a.submit()).status_code == 200
+    r = await a.submit()
+    assert r.status_code in (200, 303)
+    assert await AccessRequest.count().where(AccessRequest.draft_token == token) == 1
+
+
+# ---- POST /status ---------------------------------------------------------------------------
+
+STATUS_BAD = [
+    ("tracking_number", ""),
+    ("tracking_number", "abc"),
+    ("tracking_number", LONG),
+    ("tracking_number", SCRIPT),
+    ("tracking_number", IMG),
+    ("tracking_number", "IACS-😀😀😀😀-AAAA-BBBB"),
+    ("tracking_number", "\u202eIACS-AAAA-BBBB-CCCC"),
+    ("tracking_number", "\x00"),
+    ("email", ""),
+    ("email", "not-an-email"),
+    ("email", "a@b"),
+    ("email", LONG),
+    ("email", SCRIPT),
+    ("email", IMG + "@example.com"),
+]
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize(("field", "value"), STATUS_BAD, ids=lambda v: repr(v)[:30])
+async def test_status_rejects_bad_values(client, field, value, htmx):
+    await client.get("/status")
+    data = {"tracking_number": "IACS-7K4M-9QX2-HT3P", "email": "ana@example.gov", field: value}
+    data["_csrf_token"] = client.cookies["csrftoken"]
+    r = await client.post("/status", data=data, headers=HX if htmx else {})
+    assert_field_error(r, field)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"tracking_number": "IACS-7K4M-9QX2-HT3P", "email": "zoë@example.gov"},
+        {"tracking_number": "iacs 7k4m 9qx2 ht3p", "email": "李小龙@例子.中国"},
+        {"tracking_number": "IACS-7K4M-9QX2-HT3P\x00", "email": "ana@example.gov\x00"},
+    ],
+    ids=["unicode-local", "unicode-domain", "nul"],
+)
+async def test_status_unknown_registration_is_a_message_not_an_error(client, values):
+    await client.get("/status")
+    r = await client.post("/status", data={**values, "_csrf_token": client.cookies["csrftoken"]})
+    assert r.status_code == 200, r.text[-2000:]
+    assert "We could not find a registration" in r.text or error_messages(r.text)
+
+
+# ---- Crafted bodies: duplicated, unknown, non-text fields -------------------------------------
+
+
+async def test_personal_duplicated_fields_keep_one_value(client, smtp):
+    a, token = await at_personal(client, smtp)
+    data = {
+        **PERSONAL,
+        "first_name": ["Ana", SCRIPT],
+        "ssn": ["123-45-6789", "000-00-0000"],
+        "email": [a.email, "other@example.gov"],
+        "email_confirm": [a.email, a.email],
+        "unknown": LONG,
+        "personal": "{}",
+        "email_verified_at": "2020-01-01",
+        "_csrf_token": client.cookies["csrftoken"],
+    }
+    r = await client.post("/register/personal", data=data)
+    assert r.status_code == 303, error_messages(r.text)
+    row = await draft_row(token)
+    assert row["personal"]["first_name"] == "Ana"
+    assert client.app.state.cipher.decrypt(row["personal"]["ssn"], "ssn") == "123-45-6789"
+    assert row["email"] == a.email and row["email_verified_at"] is None
+
+
+async def test_personal_duplicated_fields_first_bad_is_refused(client, smtp):
+    a, token = await at_personal(client, smtp)
+    data = {
+        **PERSONAL,
+        "first_name": [SCRIPT, "Ana"],
+        "email": a.email,
+        "email_confirm": a.email,
+        "_csrf_token": client.cookies["csrftoken"],
+    }
+    r = await client.post("/register/personal", data=data)
+    assert_field_error(r, "first_name")
+    assert (await draft_row(token))["personal"] is None
+
+
+@pytest.mark.parametrize(
+    "step", ["verify", "contact", "questions", "review/personal", "review/contact", "review/questions", "submit"]
+)
+async def test_duplicated_and_unknown_fields_never_500(client, smtp, step):
+    a, token = await at_review(client, smtp)
+    before = await draft_row(token)
+    base = {
+        "verify": {"code": ["12345", "999999"]},
+        "contact": {**VALID["contact"], "zip": ["ABCDE", "21244"], "role": ["nope", "provider-user"]},
+        "questions": {**QUESTIONS, "question_1": ["nope", "first-school"]},
+        "review/personal": {**PERSONAL, "ssn": ["abc", "123-45-6789"]},
+        "review/contact": {**VALID["contact"], "npi": ["1234567890", "1234567893"]},
+        "review/questions": {**QUESTIONS, "answer_1": ["", "Lincoln"]},
+        "submit": {"tracking_number": ["x", "y"]},
+    }[step]
+    data = {
+        **base,
+        "unknown_field": [LONG, SCRIPT],
+        "id": "1",
+        "token": "x",
+        "_csrf_token": client.cookies["csrftoken"],
+    }
+    r = await client.post(f"/register/{step}", data=data)
+    assert r.status_code < 500, r.text[-2000:]
+    assert_no_markup(r.text)
+    after = await draft_row(token)
+    if step != "submit":  # the first (bad) value of each duplicate wins or nothing changes
+        for column in ("personal", "contact", "role", "questions", "email"):
+            assert after[column] == before[column], f"{step} changed {column}"
+    assert after["token"] == before["token"] and after["id"] == before["id"]
+
+
+@pytest.mark.parametrize(
+    ("step", "field"),
+    [("personal", "first_name"), ("contact", "organization"), ("questions", "answer_1")],
+)
+async def test_file_upload_in_a_text_field_is_a_message(client, smtp, step, field):
+    a, token = await at_contact(client, smtp)
+    if step == "questions":
+        assert (await a.contact()).status_code == 303
+    before = await draft_row(token)
+    data = {**{"personal": PERSONAL, "contact": VALID["contact"], "questions": QUESTIONS}[step]}
+    data.pop(field)
+    data["_csrf_token"] = client.cookies["csrftoken"]
+    r = await client.post(
+        f"/register/{step}", data=data, files={field: ("x.txt", b"<script>alert(1)</script>", "text/plain")}
+    )
+    assert r.status_code == 200 or 400 <= r.status_code < 500, r.status_code
+    if r.status_code == 200:
+        assert field in error_messages(r.text)
+    assert_no_markup(r.text)
+    after = await draft_row(token)
+    assert after[step] == before[step]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"first_name=%FF%FE&last_name=%C0%AF",
+        b"first_name=\xff\xfe\xfd&last_name=\xc3",
+        b"first_name=%ED%A0%80&last_name=%00",
+        b"=&&&==&first_name",
+        b"%",
+        b"first_name=" + b"A" * 200_000,
+    ],
+    ids=["percent-invalid-utf8", "raw-invalid-utf8", "surrogate-and-nul", "empty-keys", "lone-percent", "huge"],
+)
+async def test_malformed_form_body_never_500(client, smtp, body):
+    a, token = await at_personal(client, smtp)
+    r = await client.post(
+        "/register/personal",
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded", "x-csrftoken": client.cookies["csrftoken"]},
+    )
+    assert r.status_code == 200 or 400 <= r.status_code < 500, (r.status_code, r.text[-1000:])
+    if r.status_code == 200:
+        assert error_messages(r.text)
+    assert (await draft_row(token))["personal"] is None
+
+
+async def test_json_body_is_treated_as_an_empty_form(client, smtp):
+    a, token = await at_personal(client, smtp)
+    r = await client.post(
+        "/register/personal",
+        json={**PERSONAL, "email": a.email, "email_confirm": a.email},
+        headers={"x-csrftoken": client.cookies["csrftoken"]},
+    )
+    assert r.status_code == 200 or 400 <= r.status_code < 500, r.status_code
+    if r.status_code == 200:
+        assert "first_name" in error_messages(r.text)
+    assert (await draft_row(token))["personal"] is None
+
+
+# ---- A tampered draft cookie -------------------------------------------------------------------
+
+GET_PATHS = [
+    "/register/personal",
+    "/register/verify",
+    "/register/contact",
+    "/register/questions",
+    "/register/review",
+    "/register/done",
+]
+POST_PATHS = [
+    "/register/personal",
+    "/register/verify",
+    "/register/verify/resend",
+    "/register/contact",
+    "/register/questions",
+    "/register/review/personal",
+    "/register/review/contact",
+    "/register/review/questions",
+    "/register/submit",
+]
+POST_BODY = {
+    "/register/personal": PERSONAL,
+    "/register/verify": {"code": "123456"},
+    "/register/contact": VALID["contact"],
+    "/register/questions": QUESTIONS,
+    "/register/review/personal": PERSONAL,
+    "/register/review/contact": VALID["contact"],
+    "/register/review/questions": QUESTIONS,
+}
+
+
+def _one_char_changed(value: str) -> str:
+    i = 2
+    return value[:i] + ("B" if value[i] != "B" else "C") + value[i + 1 :]
+
+
+def _tamper(client, kind: str, token: str) -> None:
+    jar_cookie = next(c for c in client.cookies.jar if c.name == COOKIE)
+    value = jar_cookie.value
+    jar_cookie.value = {
+        "one-char": lambda: _one_char_changed(value),
+        "made-up": lambda: "not-a-real-draft-cookie.AAAA.BBBB",
+        "overlong": lambda: "A" * 5000,
+        "signed-unknown-token": lambda: URLSafeTimedSerializer(client.app.state.settings.secret_key, salt=SALT).dumps(
+            "no-such-draft-" + token[:8]
+        ),
+        "other-salt": lambda: URLSafeTimedSerializer(client.app.state.settings.secret_key, salt="other").dumps(token),
+        "empty": lambda: "",
+    }[kind]()
+    assert jar_cookie.value != value
+
+
+TAMPER_KINDS = ["one-char", "made-up", "overlong", "signed-unknown-token", "other-salt", "empty"]
+
+
+def assert_expired(r, htmx: bool) -> None:
+    assert r.status_code < 500, r.status_code
+    if htmx:
+        assert r.status_code == 200, r.status_code
+        assert r.headers.get("hx-redirect") == "/register?expired=1", dict(r.headers)
+    elif r.status_code in (302, 303):
+        assert r.headers["location"] == "/register?expired=1", r.headers["location"]
+    else:
+        assert 400 <= r.status_code < 500, r.status_code
+
+
+@pytest.mark.parametrize("kind", TAMPER_KINDS)
+@pytest.mark.parametrize("path", GET_PATHS)
+async def test_tampered_cookie_on_get(client, smtp, path, kind):
+    a, token = await at_personal(client, smtp)
+    assert (await a.personal()).status_code == 303
+    _tamper(client, kind, token)
+    r = await client.get(path)
+    assert_expired(r, htmx=False)
+    assert r.status_code == 303
+    r = await client.get(path, headers=HX)
+    assert_expired(r, htmx=True)
+
+
+@pytest.mark.parametrize("kind", TAMPER_KINDS)
+@pytest.mark.parametrize("path", POST_PATHS)
+async def test_tampered_cookie_on_post(client, smtp, path, kind):
+    a, token = await at_personal(client, smtp)
+    assert (await a.personal()).status_code == 303
+    before = await draft_row(token)
+    _tamper(client, kind, token)
+    r = await a.post(path, POST_BODY.get(path, {}))
+    assert_expired(r, htmx=False)
+    r = await a.post(path, POST_BODY.get(path, {}), headers=HX)
+    assert_expired(r, htmx=True)
+    after = await draft_row(token)
+    assert after == before, "a request with a tampered cookie changed the draft"
+
+
+@pytest.mark.parametrize("kind", TAMPER_KINDS)
+async def test_tampered_cookie_on_done_ends_nothing(client, smtp, kind):
+    a, token = await at_review(client, smtp)
+    assert (await a.submit()).status_code == 200
+    _tamper(client, kind, token)
+    r = await a.post("/register/done")
+    assert r.status_code in (303, 400, 403, 404), r.status_code
+    assert (await draft_row(token))["tracking_number"]  # the real draft is still there
+
+
+@pytest.mark.parametrize("kind", ["one-char", "made-up", "overlong"])
+async def test_tampered_cookie_on_the_start_page(client, smtp, kind):
+    a, token = await at_personal(client, smtp)
+    _tamper(client, kind, token)
+    r = await client.get("/register")
+    if r.status_code in (301, 302, 307, 308):
+        r = await client.get(r.headers["location"])
+    assert r.status_code == 200
+    assert "Resume" not in r.text or "/register/personal" not in r.text
+
+
+# ---- CSRF ----------------------------------------------------------------------------------
+
+
+async def test_accept_terms_without_csrf_token_is_403_and_creates_no_draft(client, smtp):
+    await client.get("/register/PSR/terms")
+    before = await draft_count()
+    r = await client.post("/register/PSR/terms")
+    assert r.status_code == 403
+    r = await client.post("/register/PSR/terms", data={"_csrf_token": "forged"})
+    assert r.status_code == 403
+    r = await client.post("/register/PSR/terms", headers={"x-csrftoken": "forged"})
+    assert r.status_code == 403
+    assert await draft_count() == before
+    assert COOKIE not in client.cookies
+
+
+CSRF_PATHS = [*POST_PATHS, "/register/done"]
+
+
+@pytest.mark.parametrize("path", CSRF_PATHS)
+async def test_step_post_without_csrf_token_is_403_and_changes_nothing(client, smtp, path):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    token = draft_token(client)
+    before = await draft_row(token)
+    count = await draft_count()
+    body = {**POST_BODY.get(path, {}), "first_name": "Mallory", "city": "Elsewhere"}
+    for headers in ({}, HX):
+        r = await client.post(path, data=body, headers=headers)
+        assert r.status_code == 403, (path, r.status_code)
+    r = await client.post(path, data={**body, "_csrf_token": "forged"})
+    assert r.status_code == 403
+    assert await draft_row(token) == before
+    assert await draft_count() == count
+    assert await AccessRequest.count().where(AccessRequest.draft_token == token) == 0
+
+
+async def test_status_post_without_csrf_token_is_403(client):
+    await client.get("/status")
+    r = await client.post("/status", data={"tracking_number": "IACS-7K4M-9QX2-HT3P", "email": "a@example.gov"})
+    assert r.status_code == 403
+    r = await client.post(
+        "/status", data={"tracking_number": "IACS-7K4M-9QX2-HT3P", "email": "a@example.gov"}, headers=HX
+    )
+    assert r.status_code == 403
+
+
+# ---- Out-of-order steps ----------------------------------------------------------------------
+
+OUT_OF_ORDER = [
+    ("GET", "/register/verify"),
+    ("GET", "/register/contact"),
+    ("POST", "/register/contact"),
+    ("GET", "/register/questions"),
+    ("POST", "/register/questions"),
+    ("GET", "/register/review"),
+    ("POST", "/register/review/personal"),
+    ("POST", "/register/review/contact"),
+    ("POST", "/register/review/questions"),
+    ("POST", "/register/verify"),
+    ("POST", "/register/verify/resend"),
+    ("POST", "/register/submit"),
+    ("GET", "/register/done"),
+    ("POST", "/register/done"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), OUT_OF_ORDER, ids=[f"{m} {p}" for m, p in OUT_OF_ORDER])
+async def test_out_of_order_step_sends_to_the_first_unfinished(client, smtp, method, path):
+    a, token = await at_personal(client, smtp)
+    before = await draft_row(token)
+    body = POST_BODY.get(path, {})
+    r = await (client.get(path) if method == "GET" else a.post(path, body))
+    assert r.status_code == 303, (r.status_code, r.text[-500:])
+    assert r.headers["location"] == "/register/personal"
+    r = await (client.get(path, headers=HX) if method == "GET" else a.post(path, body, headers=HX))
+    assert r.status_code == 200, r.status_code
+    assert r.headers.get("hx-redirect") == "/register/personal"
+    assert not (300 <= r.status_code < 400)
+    assert COOKIE in client.cookies, "the draft cookie was dropped"
+    assert await draft_row(token) == before
+
+
+async def test_get_submit_is_a_clean_answer(client, smtp):
+    await at_personal(client, smtp)
+    r = await client.get("/register/submit")
+    assert r.status_code == 303 and r.headers["location"] == "/register/personal" or r.status_code == 405
+
+
+async def test_out_of_order_after_personal_sends_to_verify(client, smtp):
+    a, token = await at_personal(client, smtp)
+    assert (await a.personal()).status_code == 303
+    for path in ("/register/contact", "/register/questions", "/register/review", "/register/done"):
+        r = await client.get(path)
+        assert r.status_code == 303 and r.headers["location"] == "/register/verify", path
+    r = await a.contact()
+    assert r.status_code == 303 and r.headers["location"] == "/register/verify"
+    assert (await draft_row(token))["contact"] is None
+
+
+async def test_steps_after_submit_only_show_the_acknowledgement(client, smtp):
+    a, token = await at_review(client, smtp)
+    assert (await a.submit()).status_code == 200
+    before = await draft_row(token)
+    r = await a.personal(first_name="Changed")
+    assert r.status_code == 303 and r.headers["location"] == "/register/done"
+    r = await a.post("/register/review/contact", {**VALID["contact"], "city": "Changed"})
+    assert r.status_code == 303 and r.headers["location"] == "/register/done"
+    assert await draft_row(token) == before
+
+
+async def test_new_draft_without_cookie_redirects_to_start(client):
+    r = await client.get("/register/personal")
+    assert r.status_code == 303 and r.headers["location"] == "/register?expired=1"
+    email = unique_email()
+    await client.get("/")
+    r = await client.post(
+        "/register/personal",
+        data={**PERSONAL, "email": email, "email_confirm": email, "_csrf_token": client.cookies["csrftoken"]},
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/register?expired=1"
+    assert await RegistrationDraft.count().where(RegistrationDraft.email == email) == 0
+
+
+@pytest.mark.parametrize("code", ["NOPE", SCRIPT, "x" * 300, "psr"])
+async def test_terms_of_unknown_application(client, code):
+    await client.get("/")
+    before = await draft_count()
+    r = await client.post(f"/register/{code}/terms", data={"_csrf_token": client.cookies["csrftoken"]})
+    assert r.status_code in (303, 404), r.status_code
+    assert_no_markup(r.text)
+    if r.status_code == 404:
+        assert await draft_count() == before
