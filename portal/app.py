@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             minimum_size=500,
             brotli_quality=5,
             gzip_compress_level=6,
+            exclude_opt_key="precompressed",  # static files carry their own, made once at start-up
         ),
         before_send=[security_headers_hook(settings)],
         logging_config=LoggingConfig(

@@ -7,10 +7,12 @@ so a changed file always has a new name and an unchanged one is never fetched tw
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import mimetypes
 from pathlib import Path
 
+import brotli
 import msgspec
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -23,6 +25,16 @@ class Asset(msgspec.Struct, frozen=True):
     body: bytes
     media_type: str
     etag: str
+    brotli: bytes | None = None  # compressed once, at the highest setting, at start-up
+    gzip: bytes | None = None
+
+    def encoded(self, accept_encoding: str) -> tuple[bytes, str | None]:
+        """The smallest body the client accepts, and its Content-Encoding."""
+        if self.brotli is not None and "br" in accept_encoding:
+            return self.brotli, "br"
+        if self.gzip is not None and "gzip" in accept_encoding:
+            return self.gzip, "gzip"
+        return self.body, None
 
 
 def _hashed(name: str, digest: str) -> str:
@@ -45,7 +57,16 @@ class AssetManifest:
             media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
             if media_type.startswith("text/") or media_type.endswith("javascript"):
                 media_type += "; charset=utf-8"
-            asset = Asset(name, _hashed(name, digest), body, media_type, f'"{digest}"')
+            compressible = media_type.startswith("text/") or "javascript" in media_type or "svg" in media_type
+            asset = Asset(
+                name,
+                _hashed(name, digest),
+                body,
+                media_type,
+                f'"{digest}"',
+                brotli=brotli.compress(body, quality=11) if compressible and len(body) > 500 else None,
+                gzip=gzip.compress(body, 9, mtime=0) if compressible and len(body) > 500 else None,
+            )
             self.by_name[name] = asset
             self.by_hashed[asset.hashed_name] = asset
 

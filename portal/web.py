@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import msgspec
@@ -11,6 +12,7 @@ from litestar.response import Redirect, Template
 
 VARY = {"Vary": "HX-Request"}
 T = TypeVar("T", bound=msgspec.Struct)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def wants_fragment(request: Request) -> bool:
@@ -60,5 +62,5 @@ async def parse_form(request: Request, form_type: type[T]) -> T:
     for name in form_type.__struct_fields__:
         value = raw.get(name)
         if isinstance(value, str):
-            values[name] = value
+            values[name] = _CONTROL.sub("", value)  # never echo control characters into HTML
     return msgspec.convert(values, form_type)

@@ -86,7 +86,7 @@ class RegistrationController(Controller):
             raise NotFoundException()
         return render(request, "registration/terms.html", {"app": app, "version": service.TERMS_VERSION})
 
-    @post("/{code:str}/terms", name="registration:accept", status_code=303)
+    @post("/{code:str}/terms", name="registration:accept", status_code=200)
     async def accept(self, request: HTMXRequest, code: FromPath[str]) -> Redirect:
         app = await q.application_by_code(code)
         if app is None:
@@ -254,15 +254,17 @@ class RegistrationController(Controller):
     async def done(self, request: HTMXRequest) -> Template | Redirect:
         return await self._show(request, "done")
 
-    @post("/done", name="registration:finish", status_code=303)
+    @post("/done", name="registration:finish", status_code=200)
     async def finish(self, request: HTMXRequest) -> Redirect:
         """OK: the draft ends (its data now lives only in the request) and the cookie goes."""
         drafts = request.app.state.drafts
         token = drafts.token(request)
-        if token:
-            draft = await q.get_draft(token)
-            if draft is not None and draft.get("tracking_number"):
-                await q.delete_draft(token)
+        draft = await q.get_draft(token) if token else None
+        if draft is not None and not draft.get("tracking_number"):
+            # Not submitted yet: OK must not throw the draft away.
+            return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
+        if draft is not None:
+            await q.delete_draft(token)
         response = redirect(request, request.app.route_reverse("home:getting-ready"))
         response.set_cookie(drafts.clear())
         return response

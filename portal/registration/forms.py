@@ -128,9 +128,9 @@ STATES = {
     "WY": "Wyoming",
 }
 
-_SSN = re.compile(r"^(\d{3})-?(\d{2})-?(\d{4})$")
-_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
-_CODE = re.compile(r"^\d{6}$")
+_SSN = re.compile(r"^([0-9]{3})-?([0-9]{2})-?([0-9]{4})$")
+_ZIP = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")
+_CODE = re.compile(r"^[0-9]{6}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -171,7 +171,10 @@ def validate_ssn(value: str) -> str | None:
 
 def parse_date(value: str) -> date | None:
     value = value.strip()
-    for pattern, order in ((r"^(\d{4})-(\d{1,2})-(\d{1,2})$", "ymd"), (r"^(\d{1,2})/(\d{1,2})/(\d{4})$", "mdy")):
+    for pattern, order in (
+        (r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$", "ymd"),
+        (r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$", "mdy"),
+    ):
         m = re.match(pattern, value)
         if m:
             a, b, c = (int(x) for x in m.groups())
@@ -311,7 +314,7 @@ def validate_contact(form: ContactForm, *, roles: dict[str, list[FieldRule]]) ->
         except phonenumbers.NumberParseException:
             errors["phone"] = "Enter a work phone number, like 202 555 0143"
     ext = clean(form.phone_ext)
-    if ext and not re.fullmatch(r"\d{1,6}", ext):
+    if ext and not re.fullmatch(r"[0-9]{1,6}", ext):
         errors["phone_ext"] = "Extension must be up to 6 digits"
     v["phone_ext"] = ext[:6]
 
