@@ -107,6 +107,20 @@ async def _fail(row: dict[str, Any], exc: BaseException) -> None:
     )
 
 
+async def _record_sent(row: dict[str, Any]) -> None:
+    """Write ``sent_at``, trying a few times: a row the server accepted but that stays
+    unmarked would be sent again once its claim lapses."""
+    for wait in (0.2, 1.0, 0.0):
+        try:
+            await outbox.mark_sent(row["id"])
+            return
+        except Exception as exc:
+            if not wait:
+                log.error("outbox message %s sent but not marked: %s", row["id"], type(exc).__name__)
+                raise
+            await asyncio.sleep(wait)
+
+
 async def deliver_due(settings: Settings, *, batch: int = 20) -> int:
     """Claim up to ``batch`` due messages, send them over one SMTP connection and record each
     outcome. Returns how many were sent."""
@@ -129,7 +143,7 @@ async def deliver_due(settings: Settings, *, batch: int = 20) -> int:
                     await _fail(row, exc)
                     continue
                 pending.pop(0)
-                await outbox.mark_sent(row["id"])
+                await _record_sent(row)
                 sent += 1
                 log.info("outbox message %s (%s) sent", row["id"], row["kind"])
     except Exception as exc:  # connecting, logging in or the connection dropping
