@@ -19,13 +19,15 @@ from litestar.template import TemplateConfig
 from piccolo.engine.postgres import PostgresEngine
 
 from portal.assets import AssetManifest
+from portal.auth import LoginRequired, SessionCookies, load_session, login_required_handler
 from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
 from portal.crypto import FieldCipher
 from portal.drafts import DraftCookies
 from portal.mail.worker import run_worker
 from portal.models.db import bind, make_engine
-from portal.security import security_headers_hook
+from portal.security import rate_limit, security_headers_hook
 from portal.settings import Settings, get_settings
+from portal.web import signed_in_account
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSRF_COOKIE = "csrftoken"
@@ -71,10 +73,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         env.lstrip_blocks = True
         env.globals["asset"] = assets.url
         env.globals["production"] = settings.production
+        env.globals["signed_in_account"] = signed_in_account
 
     app = Litestar(
         route_handlers=ROUTE_HANDLERS,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, LoginRequired: login_required_handler},
+        before_request=load_session,
+        middleware=[rate_limit(settings).middleware],
         plugins=[HTMXPlugin()],
         lifespan=[database_pool, inline_mail_worker],
         template_config=TemplateConfig(
@@ -107,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.assets = assets
     app.state.cipher = FieldCipher(settings.data_key)
     app.state.drafts = DraftCookies(settings)
+    app.state.sessions = SessionCookies(settings)
     logging.getLogger("portal").setLevel(logging.INFO)
     # aiosqlite logs every query with its parameters at DEBUG: personal data must never reach logs.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)

@@ -98,6 +98,51 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _approver_add(settings: Settings, email: str, name: str, grants: list[str]) -> tuple[str, str]:
+    from portal.accounts import service
+    from portal.models import accounts as q
+    from portal.models.db import bind, make_engine, transaction
+    from portal.registration.forms import normalise_email
+
+    address = normalise_email(email)
+    if address is None:
+        raise ValueError(f"not an email address: {email!r}")
+    first, _, last = name.strip().partition(" ")
+    if not first or not last.strip():
+        raise ValueError('--name needs a first and a last name, like --name "Maria Lopez"')
+    bind(make_engine(settings))
+    codes = await q.application_ids_by_code()
+    rights: list[tuple[int | None, int]] = []
+    for grant in grants:
+        code, _, level = grant.partition(":")
+        if level not in {"1", "2"}:
+            raise ValueError(f"--grant {grant!r}: the level must be 1 or 2, like HPMS:1")
+        if code != "*" and code not in codes:
+            raise ValueError(f"--grant {grant!r}: no application {code!r} in the catalog")
+        rights.append((None if code == "*" else codes[code], int(level)))
+    async with transaction():
+        account_id, user_id, password = await service.create_account(
+            first_name=first, last_name=last.strip(), email=address
+        )
+        for application_id, level in rights:
+            await q.add_approver_right(account_id, application_id, level)
+        await q.audit("approver_created", actor="cli", subject=user_id, grants=grants)
+    return user_id, password
+
+
+def cmd_approver_add(args: argparse.Namespace) -> int:
+    try:
+        user_id, password = asyncio.run(_approver_add(_settings(), args.email, args.name, args.grant))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # The console is the only place these ever appear.
+    print(f"User ID: {user_id}")
+    print(f"Initial password: {password}")
+    print("The initial password must be changed at first login and expires in 72 hours.")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """What `make run` does: migrate, load the catalog, catch mail, serve."""
     settings = _settings()
@@ -147,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("purge", help="delete registration drafts idle for more than 24 hours")
     p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("approver", help="manage approvers")
+    approver_sub = p.add_subparsers(dest="approver_command", required=True, metavar="ACTION")
+    q = approver_sub.add_parser("add", help="create an approver; prints the User ID and a one-time initial password")
+    q.add_argument("--email", required=True)
+    q.add_argument("--name", required=True, help='first and last name, like "Maria Lopez"')
+    q.add_argument(
+        "--grant", required=True, action="append", metavar="CODE:LEVEL",
+        help="an application code (or * for every application) and the level 1 or 2; repeat for more",
+    )
+    q.set_defaults(func=cmd_approver_add)
 
     p = sub.add_parser("catalog", help="manage the catalog of CMS applications")
     catalog_sub = p.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.types import Message, Scope
 
 from portal.settings import Settings
@@ -52,3 +54,25 @@ def security_headers_hook(settings: Settings):
             headers["Cache-Control"] = "no-store"
 
     return before_send
+
+
+# Unsafe requests that guess or spend something: logging in, codes, recovery, registration.
+THROTTLED_PATHS = ("/login", "/recover/", "/register/verify", "/register/", "/status")
+
+
+def rate_limit(settings: Settings) -> RateLimitConfig:
+    """Per client address (uvicorn resolves X-Forwarded-For from trusted proxies): at most
+    ``PORTAL_RATE_LIMIT`` POSTs a minute to the paths above, then 429 with Retry-After."""
+
+    def throttled(request: Request) -> bool:
+        return request.method == "POST" and request.url.path.startswith(THROTTLED_PATHS)
+
+    def client(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    return RateLimitConfig(
+        rate_limit=("minute", settings.rate_limit_per_minute),
+        check_throttle_handler=throttled,
+        identifier_for_request=client,
+        set_rate_limit_headers=False,
+    )

@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     base_url: str = "http://127.0.0.1:8000"
     catalog_file: str = ""
     db_pool_size: int = 10  # 0: no pool, a connection per query
+    rate_limit_per_minute: int = 30  # POSTs a minute per client address to login, codes, recovery
     mail_worker_inline: bool = False  # deliver mail from inside the web process (make run)
 
     @property
@@ -67,6 +68,7 @@ ENV_VARS: dict[str, str] = {
     "PORTAL_CATALOG_FILE": "catalog_file",
     "PORTAL_DB_POOL_SIZE": "db_pool_size",
     "PORTAL_MAIL_WORKER_INLINE": "mail_worker_inline",
+    "PORTAL_RATE_LIMIT": "rate_limit_per_minute",
 }
 
 

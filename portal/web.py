@@ -7,12 +7,15 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
+from litestar.exceptions import NoRouteMatchFoundException
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
 
 VARY = {"Vary": "HX-Request"}
 T = TypeVar("T", bound=msgspec.Struct)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# Characters HTML forbids in a document (controls, surrogates, noncharacters): dropped from
+# every posted value so they are neither stored nor echoed back.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff\U0010fffe\U0010ffff]")
 
 
 def wants_fragment(request: Request) -> bool:
@@ -62,5 +65,22 @@ async def parse_form(request: Request, form_type: type[T]) -> T:
     for name in form_type.__struct_fields__:
         value = raw.get(name)
         if isinstance(value, str):
-            values[name] = _CONTROL.sub("", value)  # never echo control characters into HTML
+            values[name] = CONTROL.sub("", value)  # never echo control characters into HTML
     return msgspec.convert(values, form_type)
+
+
+def route_exists(request: Request, name: str) -> bool:
+    """Whether a named route is registered (links to journeys not built are left out)."""
+    try:
+        request.app.route_reverse(name)
+    except NoRouteMatchFoundException:
+        return False
+    return True
+
+
+def signed_in_account(request: Request) -> dict | None:
+    """For templates: the account this request was signed in as, if any."""
+    try:
+        return request.state.get("account")
+    except AttributeError:
+        return None

@@ -1,9 +1,8 @@
 from litestar import Controller, Request, get
-from litestar.exceptions import NoRouteMatchFoundException
 from litestar.response import Template
 
 from portal.models import catalog as catalog_queries
-from portal.web import render
+from portal.web import render, route_exists
 
 # The journeys the Getting Ready page leads to, by route name. A journey whose route is not
 # registered is left out rather than linked to a page that does not exist.
@@ -15,13 +14,7 @@ JOURNEY_LINKS = [
 
 
 def available_links(request: Request) -> list[tuple[str, str]]:
-    links = []
-    for label, route in JOURNEY_LINKS:
-        try:
-            links.append((label, request.app.route_reverse(route)))
-        except NoRouteMatchFoundException:
-            continue
-    return links
+    return [(label, request.app.route_reverse(route)) for label, route in JOURNEY_LINKS if route_exists(request, route)]
 
 
 class HomeController(Controller):

@@ -47,3 +47,30 @@ async def tracking_number(
             " password in two separate emails.\n"
         ),
     )
+
+
+async def password_reset(*, to: str, link: str) -> None:
+    await enqueue(
+        kind="password_reset",
+        to=to,
+        subject="Reset your IACS password",
+        body=(
+            "Someone (we hope you) answered your authentication questions and asked to reset the"
+            " password of your IACS account.\n\n"
+            f"Set a new password here within 30 minutes; the link works once:\n{link}\n\n"
+            "If this was not you, ignore this email and tell your organization's security official.\n"
+        ),
+    )
+
+
+async def user_id_reminder(*, to: str, user_id: str) -> None:
+    await enqueue(
+        kind="user_id_reminder",
+        to=to,
+        subject="Your IACS User ID",
+        body=(
+            "You asked for a reminder of your IACS User ID.\n\n"
+            f"Your User ID is: {user_id}\n\n"
+            "If this was not you, ignore this email and tell your organization's security official.\n"
+        ),
+    )

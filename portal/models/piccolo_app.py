@@ -3,6 +3,12 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from portal.models.tables import (
+    AccessGrant,
+    Account,
+    ApproverRight,
+    AuditEvent,
+    PasswordReset,
+    UserSession,
     AccessRequest,
     Application,
     CatalogField,
@@ -14,7 +20,20 @@ from portal.models.tables import (
 APP_CONFIG = AppConfig(
     app_name="portal",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[CatalogField, Application, Role, RegistrationDraft, AccessRequest, OutboxMessage],
+    table_classes=[
+        CatalogField,
+        Application,
+        Role,
+        RegistrationDraft,
+        AccessRequest,
+        OutboxMessage,
+        Account,
+        AccessGrant,
+        ApproverRight,
+        UserSession,
+        PasswordReset,
+        AuditEvent,
+    ],
     migration_dependencies=[],
     commands=[],
 )

@@ -104,6 +104,9 @@ class AccessRequest(Table, tablename="access_request"):
     due_at = Timestamptz(required=True, index=True)
     decided_at = Timestamptz(null=True, default=None)
     reason = Text(default="")
+    decided_by = Varchar(length=12, default="")  # User ID of the final decision
+    level1_by = Varchar(length=12, default="")  # who approved level 1 (not allowed at level 2)
+    account_user_id = Varchar(length=12, default="", index=True)  # set for an existing holder's request
 
 
 class OutboxMessage(Table, tablename="outbox_message"):
@@ -121,3 +124,69 @@ class OutboxMessage(Table, tablename="outbox_message"):
     claimed_until = Timestamptz(null=True, default=None)
     sent_at = Timestamptz(null=True, default=None, index=True)
     last_error = Varchar(length=300, default="")
+
+
+class Account(Table, tablename="account"):
+    """An IACS account: created when a request is finally approved, or by the approver CLI."""
+
+    user_id = Varchar(length=12, unique=True, required=True)
+    first_name = Varchar(length=100, required=True)
+    last_name = Varchar(length=100, required=True)
+    email = Varchar(length=254, required=True, index=True)
+    password_hash = Varchar(length=200, required=True)
+    password_initial = Boolean(default=True)  # must be changed at the next login
+    password_expires_at = Timestamptz(null=True, default=None)  # only for an initial password
+    password_changed_at = Timestamptz(null=True, default=None)
+    failed_logins = Integer(default=0)  # consecutive
+    locked_until = Timestamptz(null=True, default=None)
+    questions = JSONB(default=[])  # authentication questions from registration (hashed answers)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class AccessGrant(Table, tablename="access_grant"):
+    """An application and role an account may use."""
+
+    account = ForeignKey(references=Account, required=True, index=True)
+    application = ForeignKey(references=Application, required=True)
+    role = ForeignKey(references=Role, required=True)
+    request = ForeignKey(references=AccessRequest, null=True, default=None)
+    granted_at = Timestamptz(default=TimestamptzNow())
+
+
+class ApproverRight(Table, tablename="approver_right"):
+    """The requests an approver may decide: an application (null: every one) at a level."""
+
+    account = ForeignKey(references=Account, required=True, index=True)
+    application = ForeignKey(references=Application, null=True, default=None)
+    level = Integer(required=True)
+
+
+class UserSession(Table, tablename="user_session"):
+    """A signed-in browser. Only a SHA-256 of the random session id is stored."""
+
+    token_hash = Varchar(length=64, unique=True, required=True)
+    account = ForeignKey(references=Account, required=True, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_seen_at = Timestamptz(default=TimestamptzNow())
+
+
+class PasswordReset(Table, tablename="password_reset"):
+    """A single-use recovery link: SHA-256 of its token, 30 minutes, used once."""
+
+    token_hash = Varchar(length=64, unique=True, required=True)
+    account = ForeignKey(references=Account, required=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz(required=True)
+    used_at = Timestamptz(null=True, default=None)
+
+
+class AuditEvent(Table, tablename="audit_event"):
+    """Append-only (database triggers refuse UPDATE and DELETE): who did what, when, from where.
+    Never a password, answer, code, SSN or TIN."""
+
+    at = Timestamptz(default=TimestamptzNow(), index=True)
+    actor = Varchar(length=100, default="")  # User ID, "system" or "anonymous"
+    action = Varchar(length=60, required=True, index=True)
+    subject = Varchar(length=100, default="", index=True)  # User ID or tracking number
+    detail = JSONB(default={})
+    ip = Varchar(length=64, default="")

@@ -15,6 +15,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from portal.formats import EXTRA_CHECKS
+from portal.web import CONTROL
 from portal.registration.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
 
 Errors = dict[str, str]
@@ -131,7 +132,7 @@ STATES = {
 _SSN = re.compile(r"^([0-9]{3})-?([0-9]{2})-?([0-9]{4})$")
 _ZIP = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")
 _CODE = re.compile(r"^[0-9]{6}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = CONTROL
 
 
 def clean(value: str) -> str:

@@ -1,0 +1,1 @@
+"""Accounts and sign-in as plain functions: no HTTP; queries live in portal.models.accounts."""

@@ -1,0 +1,213 @@
+"""Sign-in, password changes, sessions and self-service recovery."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from portal.accounts.passwords import initial_password, normalise, problem
+from portal.accounts.userids import new_user_id
+from portal.hashing import HASHER, hash_secret, normalise_answer, verify_secret
+from portal.models import accounts as q
+from portal.models.db import transaction
+from portal.registration.questions import QUESTIONS
+
+LOCK_AFTER = 10
+LOCK_FOR = timedelta(minutes=15)
+IDLE_TIMEOUT = timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = timedelta(hours=12)
+INITIAL_PASSWORD_LIFETIME = timedelta(hours=72)
+RESET_LIFETIME = timedelta(minutes=30)
+LOGIN_FAILED = "The User ID or password is not correct."
+
+# A real argon2id hash of a random secret: an unknown User ID is "checked" against it so that
+# both failures cost the same time.
+_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class LoginResult:
+    ok: bool
+    message: str = ""
+    session_token: str = ""
+    account: dict[str, Any] | None = None
+
+
+async def login(user_id: str, password: str, *, ip: str) -> LoginResult:
+    """Check a User ID and password. A wrong password and an unknown User ID give the same
+    message and cost one argon2id verification each; a locked account fails without checking."""
+    user_id = user_id.strip().upper()[:20]
+    password = normalise(password)
+    account = await q.account_by_user_id(user_id) if user_id else None
+    at = q.now()
+    if account is None:
+        await verify_secret(_DUMMY_HASH, password)
+        await q.audit("login_failed", actor="anonymous", subject="unknown", ip=ip)
+        return LoginResult(False, LOGIN_FAILED)
+    if account["locked_until"] and account["locked_until"] > at:
+        await q.audit("login_refused_locked", actor=user_id, subject=user_id, ip=ip)
+        return LoginResult(False, LOGIN_FAILED)
+    if account["locked_until"]:
+        await q.update_account(account["id"], {"locked_until": None})
+        await q.audit("account_unlocked", actor="system", subject=user_id, ip=ip, reason="lock expired")
+    if not await verify_secret(account["password_hash"], password):
+        count, locked = await q.record_failure(account["id"], lock_after=LOCK_AFTER, lock_for=LOCK_FOR)
+        await q.audit("login_failed", actor=user_id, subject=user_id, ip=ip, consecutive=count)
+        if locked:
+            await q.audit(
+                "account_locked", actor="system", subject=user_id, ip=ip, minutes=int(LOCK_FOR.total_seconds() // 60)
+            )
+        return LoginResult(False, LOGIN_FAILED)
+    if account["password_initial"] and account["password_expires_at"] and account["password_expires_at"] <= at:
+        await q.audit("login_refused_initial_expired", actor=user_id, subject=user_id, ip=ip)
+        return LoginResult(
+            False,
+            "Your initial password has expired (it is valid for 72 hours). Use Forgot password to set a new one.",
+        )
+    token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
+    async with transaction():
+        await q.update_account(account["id"], {"failed_logins": 0})
+        await q.create_session(token_hash(token), account["id"])
+        await q.audit("login", actor=user_id, subject=user_id, ip=ip)
+    return LoginResult(True, session_token=token, account=account)
+
+
+async def current_session(token: str | None) -> dict[str, Any] | None:
+    """The signed-in account for a session token, or None when absent, idle 30 minutes, or
+    older than 12 hours (an expired session is deleted)."""
+    if not token or len(token) > 100:
+        return None
+    hashed = token_hash(token)
+    row = await q.session_with_account(hashed)
+    if row is None:
+        return None
+    at = q.now()
+    if row["last_seen_at"] <= at - IDLE_TIMEOUT or row["created_at"] <= at - ABSOLUTE_TIMEOUT:
+        await q.delete_session(hashed)
+        return None
+    if row["last_seen_at"] <= at - timedelta(seconds=30):
+        await q.touch_session(row["id"])
+        row["last_seen_at"] = at
+    row["expires_at"] = min(row["last_seen_at"] + IDLE_TIMEOUT, row["created_at"] + ABSOLUTE_TIMEOUT)
+    return row
+
+
+async def logout(token: str | None, *, ip: str) -> None:
+    if not token:
+        return
+    row = await q.session_with_account(token_hash(token))
+    await q.delete_session(token_hash(token))
+    if row:
+        await q.audit("logout", actor=row["user_id"], subject=row["user_id"], ip=ip)
+
+
+@dataclass
+class ChangeResult:
+    errors: dict[str, str]
+    session_token: str = ""
+
+
+async def change_password(session: dict[str, Any], current: str, new: str, confirm: str, *, ip: str) -> ChangeResult:
+    """Current password required; the policy; not the same as before. On success the session id
+    rotates and every other session of the account ends."""
+    errors: dict[str, str] = {}
+    account = await q.account_by_user_id(session["user_id"])
+    assert account is not None
+    if not current:
+        errors["current_password"] = "Enter your current password"
+    elif not await verify_secret(account["password_hash"], normalise(current)):
+        errors["current_password"] = "Your current password is not correct"
+    reason = problem(new, user_id=account["user_id"], names=(account["first_name"], account["last_name"]))
+    if not new:
+        errors["new_password"] = "Enter a new password"
+    elif reason:
+        errors["new_password"] = reason
+    elif normalise(new) == normalise(current) and "current_password" not in errors:
+        errors["new_password"] = "Your new password must be different from your current password"
+    if not errors.get("new_password") and normalise(confirm) != normalise(new):
+        errors["confirm_password"] = "The passwords do not match"
+    if errors:
+        return ChangeResult(errors)
+    hashed = await hash_secret(normalise(new))
+    token = secrets.token_urlsafe(32)
+    async with transaction():
+        await q.update_account(
+            account["id"],
+            {
+                "password_hash": hashed,
+                "password_initial": False,
+                "password_expires_at": None,
+                "password_changed_at": q.now(),
+            },
+        )
+        await q.delete_sessions_of(account["id"])
+        await q.create_session(token_hash(token), account["id"])
+        await q.audit("password_changed", actor=account["user_id"], subject=account["user_id"], ip=ip)
+    return ChangeResult({}, token)
+
+
+# ---- Creating accounts (approver CLI, provisioning) -------------------------------------------
+
+
+async def create_account(
+    *, first_name: str, last_name: str, email: str, questions: list | None = None
+) -> tuple[int, str, str]:
+    """An account with a unique User ID and a random initial password valid 72 hours, stored
+    only as an argon2id hash. Call inside a transaction. Returns (id, User ID, password)."""
+    password = initial_password()
+    hashed = await hash_secret(password)
+    for _ in range(20):
+        user_id = new_user_id()
+        if not await q.user_id_exists(user_id):
+            break
+    else:  # pragma: no cover - 21^4 * 8^3 = 99 million IDs
+        raise RuntimeError("could not find a free User ID")
+    account_id = await q.insert_account(
+        {
+            "user_id": user_id,
+            "first_name": first_name,
+            "last_name": last_name,
+            "email": email.lower(),
+            "password_hash": hashed,
+            "password_initial": True,
+            "password_expires_at": q.now() + INITIAL_PASSWORD_LIFETIME,
+            "questions": questions or [],
+        }
+    )
+    return account_id, user_id, password
+
+
+# ---- Recovery ---------------------------------------------------------------------------------
+
+
+def questions_for(account: dict[str, Any] | None, identifier: str, secret_key: str) -> list[str]:
+    """The keys of the questions to ask: the account's own two, or, for no account, two chosen
+    from the identifier with a keyed hash, so the same input always gets the same questions
+    and nobody can tell from the page whether an account exists."""
+    if account and len(account.get("questions") or []) >= 2:
+        return [q_["question"] for q_ in account["questions"][:2]]
+    keys = sorted(QUESTIONS)
+    digest = hmac.new(secret_key.encode(), identifier.casefold().encode(), hashlib.sha256).digest()
+    first = keys[digest[0] % len(keys)]
+    rest = [k for k in keys if k != first]
+    return [first, rest[digest[1] % len(rest)]]
+
+
+async def answers_match(account: dict[str, Any] | None, answers: list[str]) -> bool:
+    """Every answer checked (argon2id off the loop); the unknown path costs the same."""
+    stored = {x["question"]: x["answer_hash"] for x in (account or {}).get("questions") or []}
+    hashes = list(stored.values())[:2] if account else []
+    ok = bool(account) and len(hashes) == 2
+    for i, answer in enumerate(answers[:2]):
+        target = hashes[i] if i < len(hashes) else _DUMMY_HASH
+        if not await verify_secret(target, normalise_answer(answer)):
+            ok = False
+    return ok

@@ -1,0 +1,353 @@
+"""Accounts (spec Journey 6): log in and out, the forced change of an initial password, My
+applications, launching an application, and self-service recovery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Response, Template
+
+from portal.accounts import service
+from portal.accounts.passwords import MIN_LENGTH, normalise, problem
+from portal.auth import client_ip, signed_in
+from portal.hashing import hash_secret
+from portal.mail import messages
+from portal.models import accounts as q
+from portal.models.db import transaction
+from portal.registration.questions import QUESTIONS
+from portal.web import parse_form, redirect, render, route_exists
+
+RECOVERY_SALT = "iacs.recovery-identify.v1"
+RESET_SALT = "iacs.password-reset.v1"
+RECOVERY_WHAT = {"password": "Forgot password", "user-id": "Forgot User ID"}
+
+
+class LoginForm(msgspec.Struct):
+    user_id: str = ""
+    password: str = ""
+
+
+class ChangeForm(msgspec.Struct):
+    current_password: str = ""
+    new_password: str = ""
+    confirm_password: str = ""
+
+
+class IdentifyForm(msgspec.Struct):
+    identifier: str = ""
+
+
+class AnswersForm(msgspec.Struct):
+    ticket: str = ""
+    answer_1: str = ""
+    answer_2: str = ""
+
+
+class ResetForm(msgspec.Struct):
+    token: str = ""
+    new_password: str = ""
+    confirm_password: str = ""
+
+
+class AccountsController(Controller):
+    include_in_schema = False
+
+    # ---- Log in / Log out ---------------------------------------------------------------------
+
+    @get("/login", name="accounts:login")
+    async def login(self, request: HTMXRequest) -> Template | Redirect:
+        if getattr(request.state, "account", None):
+            return Redirect(request.app.route_reverse("accounts:applications"), status_code=303)
+        return render(request, "accounts/login.html", {"form": LoginForm(), "errors": {}, "message": ""})
+
+    @post("/login", name="accounts:login-submit", status_code=200)
+    async def login_submit(self, request: HTMXRequest) -> Template | Response:
+        form = await parse_form(request, LoginForm)
+        errors = {}
+        if not form.user_id.strip():
+            errors["user_id"] = "Enter your User ID"
+        if not form.password:
+            errors["password"] = "Enter your password"
+        if errors:
+            return render(
+                request,
+                "accounts/login.html",
+                {"form": LoginForm(user_id=form.user_id), "errors": errors, "message": ""},
+            )
+        result = await service.login(form.user_id, form.password, ip=client_ip(request))
+        if not result.ok:
+            return render(
+                request,
+                "accounts/login.html",
+                {"form": LoginForm(user_id=form.user_id[:20]), "errors": {"password": result.message}, "message": ""},
+            )
+        # A brand-new session id: whatever session cookie came with the request is never kept.
+        old = request.app.state.sessions.token(request)
+        if old:
+            await q.delete_session(service.token_hash(old))
+        target = "accounts:change-password" if result.account["password_initial"] else "accounts:applications"
+        response = redirect(request, request.app.route_reverse(target))
+        response.set_cookie(request.app.state.sessions.issue(result.session_token))
+        return response
+
+    @post("/logout", name="accounts:logout", status_code=200)
+    async def logout(self, request: HTMXRequest) -> Response:
+        sessions = request.app.state.sessions
+        await service.logout(sessions.token(request), ip=client_ip(request))
+        response = redirect(request, request.app.route_reverse("accounts:login") + "?signed_out=1")
+        response.set_cookie(sessions.clear())
+        return response
+
+    @post("/session/refresh", name="accounts:session-refresh", status_code=200)
+    async def refresh(self, request: HTMXRequest) -> Template:
+        """Stay signed in: loading the session already moved its idle clock on."""
+        account = signed_in(request)
+        return Template(template_name="accounts/_session_warning.html", context={"account": account})
+
+    # ---- Change password ------------------------------------------------------------------------
+
+    @get("/password/change", name="accounts:change-password")
+    async def change_password(self, request: HTMXRequest) -> Template:
+        account = signed_in(request)
+        return render(
+            request, "accounts/change_password.html", {"account": account, "errors": {}, "min_length": MIN_LENGTH}
+        )
+
+    @post("/password/change", name="accounts:change-password-submit", status_code=200)
+    async def change_password_submit(self, request: HTMXRequest) -> Template | Response:
+        account = signed_in(request)
+        form = await parse_form(request, ChangeForm)
+        result = await service.change_password(
+            account, form.current_password, form.new_password, form.confirm_password, ip=client_ip(request)
+        )
+        if result.errors:
+            return render(
+                request,
+                "accounts/change_password.html",
+                {"account": account, "errors": result.errors, "min_length": MIN_LENGTH},
+            )
+        response = redirect(request, request.app.route_reverse("accounts:applications") + "?changed=1")
+        response.set_cookie(request.app.state.sessions.issue(result.session_token))
+        return response
+
+    # ---- My applications ----------------------------------------------------------------------
+
+    @get("/my/applications", name="accounts:applications")
+    async def applications(self, request: HTMXRequest, changed: FromQuery[str] = "") -> Template:
+        account = signed_in(request)
+        grants = await q.grants_of(account["account_id"])
+        rights = await q.approver_rights(account["account_id"])
+        return render(
+            request,
+            "accounts/applications.html",
+            {
+                "account": account,
+                "grants": grants,
+                "is_approver": bool(rights),
+                "changed": bool(changed),
+                "has_approvals": route_exists(request, "approvals:table"),
+                "can_request": route_exists(request, "accounts:request-start"),
+            },
+        )
+
+    @get("/apps/{code:str}", name="accounts:launch")
+    async def launch(self, request: HTMXRequest, code: FromPath[str]) -> Template:
+        """The application's landing page, only for an application the account was granted."""
+        account = signed_in(request)
+        grants = [g for g in await q.grants_of(account["account_id"]) if g["application_code"] == code]
+        if not grants:
+            raise PermissionDeniedException()
+        return render(request, "accounts/launch.html", {"account": account, "grant": grants[0]})
+
+    # ---- Recovery -----------------------------------------------------------------------------
+
+    @get("/recover/{what:str}", name="accounts:recover")
+    async def recover(self, request: HTMXRequest, what: FromPath[str]) -> Template:
+        if what not in RECOVERY_WHAT:
+            raise NotFoundException()
+        return render(
+            request,
+            "accounts/recover_identify.html",
+            {"what": what, "title": RECOVERY_WHAT[what], "errors": {}, "value": ""},
+        )
+
+    @post("/recover/{what:str}", name="accounts:recover-identify", status_code=200)
+    async def recover_identify(self, request: HTMXRequest, what: FromPath[str]) -> Template:
+        if what not in RECOVERY_WHAT:
+            raise NotFoundException()
+        form = await parse_form(request, IdentifyForm)
+        identifier = form.identifier.strip()[:254]
+        if not identifier:
+            return render(
+                request,
+                "accounts/recover_identify.html",
+                {
+                    "what": what,
+                    "title": RECOVERY_WHAT[what],
+                    "errors": {"identifier": "Enter your User ID or email address"},
+                    "value": "",
+                },
+            )
+        settings = request.app.state.settings
+        account = await q.account_by_identifier(identifier)
+        keys = service.questions_for(account, identifier, settings.secret_key)
+        ticket = _signer(request, RECOVERY_SALT).dumps({"i": identifier, "w": what})
+        return render(
+            request,
+            "accounts/recover_questions.html",
+            {
+                "what": what,
+                "title": RECOVERY_WHAT[what],
+                "questions": [QUESTIONS[k] for k in keys],
+                "ticket": ticket,
+                "errors": {},
+            },
+        )
+
+    @post("/recover/{what:str}/answers", name="accounts:recover-answers", status_code=200)
+    async def recover_answers(self, request: HTMXRequest, what: FromPath[str]) -> Template | Redirect:
+        if what not in RECOVERY_WHAT:
+            raise NotFoundException()
+        form = await parse_form(request, AnswersForm)
+        try:
+            ticket = _signer(request, RECOVERY_SALT).loads(form.ticket, max_age=900)
+        except BadSignature:
+            return Redirect(request.app.route_reverse("accounts:recover", what=what), status_code=303)
+        identifier = str(ticket.get("i", ""))
+        account = await q.account_by_identifier(identifier)
+        settings = request.app.state.settings
+        if not form.answer_1.strip() or not form.answer_2.strip():
+            keys = service.questions_for(account, identifier, settings.secret_key)
+            errors = {
+                k: "Enter your answer"
+                for k, v in (("answer_1", form.answer_1), ("answer_2", form.answer_2))
+                if not v.strip()
+            }
+            return render(
+                request,
+                "accounts/recover_questions.html",
+                {
+                    "what": what,
+                    "title": RECOVERY_WHAT[what],
+                    "questions": [QUESTIONS[k] for k in keys],
+                    "ticket": form.ticket,
+                    "errors": errors,
+                },
+            )
+        matched = await service.answers_match(account, [form.answer_1[:200], form.answer_2[:200]])
+        ip = client_ip(request)
+        if matched and account is not None:
+            async with transaction():
+                if what == "password":
+                    reset_id = _new_reset_id()
+                    token = _signer(request, RESET_SALT).dumps(reset_id)
+                    await q.create_reset(service.token_hash(reset_id), account["id"], service.RESET_LIFETIME)
+                    link = settings.base_url + request.app.route_reverse("accounts:reset") + f"?token={token}"
+                    await messages.password_reset(to=account["email"], link=link)
+                else:
+                    await messages.user_id_reminder(to=account["email"], user_id=account["user_id"])
+                await q.audit(f"recovery_{what}_sent", actor="anonymous", subject=account["user_id"], ip=ip)
+        else:
+            await q.audit(
+                f"recovery_{what}_refused",
+                actor="anonymous",
+                subject=account["user_id"] if account else "unknown",
+                ip=ip,
+            )
+        return render(request, "accounts/recover_sent.html", {"what": what, "title": RECOVERY_WHAT[what]})
+
+    @get("/recover/reset", name="accounts:reset")
+    async def reset(self, request: HTMXRequest, token: FromQuery[str] = "") -> Template:
+        usable = await _reset_usable(request, token)
+        return render(
+            request, "accounts/reset.html", {"token": token, "usable": usable, "errors": {}, "min_length": MIN_LENGTH}
+        )
+
+    @post("/recover/reset", name="accounts:reset-submit", status_code=200)
+    async def reset_submit(self, request: HTMXRequest) -> Template | Response:
+        form = await parse_form(request, ResetForm)
+        reset_id = _reset_id(request, form.token)
+        if reset_id is None or not await q.reset_is_usable(service.token_hash(reset_id)):
+            return render(
+                request, "accounts/reset.html", {"token": "", "usable": False, "errors": {}, "min_length": MIN_LENGTH}
+            )
+        errors: dict[str, str] = {}
+        # The account is known only once the link is used, so check the policy against it first.
+        from portal.models.tables import PasswordReset
+
+        row = (
+            await PasswordReset.select(
+                PasswordReset.account.user_id.as_alias("user_id"),
+                PasswordReset.account.first_name.as_alias("first_name"),
+                PasswordReset.account.last_name.as_alias("last_name"),
+            )
+            .where(PasswordReset.token_hash == service.token_hash(reset_id))
+            .first()
+        )
+        reason = problem(form.new_password, user_id=row["user_id"], names=(row["first_name"], row["last_name"]))
+        if not form.new_password:
+            errors["new_password"] = "Enter a new password"
+        elif reason:
+            errors["new_password"] = reason
+        elif normalise(form.confirm_password) != normalise(form.new_password):
+            errors["confirm_password"] = "The passwords do not match"
+        if errors:
+            return render(
+                request,
+                "accounts/reset.html",
+                {"token": form.token, "usable": True, "errors": errors, "min_length": MIN_LENGTH},
+            )
+        hashed = await hash_secret(normalise(form.new_password))
+        async with transaction():
+            account_id = await q.use_reset(service.token_hash(reset_id))
+            if account_id is None:  # used by a parallel request a moment ago
+                return render(
+                    request,
+                    "accounts/reset.html",
+                    {"token": "", "usable": False, "errors": {}, "min_length": MIN_LENGTH},
+                )
+            await q.update_account(
+                account_id,
+                {
+                    "password_hash": hashed,
+                    "password_initial": False,
+                    "password_expires_at": None,
+                    "password_changed_at": q.now(),
+                    "failed_logins": 0,
+                    "locked_until": None,
+                },
+            )
+            await q.delete_sessions_of(account_id)
+            await q.audit("password_reset", actor=row["user_id"], subject=row["user_id"], ip=client_ip(request))
+        return Redirect(request.app.route_reverse("accounts:login") + "?reset=1", status_code=303)
+
+
+def _signer(request: Request, salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(request.app.state.settings.secret_key, salt=salt)
+
+
+def _new_reset_id() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+def _reset_id(request: Request, token: str) -> str | None:
+    if not token or len(token) > 300:
+        return None
+    try:
+        value: Any = _signer(request, RESET_SALT).loads(token, max_age=int(service.RESET_LIFETIME.total_seconds()))
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
+async def _reset_usable(request: Request, token: str) -> bool:
+    reset_id = _reset_id(request, token)
+    return reset_id is not None and await q.reset_is_usable(service.token_hash(reset_id))

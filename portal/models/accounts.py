@@ -1,0 +1,211 @@
+"""Queries for accounts, sessions, grants, approver rights, recovery links and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+
+from portal.models.tables import (
+    AccessGrant,
+    Account,
+    Application,
+    ApproverRight,
+    AuditEvent,
+    PasswordReset,
+    UserSession,
+)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def account_by_user_id(user_id: str) -> dict[str, Any] | None:
+    return await Account.select().where(Account.user_id == user_id).output(load_json=True).first()
+
+
+async def account_by_identifier(identifier: str) -> dict[str, Any] | None:
+    """By User ID, or by email when exactly one account has it."""
+    row = await account_by_user_id(identifier.upper())
+    if row is not None:
+        return row
+    rows = await Account.select().where(Account.email == identifier.lower()).output(load_json=True).limit(2)
+    return rows[0] if len(rows) == 1 else None
+
+
+async def user_id_exists(user_id: str) -> bool:
+    return await Account.exists().where(Account.user_id == user_id)
+
+
+async def insert_account(values: dict[str, Any]) -> int:
+    rows = await Account.insert(Account(**values))
+    return rows[0]["id"]
+
+
+async def update_account(account_id: int, values: dict[str, Any]) -> None:
+    await Account.update(values).where(Account.id == account_id)
+
+
+async def record_failure(account_id: int, *, lock_after: int, lock_for: timedelta) -> tuple[int, bool]:
+    """Count one more consecutive failure in a single conditional UPDATE (safe under
+    concurrency); lock the account when the count reaches ``lock_after``. Returns the new
+    count and whether this failure locked the account."""
+    rows = (
+        await Account.update({Account.failed_logins: Account.failed_logins + 1})
+        .where(Account.id == account_id)
+        .returning(Account.failed_logins)
+    )
+    count = rows[0]["failed_logins"] if rows else 0
+    if count >= lock_after:
+        locked = (
+            await Account.update({Account.locked_until: now() + lock_for, Account.failed_logins: 0})
+            .where((Account.id == account_id) & (Account.failed_logins >= lock_after))
+            .returning(Account.id)
+        )
+        return count, bool(locked)
+    return count, False
+
+
+# ---- Sessions ---------------------------------------------------------------------------------
+
+
+async def create_session(token_hash: str, account_id: int) -> None:
+    at = now()
+    await UserSession.insert(UserSession(token_hash=token_hash, account=account_id, created_at=at, last_seen_at=at))
+
+
+async def session_with_account(token_hash: str) -> dict[str, Any] | None:
+    """The session and its account in one query."""
+    return (
+        await UserSession.select(
+            UserSession.id,
+            UserSession.created_at,
+            UserSession.last_seen_at,
+            UserSession.account.id.as_alias("account_id"),
+            UserSession.account.user_id.as_alias("user_id"),
+            UserSession.account.first_name.as_alias("first_name"),
+            UserSession.account.last_name.as_alias("last_name"),
+            UserSession.account.email.as_alias("email"),
+            UserSession.account.password_initial.as_alias("password_initial"),
+            UserSession.account.password_expires_at.as_alias("password_expires_at"),
+        )
+        .where(UserSession.token_hash == token_hash)
+        .first()
+    )
+
+
+async def touch_session(session_id: int) -> None:
+    await UserSession.update({UserSession.last_seen_at: now()}).where(UserSession.id == session_id)
+
+
+async def delete_session(token_hash: str) -> None:
+    await UserSession.delete().where(UserSession.token_hash == token_hash)
+
+
+async def delete_session_id(session_id: int) -> None:
+    await UserSession.delete().where(UserSession.id == session_id)
+
+
+async def delete_sessions_of(account_id: int, *, except_hash: str = "") -> None:
+    await UserSession.delete().where((UserSession.account == account_id) & (UserSession.token_hash != except_hash))
+
+
+async def sessions_of(account_id: int) -> int:
+    return await UserSession.count().where(UserSession.account == account_id)
+
+
+# ---- Grants and approver rights ---------------------------------------------------------------
+
+
+async def grants_of(account_id: int) -> list[dict[str, Any]]:
+    return (
+        await AccessGrant.select(
+            AccessGrant.application.code.as_alias("application_code"),
+            AccessGrant.application.name.as_alias("application_name"),
+            AccessGrant.role.name.as_alias("role_name"),
+            AccessGrant.granted_at,
+        )
+        .where(AccessGrant.account == account_id)
+        .order_by(AccessGrant.application.name)
+    )
+
+
+async def has_grant(account_id: int, application_code: str) -> bool:
+    return await AccessGrant.exists().where(
+        (AccessGrant.account == account_id) & (AccessGrant.application.code == application_code)
+    )
+
+
+async def add_grant(account_id: int, application_id: int, role_id: int, request_id: int | None) -> bool:
+    """Add a grant unless the account already has it; True when added."""
+    if await AccessGrant.exists().where(
+        (AccessGrant.account == account_id)
+        & (AccessGrant.application == application_id)
+        & (AccessGrant.role == role_id)
+    ):
+        return False
+    await AccessGrant.insert(
+        AccessGrant(account=account_id, application=application_id, role=role_id, request=request_id, granted_at=now())
+    )
+    return True
+
+
+async def add_approver_right(account_id: int, application_id: int | None, level: int) -> None:
+    await ApproverRight.insert(ApproverRight(account=account_id, application=application_id, level=level))
+
+
+async def approver_rights(account_id: int) -> list[dict[str, Any]]:
+    return await ApproverRight.select(ApproverRight.application, ApproverRight.level).where(
+        ApproverRight.account == account_id
+    )
+
+
+async def application_ids_by_code() -> dict[str, int]:
+    return {r["code"]: r["id"] for r in await Application.select(Application.id, Application.code)}
+
+
+# ---- Recovery links ---------------------------------------------------------------------------
+
+
+async def create_reset(token_hash: str, account_id: int, lifetime: timedelta) -> None:
+    at = now()
+    await PasswordReset.insert(
+        PasswordReset(token_hash=token_hash, account=account_id, created_at=at, expires_at=at + lifetime)
+    )
+
+
+async def use_reset(token_hash: str) -> int | None:
+    """Mark a valid, unused, unexpired link used, in one conditional UPDATE; its account id."""
+    rows = (
+        await PasswordReset.update({PasswordReset.used_at: now()})
+        .where(
+            (PasswordReset.token_hash == token_hash)
+            & PasswordReset.used_at.is_null()
+            & (PasswordReset.expires_at > now())
+        )
+        .returning(PasswordReset.account)
+    )
+    return rows[0]["account"] if rows else None
+
+
+async def reset_is_usable(token_hash: str) -> bool:
+    return await PasswordReset.exists().where(
+        (PasswordReset.token_hash == token_hash) & PasswordReset.used_at.is_null() & (PasswordReset.expires_at > now())
+    )
+
+
+# ---- Audit ------------------------------------------------------------------------------------
+
+
+async def audit(action: str, *, actor: str = "", subject: str = "", ip: str = "", **detail: Any) -> None:
+    await AuditEvent.insert(AuditEvent(at=now(), actor=actor, action=action, subject=subject, ip=ip, detail=detail))
+
+
+async def audit_events(*, subject: str = "", action: str = "", limit: int = 100) -> list[dict[str, Any]]:
+    query = AuditEvent.select().order_by(AuditEvent.id, ascending=False).limit(limit).output(load_json=True)
+    if subject:
+        query = query.where(AuditEvent.subject == subject)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    return await query
