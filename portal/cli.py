@@ -199,7 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--email", required=True)
     q.add_argument("--name", required=True, help='first and last name, like "Maria Lopez"')
     q.add_argument(
-        "--grant", required=True, action="append", metavar="CODE:LEVEL",
+        "--grant",
+        required=True,
+        action="append",
+        metavar="CODE:LEVEL",
         help="an application code (or * for every application) and the level 1 or 2; repeat for more",
     )
     q.set_defaults(func=cmd_approver_add)

@@ -15,7 +15,9 @@ VARY = {"Vary": "HX-Request"}
 T = TypeVar("T", bound=msgspec.Struct)
 # Characters HTML forbids in a document (controls, surrogates, noncharacters): dropped from
 # every posted value so they are neither stored nor echoed back.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff\U0010fffe\U0010ffff]")
+CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff\U0010fffe\U0010ffff]"
+)
 
 
 def wants_fragment(request: Request) -> bool:

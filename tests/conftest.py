@@ -14,6 +14,8 @@ os.environ.setdefault("PORTAL_SMTP_URL", "smtp://127.0.0.1:1")
 # query from their own: asyncpg pools belong to one loop, so on PostgreSQL the tests go without
 # a pool (a connection per query).
 os.environ["PORTAL_DB_POOL_SIZE"] = "0"
+# Every test client shares one address; the rate limit itself is tested with its own app.
+os.environ.setdefault("PORTAL_RATE_LIMIT", "100000")
 
 import pytest  # noqa: E402
 

@@ -12,6 +12,7 @@ from portal.controllers.status import StatusController
 ROUTE_HANDLERS = [
     HomeController,
     RegistrationController,
+    AccountsController,
     StatusController,
     HealthController,
     MailboxController,

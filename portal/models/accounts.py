@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
 
 from portal.models.tables import (
     AccessGrant,
@@ -18,7 +17,7 @@ from portal.models.tables import (
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 async def account_by_user_id(user_id: str) -> dict[str, Any] | None:

@@ -4,17 +4,17 @@ from piccolo.conf.apps import AppConfig
 
 from portal.models.tables import (
     AccessGrant,
+    AccessRequest,
     Account,
+    Application,
     ApproverRight,
     AuditEvent,
-    PasswordReset,
-    UserSession,
-    AccessRequest,
-    Application,
     CatalogField,
     OutboxMessage,
+    PasswordReset,
     RegistrationDraft,
     Role,
+    UserSession,
 )
 
 APP_CONFIG = AppConfig(

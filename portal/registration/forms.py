@@ -15,8 +15,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from portal.formats import EXTRA_CHECKS
-from portal.web import CONTROL
 from portal.registration.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
+from portal.web import CONTROL
 
 Errors = dict[str, str]
 MAX_NAME = 50

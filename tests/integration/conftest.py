@@ -42,6 +42,18 @@ async def client(app):
         yield client
 
 
+@pytest.fixture
+async def concurrent_client(app):
+    """An httpx client that calls the app in this event loop, so requests really overlap
+    (Litestar's test client runs each request to completion on another thread, one at a time)."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client:
+        client.event_hooks["response"].append(_check_html_response)
+        yield client
+
+
 async def csrf_headers(client: AsyncTestClient, path: str = "/") -> dict[str, str]:
     """GET a page to receive the CSRF cookie; return the header htmx would send."""
     await client.get(path)

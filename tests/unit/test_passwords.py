@@ -33,8 +33,14 @@ def test_no_composition_rules():
     ("password", "reason"),
     [
         ("qazwsxedcrfvtgb", "This password is on a list of commonly used passwords: choose another"),
-        ("Password12345678!", "This password is a commonly used password with numbers or symbols added: choose another"),
-        ("iloveyou!!!!!!!!2024", "This password is a commonly used password with numbers or symbols added: choose another"),
+        (
+            "Password12345678!",
+            "This password is a commonly used password with numbers or symbols added: choose another",
+        ),
+        (
+            "iloveyou!!!!!!!!2024",
+            "This password is a commonly used password with numbers or symbols added: choose another",
+        ),
         ("passwordpassword", "Your password must not be the same characters repeated"),
         ("zzzzzzzzzzzzzzzzzz", "Your password must not be the same characters repeated"),
         ("123456789012345", "Your password must not be a simple sequence like 123456789 or abcdefgh"),

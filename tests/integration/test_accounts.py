@@ -1,0 +1,374 @@
+"""Accounts and sign-in (portal/controllers/accounts.py, portal/accounts/*)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+
+import msgspec
+from litestar.testing import AsyncTestClient
+
+from portal.models import accounts as q
+from portal.models.tables import Account, AuditEvent, OutboxMessage, PasswordReset, UserSession
+from tests.integration.accounts_support import GOOD_PASSWORD, csrf, log_in, make_account
+from tests.integration.registration_flow import error_messages, h1
+
+SESSION = "iacs_session"
+
+
+async def events(subject: str, action: str) -> list[dict]:
+    return await q.audit_events(subject=subject, action=action)
+
+
+# ---- 1. Accounts ------------------------------------------------------------------------------
+
+
+async def test_passwords_are_argon2id_with_owasp_parameters(database):
+    account = await make_account()
+    assert account["password_hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert account["password_initial"] is True
+    lifetime = account["password_expires_at"] - account["created_at"]
+    assert timedelta(hours=71, minutes=59) < lifetime <= timedelta(hours=72, seconds=5)
+    assert account["password"] not in str(await Account.select().where(Account.id == account["id"]))
+
+
+# ---- 2. Log in / Log out ----------------------------------------------------------------------
+
+
+async def test_login_issues_a_new_random_session_and_never_keeps_a_planted_one(client):
+    account = await make_account(initial=False)
+    client.cookies.set(SESSION, "planted-by-an-attacker-0123456789abcdef", path="/")
+    r = await log_in(client, account["user_id"], account["password"])
+    assert r.status_code == 303 and r.headers["location"] == "/my/applications"
+    cookie = r.headers["set-cookie"]
+    token = re.search(rf"{SESSION}=([^;]+)", cookie).group(1)
+    assert token != "planted-by-an-attacker-0123456789abcdef" and len(token) >= 43  # 256 bits
+    assert "HttpOnly" in cookie and re.search("SameSite=(lax|Lax|strict|Strict)", cookie) and "Path=/" in cookie
+    assert await UserSession.count().where(UserSession.account == account["id"]) == 1
+    r = await client.get("/my/applications")
+    assert r.status_code == 200 and h1(r.text) == "My applications"
+
+
+async def test_logout_ends_the_session_on_the_server(client):
+    account = await make_account(initial=False)
+    await log_in(client, account["user_id"], account["password"])
+    token = client.cookies[SESSION]
+    r = await client.post("/logout", data=await csrf(client))
+    assert r.status_code == 303
+    assert await UserSession.count().where(UserSession.account == account["id"]) == 0
+    client.cookies.set(SESSION, token, path="/")  # replaying the old cookie gets nothing
+    r = await client.get("/my/applications")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+async def test_idle_timeout_and_absolute_limit(client):
+    account = await make_account(initial=False)
+    await log_in(client, account["user_id"], account["password"])
+    r = await client.get("/my/applications")
+    warning = re.search(r'id="session-warning"[^>]*data-expires="([^"]+)"', r.text)
+    assert warning  # the page carries the idle warning, shown by session.js two minutes before
+    now = q.now()
+    await UserSession.update({UserSession.last_seen_at: now - timedelta(minutes=31)}).where(
+        UserSession.account == account["id"]
+    )
+    r = await client.get("/my/applications")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+    await log_in(client, account["user_id"], account["password"])
+    await UserSession.update({UserSession.created_at: now - timedelta(hours=12, minutes=1)}).where(
+        UserSession.account == account["id"]
+    )
+    r = await client.get("/my/applications")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+async def test_staying_signed_in_moves_the_idle_clock(client):
+    account = await make_account(initial=False)
+    await log_in(client, account["user_id"], account["password"])
+    before = q.now() - timedelta(minutes=29)
+    await UserSession.update({UserSession.last_seen_at: before}).where(UserSession.account == account["id"])
+    r = await client.post("/session/refresh", data=await csrf(client), headers={"HX-Request": "true"})
+    assert r.status_code == 200 and 'id="session-warning"' in r.text
+    row = await UserSession.select(UserSession.last_seen_at).where(UserSession.account == account["id"]).first()
+    assert row["last_seen_at"] > before + timedelta(minutes=28)
+
+
+# ---- 3. Initial password ----------------------------------------------------------------------
+
+
+async def test_initial_password_leads_every_page_to_change_password(client):
+    account = await make_account()
+    r = await log_in(client, account["user_id"], account["password"])
+    assert r.headers["location"] == "/password/change"
+    for path in ("/", "/my/applications", "/apps/PSR", "/register/", "/status"):
+        r = await client.get(path)
+        assert r.status_code == 303 and r.headers["location"] == "/password/change", path
+    r = await client.get("/password/change")
+    assert h1(r.text) == "Change password" and "initial password" in r.text
+    r = await client.post("/logout", data=await csrf(client))
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+async def test_initial_password_lapses_after_72_hours(client):
+    account = await make_account()
+    await q.update_account(account["id"], {"password_expires_at": q.now() - timedelta(minutes=1)})
+    r = await log_in(client, account["user_id"], account["password"])
+    assert r.status_code == 200
+    assert "Your initial password has expired" in error_messages(r.text)["password"]
+    assert await UserSession.count().where(UserSession.account == account["id"]) == 0
+
+
+async def test_change_password_rules_rotation_and_other_sessions_ended(client, app):
+    account = await make_account()
+    async with AsyncTestClient(app=app) as other:
+        other.follow_redirects = False
+        await log_in(other, account["user_id"], account["password"])
+        await log_in(client, account["user_id"], account["password"])
+        assert await UserSession.count().where(UserSession.account == account["id"]) == 2
+        old_token = client.cookies[SESSION]
+
+        async def change(current, new, confirm):
+            return await client.post(
+                "/password/change",
+                data={
+                    "current_password": current,
+                    "new_password": new,
+                    "confirm_password": confirm,
+                    **await csrf(client),
+                },
+            )
+
+        r = await change("wrong password entirely", GOOD_PASSWORD, GOOD_PASSWORD)
+        assert error_messages(r.text)["current_password"] == "Your current password is not correct"
+        r = await change(account["password"], "short", "short")
+        assert error_messages(r.text)["new_password"] == "Your password must be at least 15 characters long"
+        r = await change(account["password"], GOOD_PASSWORD, GOOD_PASSWORD + "x")
+        assert error_messages(r.text)["confirm_password"] == "The passwords do not match"
+        r = await change(account["password"], account["password"], account["password"])
+        assert (
+            error_messages(r.text)["new_password"] == "Your new password must be different from your current password"
+        )
+        r = await change(account["password"], GOOD_PASSWORD, GOOD_PASSWORD)
+        assert r.status_code == 303 and r.headers["location"] == "/my/applications?changed=1"
+        assert client.cookies[SESSION] != old_token
+        assert await UserSession.count().where(UserSession.account == account["id"]) == 1
+        r = await other.get("/my/applications")
+        assert r.status_code == 303 and r.headers["location"] == "/login"  # the other session ended
+    r = await client.get("/my/applications")
+    assert r.status_code == 200
+    row = await Account.select().where(Account.id == account["id"]).first()
+    assert row["password_initial"] is False and row["password_expires_at"] is None
+    assert await events(account["user_id"], "password_changed")
+
+
+# ---- 5. Throttling ----------------------------------------------------------------------------
+
+
+async def test_wrong_password_and_unknown_user_id_look_the_same(client):
+    account = await make_account(initial=False)
+    wrong = await log_in(client, account["user_id"], "not the right password at all")
+    unknown = await log_in(client, "ZZZZ999", "not the right password at all")
+    assert wrong.status_code == unknown.status_code == 200
+    assert (
+        error_messages(wrong.text)
+        == error_messages(unknown.text)
+        == {"password": "The User ID or password is not correct."}
+    )
+
+    def page(text: str) -> str:
+        return re.sub(r'value="[^"]*"', "", text)
+
+    assert page(wrong.text) == page(unknown.text)
+
+
+async def test_ten_failures_lock_the_account_for_15_minutes(client):
+    account = await make_account(initial=False)
+    for _ in range(10):
+        await log_in(client, account["user_id"], "wrong wrong wrong wrong")
+    row = await Account.select().where(Account.id == account["id"]).first()
+    assert row["locked_until"] is not None
+    assert timedelta(minutes=14) < row["locked_until"] - q.now() <= timedelta(minutes=15)
+    r = await log_in(client, account["user_id"], account["password"])  # right password, still refused
+    assert error_messages(r.text) == {"password": "The User ID or password is not correct."}
+    assert await events(account["user_id"], "account_locked")
+    assert await events(account["user_id"], "login_refused_locked")
+    await q.update_account(account["id"], {"locked_until": q.now() - timedelta(seconds=1)})
+    r = await log_in(client, account["user_id"], account["password"])
+    assert r.status_code == 303
+    assert await events(account["user_id"], "account_unlocked")
+
+
+async def test_a_success_resets_the_consecutive_count(client):
+    account = await make_account(initial=False)
+    for _ in range(9):
+        await log_in(client, account["user_id"], "wrong wrong wrong wrong")
+    assert (await log_in(client, account["user_id"], account["password"])).status_code == 303
+    row = await Account.select().where(Account.id == account["id"]).first()
+    assert row["failed_logins"] == 0 and row["locked_until"] is None
+
+
+async def test_per_address_rate_limit_on_login(database):
+    from portal.app import create_app
+    from portal.models.db import bind, current_engine
+
+    engine = current_engine()
+    limited = create_app(msgspec.structs.replace(database, rate_limit_per_minute=3))
+    try:
+        async with AsyncTestClient(app=limited) as c:
+            c.follow_redirects = False
+            statuses = [(await log_in(c, "ZZZZ999", "whatever whatever")).status_code for _ in range(5)]
+    finally:
+        bind(engine)
+    assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429]
+
+
+async def test_audit_log_records_logins_failures_and_changes_never_the_password(client):
+    account = await make_account(initial=False)
+    await log_in(client, account["user_id"], "wrong wrong wrong wrong")
+    await log_in(client, account["user_id"], account["password"])
+    actions = {e["action"] for e in await q.audit_events(subject=account["user_id"])}
+    assert {"login_failed", "login"} <= actions
+    everything = str(await AuditEvent.select())
+    assert account["password"] not in everything and "wrong wrong wrong wrong" not in everything
+
+
+async def test_audit_log_is_append_only(database):
+    import pytest
+
+    await q.audit("test_event", actor="test", subject="append-only")
+    with pytest.raises(Exception, match="append-only"):
+        await AuditEvent.update({AuditEvent.action: "changed"}).where(AuditEvent.subject == "append-only")
+    with pytest.raises(Exception, match="append-only"):
+        await AuditEvent.delete().where(AuditEvent.subject == "append-only")
+    assert await events("append-only", "test_event")
+
+
+# ---- 6. My applications -----------------------------------------------------------------------
+
+
+async def test_my_applications_and_launching_only_granted_ones(client):
+    account = await make_account(initial=False, grants=(("PSR", "provider-user"), ("EQRS", "facility-viewer")))
+    await log_in(client, account["user_id"], account["password"])
+    r = await client.get("/my/applications")
+    links = re.findall(r'<a class="button" href="(/apps/\w+)">Log in to (\w+)</a>', r.text)
+    assert links == [("/apps/EQRS", "EQRS"), ("/apps/PSR", "PSR")]
+    assert "Provider User" in r.text and "Facility Viewer" in r.text
+    r = await client.get("/apps/PSR")
+    assert r.status_code == 200 and "as <strong>Provider User</strong>" in r.text
+    r = await client.get("/apps/HPMS")
+    assert r.status_code == 403 and h1(r.text) == "You cannot do that"
+    await client.post("/logout", data=await csrf(client))
+    r = await client.get("/apps/PSR")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+# ---- 7. Recovery ------------------------------------------------------------------------------
+
+
+async def _recover(client, what: str, identifier: str, answers: tuple[str, str]):
+    r = await client.post(f"/recover/{what}", data={"identifier": identifier, **await csrf(client)})
+    ticket = re.search(r'name="ticket" value="([^"]+)"', r.text).group(1)
+    labels = re.findall(r'<label for="answer_\d">([^<]+)</label>', r.text)
+    done = await client.post(
+        f"/recover/{what}/answers",
+        data={"ticket": ticket, "answer_1": answers[0], "answer_2": answers[1], **await csrf(client)},
+    )
+    return labels, done
+
+
+async def _mails(to: str, kind: str) -> list[dict]:
+    return await OutboxMessage.select().where((OutboxMessage.to_address == to) & (OutboxMessage.kind == kind))
+
+
+async def test_forgot_password_emails_a_single_use_link(client):
+    account = await make_account(initial=False)
+    labels, r = await _recover(client, "password", account["user_id"].lower(), ("lincoln  ELEMENTARY", "ford focus"))
+    assert labels == ["What was the name of your first school?", "What was the make and model of your first car?"]
+    assert h1(r.text) == "Check your email"
+    mails = await _mails(account["email"], "password_reset")
+    assert len(mails) == 1
+    link = re.search(r"(/recover/reset\?token=\S+)", mails[0]["body"]).group(1)
+    r = await client.get(link)
+    assert h1(r.text) == "Set a new password" and 'name="new_password"' in r.text
+    token = link.split("token=")[1]
+    new = "seven quiet mountains drifting"
+    r = await client.post(
+        "/recover/reset", data={"token": token, "new_password": new, "confirm_password": new, **await csrf(client)}
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/login?reset=1"
+    assert (await log_in(client, account["user_id"], new)).status_code == 303
+    r = await client.get(link)  # used once: gone
+    assert "This link has expired or has already been used" in r.text
+    again = await client.post(
+        "/recover/reset",
+        data={"token": token, "new_password": new + "x", "confirm_password": new + "x", **await csrf(client)},
+    )
+    assert "This link has expired or has already been used" in again.text
+    assert await events(account["user_id"], "password_reset")
+
+
+async def test_recovery_link_expires_after_30_minutes(client):
+    account = await make_account(initial=False)
+    await _recover(client, "password", account["email"], ("Lincoln Elementary", "Ford Focus"))
+    link = re.search(
+        r"(/recover/reset\?token=\S+)", (await _mails(account["email"], "password_reset"))[0]["body"]
+    ).group(1)
+    await PasswordReset.update({PasswordReset.expires_at: q.now() - timedelta(seconds=1)}).where(
+        PasswordReset.account == account["id"]
+    )
+    r = await client.get(link)
+    assert "This link has expired or has already been used" in r.text
+
+
+async def test_wrong_answers_and_unknown_accounts_get_the_same_answer_and_no_email(client):
+    account = await make_account(initial=False)
+    _, wrong = await _recover(client, "password", account["user_id"], ("Lincoln Elementary", "Honda Civic"))
+    labels_a, unknown = await _recover(client, "password", "nobody@example.gov", ("a", "b"))
+    labels_b, _ = await _recover(client, "password", "nobody@example.gov", ("c", "d"))
+    assert h1(wrong.text) == h1(unknown.text) == "Check your email"
+    assert re.sub(r'value="[^"]*"', "", wrong.text) == re.sub(r'value="[^"]*"', "", unknown.text)
+    assert len(labels_a) == 2 and labels_a == labels_b  # the same questions every time for the same input
+    assert await _mails(account["email"], "password_reset") == []
+    assert await PasswordReset.count().where(PasswordReset.account == account["id"]) == 0
+
+
+async def test_questions_alone_never_reset_anything(client):
+    account = await make_account(initial=False)
+    await _recover(client, "password", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
+    row = await Account.select(Account.password_hash).where(Account.id == account["id"]).first()
+    assert row["password_hash"] == account["password_hash"]  # only a link was sent
+    assert (await log_in(client, account["user_id"], account["password"])).status_code == 303
+
+
+async def test_forgot_user_id_emails_it(client):
+    account = await make_account(initial=False)
+    _, r = await _recover(client, "user-id", account["email"], ("Lincoln Elementary", "Ford Focus"))
+    assert h1(r.text) == "Check your email"
+    mails = await _mails(account["email"], "user_id_reminder")
+    assert len(mails) == 1 and account["user_id"] in mails[0]["body"]
+
+
+# ---- 8. Argon2 off the event loop -------------------------------------------------------------
+
+
+async def test_other_requests_are_not_stalled_while_logins_hash(concurrent_client):
+    """Hashing runs in worker threads: a health check sent while six logins are verifying
+    their passwords finishes before all of them (it would queue behind them on the loop)."""
+    client = concurrent_client
+    account = await make_account(initial=False)
+    await csrf(client)
+    finished: list[str] = []
+
+    async def login():
+        await log_in(client, account["user_id"], account["password"])
+        finished.append("login")
+
+    async def health():
+        await asyncio.sleep(0.005)
+        r = await client.get("/healthz")
+        assert r.status_code == 200
+        finished.append("health")
+
+    await asyncio.gather(*(login() for _ in range(6)), health())
+    assert finished.index("health") < len(finished) - 1
