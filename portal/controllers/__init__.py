@@ -1,6 +1,6 @@
 """Every route handler of the portal, registered in one place."""
 
-from portal.controllers.accounts import AccountsController
+from portal.controllers.accounts import AccountsController, RequestAnotherController
 from portal.controllers.assets import serve_asset
 from portal.controllers.errors import EXCEPTION_HANDLERS
 from portal.controllers.home import HomeController
@@ -13,6 +13,7 @@ ROUTE_HANDLERS = [
     HomeController,
     RegistrationController,
     AccountsController,
+    RequestAnotherController,
     StatusController,
     HealthController,
     MailboxController,

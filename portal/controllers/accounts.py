@@ -19,7 +19,10 @@ from portal.auth import client_ip, signed_in
 from portal.hashing import hash_secret
 from portal.mail import messages
 from portal.models import accounts as q
+from portal.models import registration as reg_q
 from portal.models.db import transaction
+from portal.registration import service as reg_service
+from portal.registration.forms import ContactForm
 from portal.registration.questions import QUESTIONS
 from portal.web import parse_form, redirect, render, route_exists
 
@@ -351,3 +354,103 @@ def _reset_id(request: Request, token: str) -> str | None:
 async def _reset_usable(request: Request, token: str) -> bool:
     reset_id = _reset_id(request, token)
     return reset_id is not None and await q.reset_is_usable(service.token_hash(reset_id))
+
+
+class RequestAnotherController(Controller):
+    """Request another application, for a signed-in account holder."""
+
+    path = "/my/request"
+    include_in_schema = False
+
+    @get("/", name="accounts:request-start")
+    async def start(self, request: HTMXRequest) -> Template:
+        account = signed_in(request)
+        from portal.models import catalog as catalog_queries
+
+        granted = {g["application_code"] for g in await q.grants_of(account["account_id"])}
+        apps = [a for a in await catalog_queries.active_applications() if a.code not in granted]
+        return render(request, "accounts/request_start.html", {"account": account, "applications": apps})
+
+    @get("/{code:str}", name="accounts:request-form")
+    async def form(self, request: HTMXRequest, code: FromPath[str], role: FromQuery[str] = "") -> Template:
+        account = signed_in(request)
+        app = await reg_q.application_by_code(code)
+        if app is None:
+            raise NotFoundException()
+        contact = await reg_service.latest_contact(account["email"])
+        base = {
+            k: contact.get(k, "")
+            for k in ("organization", "address1", "address2", "city", "state", "zip", "phone", "phone_ext")
+        }
+        return await self._render(request, account, app, ContactForm(**base, role=role[:40]), {})
+
+    @get("/{code:str}/fields", name="accounts:request-fields")
+    async def fields(self, request: HTMXRequest, code: FromPath[str], role: FromQuery[str] = "") -> Template:
+        signed_in(request)
+        app = await reg_q.application_by_code(code)
+        if app is None:
+            raise NotFoundException()
+        _, rules = await reg_q.role_rules(app["id"])
+        return Template(
+            template_name="registration/_role_fields.html",
+            context={"rules": rules.get(role, []), "form": ContactForm(role=role), "errors": {}},
+            headers={"Vary": "HX-Request"},
+        )
+
+    @post("/{code:str}", name="accounts:request-submit", status_code=200)
+    async def submit(self, request: HTMXRequest, code: FromPath[str]) -> Template:
+        account = signed_in(request)
+        app = await reg_q.application_by_code(code)
+        if app is None:
+            raise NotFoundException()
+        form = await parse_form(request, ContactForm)
+        if form.action == "role":
+            return await self._render(request, account, app, form, {})
+        settings = request.app.state.settings
+        outcome = await reg_service.submit_for_holder(
+            account,
+            app,
+            form,
+            cipher=request.app.state.cipher,
+            status_url=settings.base_url + request.app.route_reverse("status:form"),
+        )
+        if outcome.errors.get("_pending"):
+            return render(
+                request,
+                "accounts/request_done.html",
+                {"account": account, "app": app, "tracking_number": outcome.errors["_pending"], "pending": True},
+            )
+        if outcome.errors:
+            return await self._render(request, account, app, form, outcome.errors)
+        await q.audit(
+            "request_submitted",
+            actor=account["user_id"],
+            subject=outcome.tracking_number,
+            ip=client_ip(request),
+            application=code,
+        )
+        return render(
+            request,
+            "accounts/request_done.html",
+            {"account": account, "app": app, "tracking_number": outcome.tracking_number, "pending": False},
+        )
+
+    async def _render(self, request: Request, account: dict, app: dict, form: ContactForm, errors: dict) -> Template:
+        from portal.registration.forms import STATES
+
+        roles, rules = await reg_q.role_rules(app["id"])
+        return render(
+            request,
+            "accounts/request_form.html",
+            {
+                "account": account,
+                "app": app,
+                "form": form,
+                "errors": errors,
+                "states": STATES,
+                "roles": roles,
+                "role_options": [(r["code"], r["name"]) for r in roles],
+                "rules": rules.get(form.role, []),
+                "fields_url": request.app.route_reverse("accounts:request-fields", code=app["code"]),
+            },
+        )

@@ -357,6 +357,7 @@ class RegistrationController(Controller):
             "slots": SLOTS,
             "roles": roles,
             "role_options": [(r["code"], r["name"]) for r in roles],
+            "fields_url": request.app.route_reverse("registration:contact-fields"),
             "rules": rules.get(getattr(form, "role", "") or "", []) if step.slug == "contact" else [],
             "code_minutes": int(CODE_LIFETIME.total_seconds() // 60),
             "now": q.now(),

@@ -152,3 +152,14 @@ async def request_status(tracking_number: str, email: str) -> dict[str, Any] | N
 
 
 __all__ = ["transaction"]
+
+
+async def latest_contact(email: str) -> dict[str, Any]:
+    row = (
+        await AccessRequest.select(AccessRequest.contact)
+        .where(AccessRequest.email == email)
+        .order_by(AccessRequest.id, ascending=False)
+        .output(load_json=True)
+        .first()
+    )
+    return (row or {}).get("contact") or {}

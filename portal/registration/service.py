@@ -297,3 +297,61 @@ async def submit(token: str, *, settings: Settings, cipher: FieldCipher, status_
             status_url=status_url,
         )
     return Outcome(tracking_number=tracking)
+
+
+async def submit_for_holder(
+    account: dict[str, Any], application: dict[str, Any], form: ContactForm, *, cipher: FieldCipher, status_url: str
+) -> Outcome:
+    """ "Request another application": an account holder asks for one more application and role.
+    No new registration: the request carries the account's name, verified email and questions,
+    and goes through approval like any other."""
+    roles, rules = await q.role_rules(application["id"])
+    values, errors = validate_contact(form, roles=rules)
+    if errors:
+        return Outcome(errors=errors)
+    role = next(r for r in roles if r["code"] == values["role"])
+    sensitive = {r.key for r in rules[values["role"]] if r.sensitive}
+    values["fields"] = {k: cipher.encrypt(val, k) if k in sensitive else val for k, val in values["fields"].items()}
+    contact = {k: values[k] for k in values if k != "role"}
+    at = q.now()
+    async with transaction():
+        existing = await q.pending_request_for(account["email"], application["id"])
+        if existing:
+            return Outcome(errors={"_pending": existing})
+        tracking = new_tracking_number()
+        due = at + timedelta(days=role["review_days"])
+        await q.insert_request(
+            {
+                "tracking_number": tracking,
+                "draft_token": f"holder:{tracking}",
+                "application": application["id"],
+                "role": role["id"],
+                "email": account["email"],
+                "first_name": account["first_name"],
+                "middle_initial": "",
+                "last_name": account["last_name"],
+                "personal": {},
+                "contact": contact,
+                "questions": [],
+                "terms_version": TERMS_VERSION,
+                "terms_accepted_at": at,
+                "levels": role["approval_levels"],
+                "submitted_at": at,
+                "due_at": due,
+                "account_user_id": account["user_id"],
+            }
+        )
+        await messages.tracking_number(
+            to=account["email"],
+            tracking=tracking,
+            application=application["name"],
+            role=role["name"],
+            due_at=due,
+            status_url=status_url,
+        )
+    return Outcome(tracking_number=tracking)
+
+
+async def latest_contact(email: str) -> dict[str, Any]:
+    """The contact details of a holder's most recent request, to fill a new one in."""
+    return await q.latest_contact(email)

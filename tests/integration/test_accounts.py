@@ -372,3 +372,37 @@ async def test_other_requests_are_not_stalled_while_logins_hash(concurrent_clien
 
     await asyncio.gather(*(login() for _ in range(6)), health())
     assert finished.index("health") < len(finished) - 1
+
+
+async def test_request_another_application_goes_to_approval_without_registering_again(client, smtp):
+    from portal.models.tables import AccessRequest
+
+    account = await make_account(initial=False)
+    await log_in(client, account["user_id"], account["password"])
+    r = await client.get("/my/applications")
+    assert 'href="/my/request">Request another application' in r.text
+    r = await client.get("/my/request")
+    assert 'href="/my/request/PSR"' not in r.text and 'href="/my/request/HPMS"' in r.text  # PSR already granted
+    r = await client.get("/my/request/HPMS/fields", params={"role": "plan-user"}, headers={"HX-Request": "true"})
+    assert set(re.findall(r'<input id="(\w+)"', r.text)) == {"contract_number", "legal_business_name"}
+    form = {
+        "organization": "Acme Plans",
+        "address1": "1 Main St",
+        "city": "Baltimore",
+        "state": "MD",
+        "zip": "21244",
+        "phone": "410 786 3000",
+        "role": "plan-user",
+        "contract_number": "H1234",
+        "legal_business_name": "Acme Plans, Inc",
+    }
+    r = await client.post("/my/request/HPMS", data={**form, "contract_number": "X1", **await csrf(client)})
+    assert error_messages(r.text)["contract_number"].startswith("Enter a valid Contract Number")
+    r = await client.post("/my/request/HPMS", data={**form, **await csrf(client)})
+    assert h1(r.text) == "Request submitted"
+    tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    row = await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first()
+    assert row["account_user_id"] == account["user_id"] and row["email"] == account["email"]
+    assert row["status"] == "pending" and row["levels"] == 1
+    again = await client.post("/my/request/HPMS", data={**form, **await csrf(client)})
+    assert h1(again.text) == "You already have a pending request" and tracking in again.text

@@ -1,0 +1,78 @@
+"""First login in Chromium, with JavaScript on and off: initial password, forced change,
+My applications, a granted application, and a refused one."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from playwright.sync_api import Page, expect
+
+from e2e.conftest import assert_accessible, assert_no_console_errors
+
+
+def _make_account(server_env) -> dict:
+    from portal.models.db import bind, make_engine
+    from portal.settings import from_env
+    from tests.integration.accounts_support import make_account
+
+    bind(make_engine(from_env(server_env)))
+    # Playwright's sync API keeps an event loop on this thread: run the set-up on another.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make_account(grants=(("EQRS", "facility-editor"),))).result()
+
+
+def test_first_login_forced_change_and_my_applications(page: Page, javascript: bool, server_env):
+    account = _make_account(server_env)
+    page.goto("/")
+    page.get_by_role("link", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in to IACS")
+    assert_accessible(page)
+
+    page.get_by_label("User ID").fill(account["user_id"])
+    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text("The User ID or password is not correct.").first).to_be_visible()
+    assert_accessible(page)
+
+    page.get_by_label("Password").fill(account["password"])
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Change password")
+    expect(page).to_have_url(re.compile(r"/password/change$"))
+    page.goto("/my/applications")  # every page leads back to Change password
+    expect(page.get_by_role("heading", level=1)).to_have_text("Change password")
+    assert_accessible(page)
+
+    page.get_by_label("Current password").fill(account["password"])
+    page.get_by_label("New password", exact=True).fill("my cms password is long")
+    page.get_by_label("Confirm new password").fill("my cms password is long")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("Your password must not contain the words CMS or IACS").first).to_be_visible()
+    assert_accessible(page)
+    new = "seven quiet lanterns over the bay"
+    page.get_by_label("Current password").fill(account["password"])
+    page.get_by_label("New password", exact=True).fill(new)
+    page.get_by_label("Confirm new password").fill(new)
+    page.get_by_role("button", name="Change password").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("My applications")
+    expect(page.get_by_text("Your password has been changed.")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Log in to EQRS").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("ESRD Quality Reporting System")
+    expect(page.get_by_text("as Facility Editor")).to_be_visible()
+    assert_accessible(page)
+
+    if javascript:
+        assert_no_console_errors(page)
+    response = page.goto("/apps/HPMS")
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("heading", level=1)).to_have_text("You cannot do that")
+    assert_accessible(page)
+
+    page.goto("/my/applications")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You have logged out.")).to_be_visible()
+    page.goto("/my/applications")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in to IACS")
