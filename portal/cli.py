@@ -143,6 +143,39 @@ def cmd_approver_add(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _remind(settings: Settings) -> int:
+    from portal.approvals.service import remind
+    from portal.models.accounts import now
+    from portal.models.db import bind, make_engine
+
+    bind(make_engine(settings))
+    return await remind(now(), settings.base_url)
+
+
+def cmd_remind(args: argparse.Namespace) -> int:
+    count = asyncio.run(_remind(_settings()))
+    print(f"Queued overdue reminders for {count} approver{'s' if count != 1 else ''} (at most one a day each).")
+    return 0
+
+
+async def _demo_approvers(settings: Settings) -> list[tuple[str, str, str]]:
+    """For `make run`: two approvers (levels 1 and 2 of every application), made once."""
+    from portal.models.db import bind, make_engine
+    from portal.models.tables import ApproverRight
+
+    bind(make_engine(settings))
+    if await ApproverRight.count():
+        return []
+    made = []
+    for name, email, grant in (
+        ("Demo Approver-One", "approver1@iacs.localhost", "*:1"),
+        ("Demo Approver-Two", "approver2@iacs.localhost", "*:2"),
+    ):
+        user_id, password = await _approver_add(settings, email, name, [grant])
+        made.append((grant, user_id, password))
+    return made
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """What `make run` does: migrate, load the catalog, catch mail, serve."""
     settings = _settings()
@@ -151,6 +184,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return 2
     asyncio.run(_migrate(settings))
     print(asyncio.run(_catalog_load(settings, None)))
+    for grant, user_id, password in asyncio.run(_demo_approvers(settings)):
+        print(f"Demo approver for {grant}: User ID: {user_id}  Initial password: {password}")
     from portal.mail.catcher import start_catcher
 
     smtp = urlsplit(settings.smtp_url)
@@ -189,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("mail-worker", help="deliver queued email over SMTP until stopped")
     p.set_defaults(func=cmd_mail_worker)
+
+    p = sub.add_parser("remind", help="email approvers their overdue requests (once a day each)")
+    p.set_defaults(func=cmd_remind)
 
     p = sub.add_parser("purge", help="delete registration drafts idle for more than 24 hours")
     p.set_defaults(func=cmd_purge)

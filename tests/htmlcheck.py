@@ -16,8 +16,10 @@ class HTMLProblem(AssertionError):
 
 def _parse(text: str, fragment: bool):
     parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=True)
+    # A fragment of table rows (an approval row group) is parsed where it goes: in a table.
+    container = "table" if fragment and text.lstrip().startswith(("<tbody", "<tr")) else "div"
     try:
-        return parser.parseFragment(text) if fragment else parser.parse(text)
+        return parser.parseFragment(text, container=container) if fragment else parser.parse(text)
     except ParseError as exc:
         line = exc.args[0] if exc.args else ""
         raise HTMLProblem(f"HTML does not parse: {exc} {line}") from None

@@ -1,6 +1,7 @@
 """Every route handler of the portal, registered in one place."""
 
 from portal.controllers.accounts import AccountsController, RequestAnotherController
+from portal.controllers.approvals import ApprovalsController
 from portal.controllers.assets import serve_asset
 from portal.controllers.errors import EXCEPTION_HANDLERS
 from portal.controllers.home import HomeController
@@ -14,6 +15,7 @@ ROUTE_HANDLERS = [
     RegistrationController,
     AccountsController,
     RequestAnotherController,
+    ApprovalsController,
     StatusController,
     HealthController,
     MailboxController,

@@ -74,3 +74,96 @@ async def user_id_reminder(*, to: str, user_id: str) -> None:
             "If this was not you, ignore this email and tell your organization's security official.\n"
         ),
     )
+
+
+async def approval_needed(*, to: str, tracking: str, application: str, level: int, due_at: datetime, url: str) -> None:
+    await enqueue(
+        kind="approval_needed",
+        to=to,
+        subject=f"IACS request {tracking} waits for your approval",
+        body=(
+            f"A request for {application} has reached your approval queue at level {level}.\n\n"
+            f"Tracking number: {tracking}\nReview target date: {due_at.strftime('%d %B %Y')}\n\n"
+            f"Decide it here: {url}\n"
+        ),
+    )
+
+
+async def request_progress(*, to: str, tracking: str, application: str, level: int, levels: int) -> None:
+    await enqueue(
+        kind="request_progress",
+        to=to,
+        subject=f"IACS request {tracking}: approved at level {level} of {levels}",
+        body=(
+            f"Your request for {application} (tracking number {tracking}) has been approved at level"
+            f" {level} of {levels}. It now waits for the next approver.\n"
+        ),
+    )
+
+
+async def request_rejected(*, to: str, tracking: str, application: str, reason: str) -> None:
+    await enqueue(
+        kind="request_rejected",
+        to=to,
+        subject=f"IACS request {tracking} was not approved",
+        body=(
+            f"Your request for {application} (tracking number {tracking}) was not approved.\n\n"
+            f"Reason: {reason}\n\n"
+            "If you think this is a mistake, contact your organization or CMS contact, who can tell"
+            " you what to change before you register again.\n"
+        ),
+    )
+
+
+async def user_id_issued(*, to: str, user_id: str, application: str) -> None:
+    await enqueue(
+        kind="user_id",
+        to=to,
+        subject="Your IACS User ID",
+        body=(
+            f"Your request for {application} has been approved and your IACS account has been created.\n\n"
+            f"Your IACS User ID is: {user_id}\n\n"
+            "Your initial password comes in a separate email, for security.\n"
+        ),
+    )
+
+
+async def initial_password_issued(*, to: str, password: str, login_url: str) -> None:
+    await enqueue(
+        kind="initial_password",
+        to=to,
+        subject="Your IACS initial password",
+        body=(
+            "Your IACS account has been created. Your User ID comes in a separate email.\n\n"
+            f"Your initial password is: {password}\n\n"
+            "How to log in for the first time:\n"
+            f"1. Go to {login_url}\n"
+            "2. Enter your User ID (from the other email) and this initial password.\n"
+            "3. Choose your own password: at least 15 characters, not your name and not a common password.\n\n"
+            "This initial password works for 72 hours. After that, use Forgot password on the Log in page.\n"
+        ),
+    )
+
+
+async def access_added(*, to: str, application: str, role: str, tracking: str) -> None:
+    await enqueue(
+        kind="access_added",
+        to=to,
+        subject=f"IACS: access to {application} approved",
+        body=(
+            f"Your request {tracking} has been approved: your IACS account can now use {application}"
+            f" as {role}.\n\nLog in with your usual User ID and password; it appears in My applications.\n"
+        ),
+    )
+
+
+async def overdue_reminder(*, to: str, count: int, url: str) -> None:
+    await enqueue(
+        kind="overdue_reminder",
+        to=to,
+        subject=f"IACS: {count} request{'s' if count != 1 else ''} past the review target date",
+        body=(
+            f"{count} request{'s' if count != 1 else ''} in your IACS approval queue"
+            f" {'are' if count != 1 else 'is'} past the review target date.\n\nReview them here: {url}\n"
+        ),
+    )

@@ -107,6 +107,7 @@ class AccessRequest(Table, tablename="access_request"):
     decided_by = Varchar(length=12, default="")  # User ID of the final decision
     level1_by = Varchar(length=12, default="")  # who approved level 1 (not allowed at level 2)
     account_user_id = Varchar(length=12, default="", index=True)  # set for an existing holder's request
+    organization = Varchar(length=100, default="")  # copied from contact, for sorting the approval table
 
 
 class OutboxMessage(Table, tablename="outbox_message"):

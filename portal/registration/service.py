@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from portal.approvals.service import notify_new_request
 from portal.crypto import FieldCipher, mask
 from portal.hashing import code_digest, hash_secret, normalise_answer
 from portal.mail import messages
@@ -279,6 +280,7 @@ async def submit(token: str, *, settings: Settings, cipher: FieldCipher, status_
                 "last_name": p["last_name"],
                 "personal": {k: p[k] for k in p if k not in {"first_name", "middle_initial", "last_name"}},
                 "contact": draft["contact"],
+                "organization": draft["contact"]["organization"][:100],
                 "questions": draft["questions"],
                 "terms_version": draft["terms_version"],
                 "terms_accepted_at": draft["terms_accepted_at"],
@@ -295,6 +297,9 @@ async def submit(token: str, *, settings: Settings, cipher: FieldCipher, status_
             role=role["name"],
             due_at=due,
             status_url=status_url,
+        )
+        await notify_new_request(
+            draft["application"], tracking, draft["application_name"], due, status_url, draft["email"]
         )
     return Outcome(tracking_number=tracking)
 
@@ -332,6 +337,7 @@ async def submit_for_holder(
                 "last_name": account["last_name"],
                 "personal": {},
                 "contact": contact,
+                "organization": contact["organization"][:100],
                 "questions": [],
                 "terms_version": TERMS_VERSION,
                 "terms_accepted_at": at,
@@ -349,6 +355,7 @@ async def submit_for_holder(
             due_at=due,
             status_url=status_url,
         )
+        await notify_new_request(application["id"], tracking, application["name"], due, status_url, account["email"])
     return Outcome(tracking_number=tracking)
 
 

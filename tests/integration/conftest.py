@@ -71,7 +71,8 @@ class Mailbox:
         """Run the mail worker once; return every message received so far."""
         from portal.mail.worker import deliver_due
 
-        await deliver_due(self.settings)
+        while await deliver_due(self.settings, batch=200):
+            pass
         return list(self.handler.messages)
 
     async def last_to(self, address: str):
@@ -89,7 +90,7 @@ def smtp(database):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    handler = CatchingHandler(echo=None)
+    handler = CatchingHandler(echo=None, keep=100_000)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # the receiving server's own log
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()

@@ -32,7 +32,14 @@ QUESTIONS = {
     "question_2": "first-car",
     "answer_2": "Ford Focus",
 }
-ROLE_FIELDS = {"npi": "1234567893", "tin": "12-3456789", "legal_business_name": "Acme Health Services, LLC"}
+ROLE_FIELDS = {
+    "npi": "1234567893",
+    "tin": "12-3456789",
+    "legal_business_name": "Acme Health Services, LLC",
+    "contract_number": "H1234",
+    "gentran_mailbox": "GM004512",
+    "organization_number": "0012345",
+}
 
 
 def unique_email() -> str:

@@ -46,7 +46,7 @@ def test_migrate_applies_to_an_empty_database_and_is_idempotent(empty_db):
     env = {"PORTAL_DATABASE_URL": empty_db}
     first = run("migrate", env=env)
     assert first.returncode == 0, first.stderr
-    assert "Running 6 migrations" in first.stdout
+    assert "Running 7 migrations" in first.stdout
     second = run("migrate", env=env)
     assert second.returncode == 0, second.stderr
     assert "No migrations need to be run" in second.stdout

@@ -1,0 +1,1 @@
+"""Approving requests and provisioning accounts: plain functions, no HTTP."""

@@ -1,0 +1,275 @@
+"""Approvals (spec Journey 4): the approver's table, row details, approve and reject inline,
+bulk approval. With htmx the filters, sort and pages replace only the table and push their URL;
+row actions swap only the row. Without JavaScript the same links and forms reload the page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Template
+
+from portal.approvals import service
+from portal.auth import client_ip, signed_in
+from portal.crypto import mask
+from portal.models import accounts as accounts_q
+from portal.models import approvals as q
+from portal.models import catalog as catalog_queries
+from portal.models.registration import role_rules
+from portal.registration.questions import QUESTIONS
+from portal.web import parse_form, render, wants_fragment
+
+
+class DecisionForm(msgspec.Struct):
+    reason: str = ""
+    back: str = ""
+
+
+class BulkForm(msgspec.Struct):
+    back: str = ""
+
+
+async def _approver(request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    account = signed_in(request)
+    rights = await accounts_q.approver_rights(account["account_id"])
+    if not rights:
+        raise PermissionDeniedException()
+    return account, rights
+
+
+def _back(request: Request, back: str) -> str:
+    """Where a plain form returns: the table view it came from (never another site)."""
+    base = request.app.route_reverse("approvals:table")
+    return back if back.startswith(base) and "//" not in back else base
+
+
+class ApprovalsController(Controller):
+    path = "/approvals"
+    include_in_schema = False
+
+    @get("/", name="approvals:table")
+    async def table(
+        self,
+        request: HTMXRequest,
+        application: FromQuery[str] = "",
+        role: FromQuery[str] = "",
+        overdue: FromQuery[str] = "",
+        search: Annotated[str, QueryParameter(name="q")] = "",
+        sort: FromQuery[str] = "due",
+        direction: Annotated[str, QueryParameter(name="dir")] = "asc",
+        page: FromQuery[str] = "1",
+        done: FromQuery[str] = "",
+    ) -> Template:
+        approver, rights = await _approver(request)
+        view = q.QueueView(
+            application=application,
+            role=role,
+            overdue=bool(overdue),
+            search=search,
+            sort=sort,
+            descending=direction == "desc",
+            page=int(page) if page.isdigit() else 1,
+        )
+        return await self._table(request, approver, rights, view, notice=done[:200])
+
+    async def _table(
+        self, request: Request, approver: dict, rights: list, view: q.QueueView, notice: str = ""
+    ) -> Template:
+        rows, total = await q.queue(approver, rights, view)
+        apps = await catalog_queries.active_applications()
+        allowed = {r["application"] for r in rights}
+        if None not in allowed:
+            apps = [a for a in apps if a.id in allowed]
+        roles = sorted(
+            {(r.code, r.name) for a in apps for r in a.roles if not view.application or a.code == view.application}
+        )
+        base = request.app.route_reverse("approvals:table")
+        here = base + ("?" + urlencode(view.params()) if view.params() else "")
+        pages = max(1, -(-total // q.PAGE_SIZE))
+        context = {
+            "rows": rows,
+            "total": total,
+            "view": view,
+            "pages": pages,
+            "applications": [(a.code, a.name) for a in apps],
+            "roles": roles,
+            "base": base,
+            "here": here,
+            "url": lambda **kw: base + "?" + urlencode(view.params(**kw)),
+            "now": accounts_q.now(),
+            "notice": notice,
+            "approver": approver,
+        }
+        return render(request, "approvals/table.html", context, fragment="approvals/_queue.html", push_url=here)
+
+    @get("/{tracking:str}", name="approvals:details")
+    async def details(self, request: HTMXRequest, tracking: FromPath[str], back: FromQuery[str] = "") -> Template:
+        approver, rights = await _approver(request)
+        return await self._row(request, approver, rights, tracking, expanded=True, back=back)
+
+    @get("/{tracking:str}/row", name="approvals:row")
+    async def row(
+        self, request: HTMXRequest, tracking: FromPath[str], back: FromQuery[str] = ""
+    ) -> Template | Redirect:
+        approver, rights = await _approver(request)
+        if not wants_fragment(request):
+            return Redirect(_back(request, back), status_code=303)
+        return await self._row(request, approver, rights, tracking, back=back)
+
+    @get("/{tracking:str}/reject", name="approvals:reject-form")
+    async def reject_form(self, request: HTMXRequest, tracking: FromPath[str], back: FromQuery[str] = "") -> Template:
+        approver, rights = await _approver(request)
+        return await self._row(request, approver, rights, tracking, rejecting=True, back=back)
+
+    @post("/{tracking:str}/approve", name="approvals:approve", status_code=200)
+    async def approve(self, request: HTMXRequest, tracking: FromPath[str]) -> Template | Redirect:
+        approver, rights = await _approver(request)
+        form = await parse_form(request, DecisionForm)
+        decision = await service.approve(
+            approver, rights, tracking[:20], ip=client_ip(request), settings=request.app.state.settings
+        )
+        if decision.refused:
+            raise PermissionDeniedException()
+        return await self._after(request, approver, rights, tracking, decision, form.back)
+
+    @post("/{tracking:str}/reject", name="approvals:reject", status_code=200)
+    async def reject(self, request: HTMXRequest, tracking: FromPath[str]) -> Template | Redirect:
+        approver, rights = await _approver(request)
+        form = await parse_form(request, DecisionForm)
+        decision = await service.reject(approver, rights, tracking[:20], form.reason, ip=client_ip(request))
+        if decision.refused:
+            raise PermissionDeniedException()
+        if decision.error:
+            return await self._row(
+                request,
+                approver,
+                rights,
+                tracking,
+                rejecting=True,
+                reason=form.reason[:2000],
+                error=decision.error,
+                back=form.back,
+            )
+        return await self._after(request, approver, rights, tracking, decision, form.back)
+
+    @post("/bulk", name="approvals:bulk", status_code=200)
+    async def bulk(self, request: HTMXRequest) -> Template | Redirect:
+        """Approve every selected row; each is its own decision, exactly once."""
+        approver, rights = await _approver(request)
+        form = await parse_form(request, BulkForm)
+        selected = [t[:20] for t in (await request.form()).getall("selected")][:100]
+        approved, skipped = 0, 0
+        for tracking in selected:
+            decision = await service.approve(
+                approver, rights, tracking, ip=client_ip(request), settings=request.app.state.settings
+            )
+            approved += decision.ok
+            skipped += not decision.ok
+        notice = f"Approved {approved} request{'s' if approved != 1 else ''}."
+        if skipped:
+            notice += f" {skipped} could not be approved (already decided, or not yours to decide)."
+        if not selected:
+            notice = "Select at least one request to approve."
+        back = _back(request, form.back)
+        if not wants_fragment(request):
+            return Redirect(back + ("&" if "?" in back else "?") + urlencode({"done": notice}), status_code=303)
+        view = _view_from(back)
+        return await self._table(request, approver, rights, view, notice=notice)
+
+    async def _after(
+        self, request: Request, approver, rights, tracking: str, decision, back: str
+    ) -> Template | Redirect:
+        if not wants_fragment(request):
+            url = _back(request, back)
+            return Redirect(
+                url + ("&" if "?" in url else "?") + urlencode({"done": f"{tracking}: {decision.message}"}),
+                status_code=303,
+            )
+        return await self._row(request, approver, rights, tracking, message=decision.message, ok=decision.ok, back=back)
+
+    async def _row(
+        self,
+        request: Request,
+        approver: dict,
+        rights: list,
+        tracking: str,
+        *,
+        expanded: bool = False,
+        rejecting: bool = False,
+        message: str = "",
+        ok: bool = True,
+        reason: str = "",
+        error: str = "",
+        back: str = "",
+    ) -> Template:
+        row = await q.request_row(tracking[:20])
+        if row is None:
+            raise NotFoundException()
+        may_decide = await q.may_decide(approver, rights, tracking)
+        decided = row["status"] != "pending" or bool(row["level1_by"])
+        if not may_decide and not (decided and service.in_their_applications(rights, row)):
+            raise PermissionDeniedException()
+        context: dict[str, Any] = {
+            "row": row,
+            "expanded": expanded,
+            "rejecting": rejecting,
+            "message": message,
+            "ok": ok,
+            "reason": reason,
+            "error": error,
+            "now": accounts_q.now(),
+            "back": _back(request, back),
+            "may_decide": may_decide,
+        }
+        if expanded:
+            context["details"] = await _details(request, tracking)
+        if wants_fragment(request):
+            return Template(
+                template_name="approvals/_request.html",
+                context={**context, "swapped": True},
+                headers={"Vary": "HX-Request"},
+            )
+        return render(request, "approvals/request.html", context)
+
+
+def _view_from(url: str) -> q.QueueView:
+    from urllib.parse import parse_qs, urlsplit
+
+    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    page = params.get("page", "1")
+    return q.QueueView(
+        application=params.get("application", ""),
+        role=params.get("role", ""),
+        overdue=bool(params.get("overdue")),
+        search=params.get("q", ""),
+        sort=params.get("sort", "due"),
+        descending=params.get("dir") == "desc",
+        page=int(page) if page.isdigit() else 1,
+    )
+
+
+async def _details(request: Request, tracking: str) -> dict[str, Any]:
+    """What an expanded row shows: SSN and TIN masked to the last four, and the audit trail."""
+    cipher = request.app.state.cipher
+    full = await q.request_full(tracking)
+    _, rules = await role_rules(full["application"])
+    contact = full.get("contact") or {}
+    fields = []
+    for rule in rules.get(full["role_code"], []):
+        value = (contact.get("fields") or {}).get(rule.key, "")
+        fields.append((rule.label, mask(cipher.decrypt(value, rule.key)) if rule.sensitive and value else value))
+    personal = full.get("personal") or {}
+    return {
+        "full": full,
+        "contact": contact,
+        "fields": fields,
+        "ssn": mask(cipher.decrypt(personal["ssn"], "ssn")) if personal.get("ssn") else "",
+        "date_of_birth": personal.get("date_of_birth", ""),
+        "questions": [QUESTIONS.get(x["question"], "") for x in full.get("questions") or []],
+        "audit": list(reversed(await accounts_q.audit_events(subject=tracking))),
+    }

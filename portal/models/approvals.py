@@ -1,0 +1,225 @@
+"""Queries of the approval journey: the queue an approver may decide, one request's details,
+and the conditional updates that make every decision happen exactly once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from piccolo.columns.combination import Or
+
+from portal.models.accounts import now
+from portal.models.db import current_engine
+from portal.models.tables import AccessRequest, Account, ApproverRight
+
+PAGE_SIZE = 25
+
+# Sort keys the table offers -> columns (the tracking number breaks ties, so pages are stable).
+SORTS = {
+    "tracking": AccessRequest.tracking_number,
+    "applicant": AccessRequest.last_name,
+    "organization": AccessRequest.organization,
+    "application": AccessRequest.application.code,
+    "role": AccessRequest.role.name,
+    "submitted": AccessRequest.submitted_at,
+    "due": AccessRequest.due_at,
+}
+
+
+def _queue_where(rights: list[dict[str, Any]], approver: dict[str, Any]):
+    """Pending requests at a level the approver may decide, never their own, and at level 2
+    never one they approved at level 1."""
+    by_right = []
+    for right in rights:
+        clause = (AccessRequest.level == right["level"]) & (AccessRequest.status == "pending")
+        if right["application"] is not None:
+            clause = clause & (AccessRequest.application == right["application"])
+        by_right.append(clause)
+    if not by_right:
+        return None
+    where = by_right[0]
+    for clause in by_right[1:]:
+        where = Or(where, clause)
+    return (
+        where
+        & (AccessRequest.email != approver["email"])
+        & (AccessRequest.account_user_id != approver["user_id"])
+        & (AccessRequest.level1_by != approver["user_id"])
+    )
+
+
+class QueueView:
+    """The filters, sort and page of the table, as they appear in its URL."""
+
+    def __init__(
+        self,
+        *,
+        application: str = "",
+        role: str = "",
+        overdue: bool = False,
+        search: str = "",
+        sort: str = "due",
+        descending: bool = False,
+        page: int = 1,
+    ) -> None:
+        self.application = application[:20]
+        self.role = role[:40]
+        self.overdue = overdue
+        self.search = search.strip()[:100]
+        self.sort = sort if sort in SORTS else "due"
+        self.descending = descending
+        self.page = max(1, min(page, 100_000))
+
+    def params(self, **override: Any) -> dict[str, str]:
+        values = {
+            "application": self.application,
+            "role": self.role,
+            "overdue": "1" if self.overdue else "",
+            "q": self.search,
+            "sort": self.sort,
+            "dir": "desc" if self.descending else "asc",
+            "page": str(self.page),
+        }
+        values.update({k: str(v) for k, v in override.items()})
+        return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
+
+
+ROW_COLUMNS = (
+    AccessRequest.id,
+    AccessRequest.application,
+    AccessRequest.tracking_number,
+    AccessRequest.first_name,
+    AccessRequest.last_name,
+    AccessRequest.organization,
+    AccessRequest.application.code.as_alias("application_code"),
+    AccessRequest.application.name.as_alias("application_name"),
+    AccessRequest.role.code.as_alias("role_code"),
+    AccessRequest.role.name.as_alias("role_name"),
+    AccessRequest.submitted_at,
+    AccessRequest.due_at,
+    AccessRequest.status,
+    AccessRequest.level,
+    AccessRequest.levels,
+    AccessRequest.decided_at,
+    AccessRequest.decided_by,
+    AccessRequest.level1_by,
+    AccessRequest.reason,
+)
+
+
+async def queue(approver: dict[str, Any], rights: list[dict[str, Any]], view: QueueView) -> tuple[list[dict], int]:
+    """One page of the approver's queue and the number of requests in it (two queries)."""
+    where = _queue_where(rights, approver)
+    if where is None:
+        return [], 0
+    if view.application:
+        where = where & (AccessRequest.application.code == view.application)
+    if view.role:
+        where = where & (AccessRequest.role.code == view.role)
+    if view.overdue:
+        where = where & (AccessRequest.due_at < now())
+    if view.search:
+        term = view.search.replace("%", "").replace("_", "")
+        needle = f"%{term}%"
+        # SQLite's LIKE is already case-insensitive (ASCII); PostgreSQL needs ILIKE.
+        op = "like" if current_engine().engine_type == "sqlite" else "ilike"
+        where = where & Or(
+            Or(getattr(AccessRequest.tracking_number, op)(needle), getattr(AccessRequest.last_name, op)(needle)),
+            getattr(AccessRequest.first_name, op)(needle),
+        )
+    total = await AccessRequest.count().where(where)
+    rows = (
+        await AccessRequest.select(*ROW_COLUMNS)
+        .where(where)
+        .order_by(SORTS[view.sort], ascending=not view.descending)
+        .order_by(AccessRequest.tracking_number)
+        .limit(PAGE_SIZE)
+        .offset((view.page - 1) * PAGE_SIZE)
+    )
+    return rows, total
+
+
+async def request_row(tracking_number: str) -> dict[str, Any] | None:
+    return await AccessRequest.select(*ROW_COLUMNS).where(AccessRequest.tracking_number == tracking_number).first()
+
+
+async def request_full(tracking_number: str) -> dict[str, Any] | None:
+    return (
+        await AccessRequest.select(
+            AccessRequest.all_columns(),
+            AccessRequest.application.code.as_alias("application_code"),
+            AccessRequest.application.name.as_alias("application_name"),
+            AccessRequest.role.code.as_alias("role_code"),
+            AccessRequest.role.name.as_alias("role_name"),
+        )
+        .where(AccessRequest.tracking_number == tracking_number)
+        .output(load_json=True)
+        .first()
+    )
+
+
+async def may_decide(approver: dict[str, Any], rights: list[dict[str, Any]], tracking_number: str) -> bool:
+    where = _queue_where(rights, approver)
+    if where is None:
+        return False
+    return await AccessRequest.exists().where(where & (AccessRequest.tracking_number == tracking_number))
+
+
+async def advance_level(request_id: int, *, from_level: int, by: str) -> bool:
+    """Level ``from_level`` approved, more levels to go: one conditional UPDATE."""
+    rows = (
+        await AccessRequest.update({AccessRequest.level: from_level + 1, AccessRequest.level1_by: by})
+        .where(
+            (AccessRequest.id == request_id) & (AccessRequest.status == "pending") & (AccessRequest.level == from_level)
+        )
+        .returning(AccessRequest.id)
+    )
+    return bool(rows)
+
+
+async def finish(request_id: int, *, level: int, status: str, by: str, reason: str = "") -> bool:
+    """The final decision (approved or rejected) at ``level``: one conditional UPDATE, so of
+    any number of simultaneous deciders exactly one changes the row."""
+    rows = (
+        await AccessRequest.update(
+            {
+                AccessRequest.status: status,
+                AccessRequest.decided_by: by,
+                AccessRequest.decided_at: now(),
+                AccessRequest.reason: reason,
+            }
+        )
+        .where((AccessRequest.id == request_id) & (AccessRequest.status == "pending") & (AccessRequest.level == level))
+        .returning(AccessRequest.id)
+    )
+    return bool(rows)
+
+
+async def approvers_for(application_id: int, level: int) -> list[dict[str, Any]]:
+    """Who decides this application at this level (for the 'in your queue' email)."""
+    rights = await ApproverRight.select(ApproverRight.account).where(
+        (ApproverRight.level == level)
+        & Or(ApproverRight.application == application_id, ApproverRight.application.is_null())
+    )
+    ids = sorted({r["account"] for r in rights})
+    if not ids:
+        return []
+    return await Account.select(Account.id, Account.user_id, Account.email, Account.first_name).where(
+        Account.id.is_in(ids)
+    )
+
+
+async def all_approvers() -> list[dict[str, Any]]:
+    ids = sorted({r["account"] for r in await ApproverRight.select(ApproverRight.account)})
+    if not ids:
+        return []
+    return await Account.select(Account.id, Account.user_id, Account.email, Account.first_name).where(
+        Account.id.is_in(ids)
+    )
+
+
+async def overdue_count(approver: dict[str, Any], rights: list[dict[str, Any]], at: datetime) -> int:
+    where = _queue_where(rights, approver)
+    if where is None:
+        return 0
+    return await AccessRequest.count().where(where & (AccessRequest.due_at < at))

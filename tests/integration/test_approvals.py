@@ -1,0 +1,439 @@
+"""Approvals and provisioning (portal/controllers/approvals.py, portal/approvals/service.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from datetime import timedelta
+
+import html5lib
+
+from portal.accounts.passwords import problem
+from portal.hashing import verify_secret
+from portal.models import accounts as aq
+from portal.models.tables import AccessGrant, AccessRequest, Account, Application, OutboxMessage, Role
+from tests.integration.accounts_support import csrf, log_in, make_account
+from tests.integration.registration_flow import NS, Applicant
+
+HX = {"HX-Request": "true"}
+_n = itertools.count(1)
+
+
+async def submitted(client_factory, smtp, app_code="PSR", role="provider-user") -> str:
+    """A request submitted through the real registration journey; its tracking number."""
+    a = Applicant(client_factory, smtp, app_code=app_code)
+    await a.through_questions(role=role)
+    r = await a.submit()
+    return re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+
+
+async def quick_request(
+    app_code: str, role_code: str, *, days_ago: int = 0, last_name: str = "", email: str = ""
+) -> str:
+    """A pending request written straight to the table (for volume: sorting, paging)."""
+    from portal.registration.tracking import new_tracking_number
+
+    app = await Application.select(Application.id).where(Application.code == app_code).first()
+    role = await Role.select().where((Role.application == app["id"]) & (Role.code == role_code)).first()
+    at = aq.now() - timedelta(days=days_ago)
+    tracking = new_tracking_number()
+    n = next(_n)
+    await AccessRequest.insert(
+        AccessRequest(
+            tracking_number=tracking,
+            draft_token=f"quick:{tracking}",
+            application=app["id"],
+            role=role["id"],
+            email=email or f"quick{n}.{id(_n) % 9999}@example.gov",
+            first_name="Pat",
+            last_name=last_name or f"Quick{n:04d}",
+            personal={},
+            contact={
+                "organization": f"Org {n:04d}",
+                "address1": "1 Main",
+                "city": "X",
+                "state": "MD",
+                "zip": "21244",
+                "phone": "(410) 786-3000",
+                "phone_ext": "",
+                "fields": {},
+            },
+            organization=f"Org {n:04d}",
+            questions=[],
+            terms_version="2026-01",
+            terms_accepted_at=at,
+            levels=role["approval_levels"],
+            submitted_at=at,
+            due_at=at + timedelta(days=role["review_days"]),
+        )
+    )
+    return tracking
+
+
+async def approver_client(client, rights, **kw):
+    account = await make_account(initial=False, grants=(), approver=rights, **kw)
+    await log_in(client, account["user_id"], account["password"])
+    return account
+
+
+def row_ids(text: str) -> list[str]:
+    return re.findall(r'<tbody id="req-([A-Z0-9-]+)"', text)
+
+
+async def mails(to: str, kind: str) -> list[dict]:
+    return await OutboxMessage.select().where((OutboxMessage.to_address == to) & (OutboxMessage.kind == kind))
+
+
+async def request(tracking: str) -> dict:
+    return await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first()
+
+
+# ---- 1. The table -----------------------------------------------------------------------------
+
+
+async def test_approvers_only(client):
+    r = await client.get("/approvals")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    holder = await make_account(initial=False)
+    await log_in(client, holder["user_id"], holder["password"])
+    assert (await client.get("/approvals")).status_code == 403
+
+
+async def test_table_lists_the_queue_with_due_dates_and_overdue_marked(client, smtp, app):
+    from litestar.testing import AsyncTestClient
+
+    async with AsyncTestClient(app=app) as applicant_browser:
+        applicant_browser.follow_redirects = False
+        tracking = await submitted(applicant_browser, smtp, "MED", "state-agency-user")
+    late = await quick_request("MED", "state-agency-user", days_ago=30)
+    await approver_client(client, (("MED", 1),))
+    r = await client.get("/approvals", params={"application": "MED"})
+    assert r.status_code == 200
+    ids = row_ids(r.text)
+    assert tracking in ids and late in ids
+    doc = html5lib.parse(r.text)
+    headers = ["".join(th.itertext()).strip() for th in doc.findall(".//h:thead//h:th", NS)]
+    assert headers == [
+        "Select",
+        "Tracking number",
+        "Applicant",
+        "Organization",
+        "Application",
+        "Role",
+        "Submitted",
+        "Due",
+        "Days left",
+        "Decision",
+    ]
+    row = await request(tracking)
+    assert (row["due_at"] - row["submitted_at"]).days == 21  # the role's review days
+    late_row = doc.find(f".//h:tbody[@id='req-{late}']", NS)
+    assert "overdue" in late_row.get("class") and "Overdue 9 d" in "".join(late_row.itertext())
+
+
+async def test_filters_sort_search_and_pages_with_and_without_htmx(client):
+    await approver_client(client, (("COBR", 1),))
+    names = [f"Zed{i:02d}" for i in range(30)]
+    trackings = [await quick_request("COBR", "account-designee", last_name=n, days_ago=i) for i, n in enumerate(names)]
+    await quick_request("COBR", "account-manager", last_name="Manager", days_ago=40)
+
+    r = await client.get("/approvals", params={"application": "COBR", "role": "account-designee", "sort": "applicant"})
+    assert "30 requests, page 1 of 2" in r.text
+    assert [t for t in row_ids(r.text)] == trackings[:25]  # Zed00..Zed24, by last name
+    r2 = await client.get(
+        "/approvals", params={"application": "COBR", "role": "account-designee", "sort": "applicant", "page": "2"}
+    )
+    assert row_ids(r2.text) == trackings[25:]
+    desc = await client.get(
+        "/approvals", params={"application": "COBR", "role": "account-designee", "sort": "applicant", "dir": "desc"}
+    )
+    assert row_ids(desc.text)[:3] == [trackings[29], trackings[28], trackings[27]]
+
+    r = await client.get("/approvals", params={"application": "COBR", "q": "zed07"})
+    assert row_ids(r.text) == [trackings[7]]
+    r = await client.get("/approvals", params={"application": "COBR", "q": trackings[3].lower()})
+    assert row_ids(r.text) == [trackings[3]]
+    r = await client.get("/approvals", params={"application": "COBR", "overdue": "1"})
+    assert all(t in row_ids(r.text) for t in trackings[15:]) and trackings[0] not in row_ids(r.text)  # 14-day role
+
+    # With htmx: only the table region, and its URL pushed so it can be reloaded and shared.
+    r = await client.get(
+        "/approvals", params={"application": "COBR", "sort": "due", "dir": "desc", "page": "2"}, headers=HX
+    )
+    assert r.text.lstrip().startswith("<title>") and '<div id="queue"' in r.text and "<html" not in r.text
+    assert r.headers["hx-push-url"] == "/approvals?application=COBR&sort=due&dir=desc&page=2"
+    sort_links = re.findall(r'hx-get="(/approvals\?[^"]+)"', r.text)
+    assert any("sort=organization" in link for link in sort_links)
+
+
+async def test_every_column_sorts(client):
+    await approver_client(client, (("GENTRAN", 1),))
+    for i in range(3):
+        await quick_request("GENTRAN", "mailbox-user", days_ago=i)
+    for key in ("tracking", "applicant", "organization", "application", "role", "submitted", "due"):
+        asc = row_ids((await client.get("/approvals", params={"sort": key, "application": "GENTRAN"})).text)
+        desc = row_ids(
+            (await client.get("/approvals", params={"sort": key, "dir": "desc", "application": "GENTRAN"})).text
+        )
+        assert len(asc) == 3 and sorted(asc) == sorted(desc), key
+        if key in {"tracking", "applicant", "organization", "submitted", "due"}:
+            assert asc == list(reversed(desc)), key
+
+
+# ---- 2. Row actions ---------------------------------------------------------------------------
+
+
+async def test_row_expands_with_ssn_and_tin_masked(client, smtp, app):
+    from litestar.testing import AsyncTestClient
+
+    async with AsyncTestClient(app=app) as b:
+        b.follow_redirects = False
+        tracking = await submitted(b, smtp)
+    await approver_client(client, (("PSR", 1),))
+    r = await client.get(f"/approvals/{tracking}", headers=HX)
+    assert r.text.lstrip().startswith(f'<tbody id="req-{tracking}"')
+    assert "•••••6789" in r.text and "123-45-6789" not in r.text and "3456789" not in r.text.replace("1234567893", "")
+    assert "Tax Identification Number (TIN)</dt><dd>•••••6789" in r.text
+    page = await client.get(f"/approvals/{tracking}")  # without JavaScript: its own page
+    assert "<h1>Request " + tracking in page.text
+
+
+async def test_approve_inline_swaps_the_row_and_reject_needs_a_reason(client, smtp, app):
+    from litestar.testing import AsyncTestClient
+
+    async with AsyncTestClient(app=app) as b:
+        b.follow_redirects = False
+        first = await submitted(b, smtp, "EQRS", "facility-viewer")
+    second = await quick_request("EQRS", "facility-viewer")
+    await approver_client(client, (("EQRS", 1),))
+    r = await client.post(f"/approvals/{first}/approve", data=await csrf(client), headers=HX)
+    assert r.text.lstrip().startswith(f'<tbody id="req-{first}"') and "Approved</span> by" in r.text
+    assert len(r.content) < 3000
+    r = await client.get(f"/approvals/{second}/reject", headers=HX)
+    assert f'<label for="reason-{second}">' in r.text
+    r = await client.post(f"/approvals/{second}/reject", data={"reason": "   ", **await csrf(client)}, headers=HX)
+    assert "Enter the reason for rejecting this request" in r.text and (await request(second))["status"] == "pending"
+    r = await client.post(
+        f"/approvals/{second}/reject", data={"reason": "Not our facility", **await csrf(client)}, headers=HX
+    )
+    assert "Rejected</span> by" in r.text
+    row = await request(second)
+    assert row["status"] == "rejected" and row["reason"] == "Not our facility"
+    rejection = await mails(row["email"], "request_rejected")
+    assert len(rejection) == 1 and "Reason: Not our facility" in rejection[0]["body"]
+
+
+async def test_without_javascript_decisions_reload_the_same_view(client):
+    tracking = await quick_request("HIOS", "issuer-submitter")
+    await approver_client(client, (("HIOS", 1),))
+    back = "/approvals?application=HIOS&sort=due"
+    r = await client.post(f"/approvals/{tracking}/approve", data={"back": back, **await csrf(client)})
+    assert r.status_code == 303 and r.headers["location"].startswith(back + "&done=")
+    r = await client.post(
+        f"/approvals/{tracking}/approve", data={"back": "https://evil.example/", **await csrf(client)}
+    )
+    assert r.headers["location"].startswith("/approvals?done=")
+
+
+async def test_bulk_approve(client):
+    trackings = [await quick_request("HIOS", "issuer-submitter") for _ in range(3)]
+    await approver_client(client, (("HIOS", 1),))
+    data = [("selected", t) for t in trackings] + [
+        ("back", "/approvals"),
+        ("_csrf_token", (await csrf(client))["_csrf_token"]),
+    ]
+    r = await client.post(
+        "/approvals/bulk",
+        content="&".join(f"{k}={v}" for k, v in data),
+        headers={**HX, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert "Approved 3 requests." in r.text
+    for t in trackings:
+        assert (await request(t))["status"] == "approved"
+
+
+# ---- 3. Levels and own requests ---------------------------------------------------------------
+
+
+async def test_two_levels_and_never_both_by_one_person(client, app):
+    from litestar.testing import AsyncTestClient
+
+    tracking = await quick_request("MARX", "mco-submitter")  # two levels
+    level2 = await make_account(initial=False, grants=(), approver=(("MARX", 2),))
+    both = await approver_client(client, (("MARX", 1), ("MARX", 2)))
+    r = await client.post(f"/approvals/{tracking}/approve", data=await csrf(client), headers=HX)
+    assert "moves to level 2" in r.text
+    row = await request(tracking)
+    assert row["status"] == "pending" and row["level"] == 2 and row["level1_by"] == both["user_id"]
+    assert tracking not in row_ids((await client.get("/approvals", params={"application": "MARX"})).text)
+    r = await client.post(f"/approvals/{tracking}/approve", data=await csrf(client), headers=HX)
+    assert r.status_code == 200 and "Already approved at level 1" in r.text
+    assert (await request(tracking))["status"] == "pending"
+    async with AsyncTestClient(app=app) as other:
+        other.follow_redirects = False
+        await log_in(other, level2["user_id"], level2["password"])
+        assert tracking in row_ids((await other.get("/approvals", params={"application": "MARX"})).text)
+        assert await mails(level2["email"], "approval_needed")
+        r = await other.post(f"/approvals/{tracking}/approve", data=await csrf(other), headers=HX)
+        assert "Approved</span> by" in r.text
+    row = await request(tracking)
+    assert row["status"] == "approved" and row["decided_by"] == level2["user_id"]
+
+
+async def test_nobody_decides_their_own_request(client):
+    approver = await approver_client(client, (("HPMS", 1),))
+    own = await quick_request("HPMS", "plan-user", email=approver["email"])
+    assert own not in row_ids((await client.get("/approvals", params={"application": "HPMS"})).text)
+    r = await client.post(f"/approvals/{own}/approve", data=await csrf(client), headers=HX)
+    assert r.status_code == 403 and (await request(own))["status"] == "pending"
+
+
+# ---- 4. Exactly once --------------------------------------------------------------------------
+
+
+async def test_twenty_concurrent_approvals_make_one_account(concurrent_client):
+    client = concurrent_client
+    tracking = await quick_request("EHRIP", "eligible-clinician")
+    approver = await approver_client(client, (("EHRIP", 1),))
+    token = await csrf(client)
+    responses = await asyncio.gather(
+        *(client.post(f"/approvals/{tracking}/approve", data=token, headers=HX) for _ in range(20))
+    )
+    assert {r.status_code for r in responses} == {200}
+    texts = [r.text for r in responses]
+    assert sum("The account has been provisioned" in t for t in texts) == 1
+    assert sum(f"Already approved by {approver['user_id']}" in t for t in texts) == 19
+    row = await request(tracking)
+    accounts = await Account.select().where(Account.email == row["email"])
+    assert len(accounts) == 1
+    assert await AccessGrant.count().where(AccessGrant.account == accounts[0]["id"]) == 1
+    assert len(await mails(row["email"], "user_id")) == 1 and len(await mails(row["email"], "initial_password")) == 1
+    assert len(await aq.audit_events(subject=tracking, action="request_approved")) == 1
+
+
+# ---- 5. Provisioning --------------------------------------------------------------------------
+
+
+async def test_final_approval_provisions_account_grant_and_two_separate_emails(client):
+    tracking = await quick_request("PSR", "provider-user")
+    await approver_client(client, (("PSR", 1),))
+    await client.post(f"/approvals/{tracking}/approve", data=await csrf(client), headers=HX)
+    row = await request(tracking)
+    account = (await Account.select().where(Account.email == row["email"]))[0]
+    assert re.fullmatch(r"[A-HJKMNP-TW-Z]{4}[2-9]{3}", account["user_id"])
+    assert account["password_initial"] and account["password_hash"].startswith("$argon2id$")
+    assert timedelta(hours=71) < account["password_expires_at"] - aq.now() <= timedelta(hours=72)
+    (uid_mail,) = await mails(row["email"], "user_id")
+    (pw_mail,) = await mails(row["email"], "initial_password")
+    assert account["user_id"] in uid_mail["body"]
+    assert account["user_id"] not in pw_mail["body"] and account["user_id"] not in pw_mail["subject"]
+    password = re.search(r"initial password is: (\S+)", pw_mail["body"]).group(1)
+    assert problem(password) is None and await verify_secret(account["password_hash"], password)
+    assert password not in uid_mail["body"]
+    grants = await aq.grants_of(account["id"])
+    assert [(g["application_code"], g["role_name"]) for g in grants] == [("PSR", "Provider User")]
+    assert await aq.audit_events(subject=account["user_id"], action="account_created")
+
+
+async def test_a_holders_request_only_adds_the_grant_with_one_email(client, app):
+    from litestar.testing import AsyncTestClient
+
+    holder = await make_account(initial=False)
+    async with AsyncTestClient(app=app) as h:
+        h.follow_redirects = False
+        await log_in(h, holder["user_id"], holder["password"])
+        form = {
+            "organization": "Acme",
+            "address1": "1 Main St",
+            "city": "Baltimore",
+            "state": "MD",
+            "zip": "21244",
+            "phone": "410 786 3000",
+            "role": "issuer-submitter",
+            "tin": "12-3456789",
+            "legal_business_name": "Acme Health",
+        }
+        r = await h.post("/my/request/HIOS", data={**form, **await csrf(h)})
+        tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    await approver_client(client, (("HIOS", 1),))
+    await client.post(f"/approvals/{tracking}/approve", data=await csrf(client), headers=HX)
+    assert await Account.count().where(Account.email == holder["email"]) == 1
+    codes = [g["application_code"] for g in await aq.grants_of(holder["id"])]
+    assert sorted(codes) == ["HIOS", "PSR"]
+    assert len(await mails(holder["email"], "access_added")) == 1
+    assert await mails(holder["email"], "user_id") == [] and await mails(holder["email"], "initial_password") == []
+
+
+# ---- 6. Notifications -------------------------------------------------------------------------
+
+
+async def test_approvers_are_told_when_a_request_reaches_them_and_reminded_daily(client, smtp, app):
+    from litestar.testing import AsyncTestClient
+
+    from portal.approvals.service import remind
+
+    approver = await make_account(initial=False, grants=(), approver=(("GENTRAN", 1),))
+    async with AsyncTestClient(app=app) as b:
+        b.follow_redirects = False
+        tracking = await submitted(b, smtp, "GENTRAN", "mailbox-user")
+    needed = await mails(approver["email"], "approval_needed")
+    assert len(needed) == 1 and tracking in needed[0]["subject"]
+    await quick_request("GENTRAN", "mailbox-user", days_ago=40)
+    assert await remind(aq.now(), "http://portal") >= 1
+    first = await mails(approver["email"], "overdue_reminder")
+    assert len(first) == 1 and "past the review target date" in first[0]["body"]
+    await remind(aq.now(), "http://portal")  # same day: nothing more
+    assert len(await mails(approver["email"], "overdue_reminder")) == 1
+
+
+# ---- 7. Audit ---------------------------------------------------------------------------------
+
+
+async def test_every_decision_is_audited_and_shown_on_the_details(client):
+    tracking = await quick_request("MED", "contractor-user")  # two levels
+    approver = await approver_client(client, (("MED", 1),))
+    await client.post(f"/approvals/{tracking}/approve", data=await csrf(client), headers=HX)
+    (event,) = await aq.audit_events(subject=tracking, action="request_approved_level")
+    assert event["actor"] == approver["user_id"] and event["ip"] and event["at"]
+    r = await client.get(f"/approvals/{tracking}", headers=HX)
+    assert f"request approved level by {approver['user_id']} from {event['ip']}" in r.text
+
+
+# ---- 8. The two-level loop, end to end through the test client --------------------------------
+
+
+async def test_two_level_loop_from_registration_to_first_login(client, smtp, app):
+    from litestar.testing import AsyncTestClient
+
+    async with AsyncTestClient(app=app) as applicant:
+        applicant.follow_redirects = False
+        a = Applicant(applicant, smtp, app_code="PSR")
+        await a.through_questions(role="security-official")  # two levels
+        r = await a.submit()
+        tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+        for rights in ((("PSR", 1),), (("PSR", 2),)):
+            async with AsyncTestClient(app=app) as approver:
+                approver.follow_redirects = False
+                await approver_client(approver, rights)
+                r = await approver.post(f"/approvals/{tracking}/approve", data=await csrf(approver), headers=HX)
+                assert r.status_code == 200
+        messages = await smtp.deliver()
+        to_me = [m for m in messages if a.email in m.rcpt_tos]
+        user_id = re.search(
+            r"User ID is: (\S+)", next(m.text for m in to_me if m.subject == "Your IACS User ID")
+        ).group(1)
+        password = re.search(
+            r"initial password is: (\S+)", next(m.text for m in to_me if "initial password" in m.subject)
+        ).group(1)
+        r = await log_in(applicant, user_id, password)
+        assert r.headers["location"] == "/password/change"
+        new = "harbour lanterns drift at seven"
+        r = await applicant.post(
+            "/password/change",
+            data={"current_password": password, "new_password": new, "confirm_password": new, **await csrf(applicant)},
+        )
+        assert r.status_code == 303
+        r = await applicant.get("/my/applications")
+        assert "Log in to PSR" in r.text
+        assert (await applicant.get("/apps/PSR")).status_code == 200
