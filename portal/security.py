@@ -56,8 +56,9 @@ def security_headers_hook(settings: Settings):
     return before_send
 
 
-# Unsafe requests that guess or spend something: logging in, codes, recovery, registration.
-THROTTLED_PATHS = ("/login", "/recover/", "/register/verify", "/register/", "/status")
+# Unsafe requests that guess or spend something: logging in, verification codes and resends,
+# recovery, status look-ups, and starting a registration (accepting the terms makes a draft).
+THROTTLED_PATHS = ("/login", "/recover/", "/register/verify", "/status")
 
 
 def rate_limit(settings: Settings) -> RateLimitConfig:
@@ -65,7 +66,8 @@ def rate_limit(settings: Settings) -> RateLimitConfig:
     ``PORTAL_RATE_LIMIT`` POSTs a minute to the paths above, then 429 with Retry-After."""
 
     def throttled(request: Request) -> bool:
-        return request.method == "POST" and request.url.path.startswith(THROTTLED_PATHS)
+        path = request.url.path
+        return request.method == "POST" and (path.startswith(THROTTLED_PATHS) or path.endswith("/terms"))
 
     def client(request: Request) -> str:
         return request.client.host if request.client else "unknown"

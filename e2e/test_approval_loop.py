@@ -1,0 +1,152 @@
+"""The whole loop in Chromium, with JavaScript on and off: an applicant registers, an approver
+signs in and approves inline, the applicant reads both emails from the SMTP server, signs in
+with the initial password, changes it and reaches the approved application."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from playwright.sync_api import Browser, Page, expect
+
+from e2e.conftest import assert_accessible, assert_no_console_errors
+
+_n = itertools.count(1)
+
+
+def _make_approver(server_env, rights) -> dict:
+    from portal.models.db import bind, make_engine
+    from portal.settings import from_env
+    from tests.integration.accounts_support import make_account
+
+    bind(make_engine(from_env(server_env)))
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make_account(initial=False, grants=(), approver=rights)).result()
+
+
+def register(page: Page, inbox, email: str) -> str:
+    """Through the six steps for EHRIP / Eligible Clinician; the tracking number."""
+    page.goto("/register/EHRIP/terms")
+    page.get_by_role("button", name="Accept").click()
+    page.get_by_label("First name").fill("Lee")
+    page.get_by_label("Last name").fill("Okafor")
+    page.get_by_label("Date of birth").fill("1985-06-15")
+    page.get_by_label("Work email address", exact=True).fill(email)
+    page.get_by_label("Confirm work email address").fill(email)
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Verification code").fill(inbox.code_for(email))
+    page.get_by_role("button", name="Verify").click()
+    page.get_by_label("Organization").fill("Okafor Clinic")
+    page.get_by_label("Address line 1").fill("12 Elm Street")
+    page.get_by_label("City").fill("Richmond")
+    page.get_by_label("State").select_option("VA")
+    page.get_by_label("ZIP code").fill("23219")
+    page.get_by_label("Work phone").fill("804 555 0199")
+    page.get_by_label("Role").select_option("eligible-clinician")
+    if not page.javascript:  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Show the information for this role").click()
+    page.get_by_label("National Provider Identifier (NPI)").fill("1245319599")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Question 1").select_option("first-street")
+    page.get_by_label("Answer 1").fill("Maple Avenue")
+    page.get_by_label("Question 2").select_option("childhood-nickname")
+    page.get_by_label("Answer 2").fill("Sunny")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Step 6 of 6: Acknowledgement")
+    return page.locator(".tracking-number").inner_text()
+
+
+def test_register_approve_and_first_login(browser: Browser, base_url: str, javascript: bool, inbox, server_env):
+    email = f"loop{next(_n)}.{'js' if javascript else 'nojs'}@example.gov"
+    approver = _make_approver(server_env, (("EHRIP", 1),))
+
+    applicant_ctx = browser.new_context(base_url=base_url, java_script_enabled=javascript)
+    applicant = applicant_ctx.new_page()
+    applicant.javascript = javascript  # type: ignore[attr-defined]
+    tracking = register(applicant, inbox, email)
+
+    approver_ctx = browser.new_context(base_url=base_url, java_script_enabled=javascript)
+    page = approver_ctx.new_page()
+    page.javascript = javascript  # type: ignore[attr-defined]
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
+    page.goto("/login")
+    page.get_by_label("User ID").fill(approver["user_id"])
+    page.get_by_label("Password").fill(approver["password"])
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/approvals?application=EHRIP")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Requests waiting for your approval")
+    row = page.locator(f"#req-{tracking}")
+    expect(row).to_contain_text("Okafor Clinic")
+    assert_accessible(page)
+
+    # Expand the row: the details, in place with JavaScript, on their own page without.
+    page.get_by_role("link", name=re.compile(rf"^{tracking}\s*, show details$")).click()
+    expect(page.get_by_text("National Provider Identifier (NPI)")).to_be_visible()
+    assert_accessible(page)
+    if javascript:
+        expect(page).to_have_url(re.compile(r"/approvals\?application=EHRIP$"))
+        # Keyboard only: Tab to the row's Approve button and press Enter.
+        approve = page.get_by_role("button", name=f"Approve {tracking}")
+        for _ in range(60):
+            if approve.evaluate("el => el === document.activeElement"):
+                break
+            page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        expect(page.locator(f"#req-{tracking}")).to_contain_text("Approved by")
+        expect(page).to_have_url(re.compile(r"/approvals\?application=EHRIP$"))
+    else:
+        page.get_by_role("button", name=f"Approve {tracking}").click()
+        expect(page.get_by_text(f"{tracking}: Approved. The account has been provisioned.")).to_be_visible()
+    assert_accessible(page)
+    if javascript:
+        assert_no_console_errors(page)
+
+    user_id = re.search(r"User ID is: (\S+)", inbox.wait_for(email, "Your IACS User ID").text).group(1)
+    password_mail = inbox.wait_for(email, "initial password")
+    assert user_id not in password_mail.text
+    password = re.search(r"initial password is: (\S+)", password_mail.text).group(1)
+
+    applicant.goto("/login")
+    applicant.get_by_label("User ID").fill(user_id)
+    applicant.get_by_label("Password").fill(password)
+    applicant.get_by_role("button", name="Log in").click()
+    expect(applicant.get_by_role("heading", level=1)).to_have_text("Change password")
+    new = "copper kettles sing at dawn"
+    applicant.get_by_label("Current password").fill(password)
+    applicant.get_by_label("New password", exact=True).fill(new)
+    applicant.get_by_label("Confirm new password").fill(new)
+    applicant.get_by_role("button", name="Change password").click()
+    expect(applicant.get_by_role("heading", level=1)).to_have_text("My applications")
+    applicant.get_by_role("link", name="Log in to EHRIP").click()
+    expect(applicant.get_by_text("as Eligible Clinician")).to_be_visible()
+    applicant_ctx.close()
+    approver_ctx.close()
+
+
+def test_reject_needs_a_reason_and_errors_are_accessible(page: Page, javascript: bool, inbox, server_env):
+    email = f"reject{next(_n)}.{'js' if javascript else 'nojs'}@example.gov"
+    approver = _make_approver(server_env, (("EHRIP", 1),))
+    tracking = register(page, inbox, email)
+    page.get_by_role("button", name="OK").click()
+    page.goto("/login")
+    page.get_by_label("User ID").fill(approver["user_id"])
+    page.get_by_label("Password").fill(approver["password"])
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/approvals?application=EHRIP")
+    page.get_by_role("link", name=f"Reject {tracking}").click()
+    reason = page.get_by_label(f"Reason for rejecting {tracking}")
+    expect(reason).to_be_visible()
+    page.get_by_role("button", name="Reject", exact=True).click()
+    expect(page.get_by_text("Enter the reason for rejecting this request")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_label(f"Reason for rejecting {tracking}").fill("Not an eligible clinician")
+    page.get_by_role("button", name="Reject", exact=True).click()
+    if javascript:
+        expect(page.locator(f"#req-{tracking}")).to_contain_text("Rejected by")
+    else:
+        expect(page.get_by_text(f"{tracking}: Rejected.")).to_be_visible()
+    assert "Not an eligible clinician" in inbox.wait_for(email, "was not approved").text
