@@ -8,7 +8,7 @@ UV := .tools/uv/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-integration test-e2e chromium lint clean
+.PHONY: install run test test-unit test-integration test-e2e chromium lint bench clean
 
 # Pinned uv in its own little venv, then the locked dependencies into .venv.
 $(UV):
@@ -38,6 +38,12 @@ test-integration: install
 
 test-e2e: install chromium
 	$(BIN)/pytest e2e -q
+
+# Bytes on the wire (in process), then speed and memory on PostgreSQL with wrk (see README).
+bench: install
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.sizes
+	$(BIN)/python -m bench.load
 
 lint: install
 	$(BIN)/ruff check .

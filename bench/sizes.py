@@ -41,9 +41,11 @@ async def main() -> None:
         total_br = sizes(first.content)[2]
         rows.append(("GET / (page)", 1, *sizes(first.content)))
         for url in assets:
-            body = (await c.get(url)).content
-            rows.append((f"  {url.split('/')[-1]}", 1, *sizes(body)))
-            total_br += sizes(body)[2]
+            body = (await c.get(url, headers={"Accept-Encoding": "identity"})).content
+            sent = int((await c.get(url, headers={"Accept-Encoding": "br"})).headers["content-length"])
+            gz = int((await c.get(url, headers={"Accept-Encoding": "gzip"})).headers["content-length"])
+            rows.append((f"  {url.split('/')[-1]} (as served)", 1, len(body), gz, sent))
+            total_br += sent
         rows.append(("first visit total (brotli)", 1 + len(assets), 0, 0, total_br))
 
         token = {"_csrf_token": c.cookies["csrftoken"]}
@@ -79,9 +81,31 @@ async def main() -> None:
         rows.append(("review: edit contact fragment", 1, *sizes(r.content)))
         r = await post("/register/submit")
         rows.append(("step 5 -> step 6 fragment", 1, *sizes(r.content)))
-        r = await c.get("/register/personal")
         r = await c.get("/register/done")
         rows.append(("step 6 full page", 1, *sizes(r.content)))
+        tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+        await c.post("/register/done", data=token)
+
+    from tests.integration.accounts_support import make_account
+    from tests.integration.test_approvals import quick_request
+
+    approver = await make_account(initial=False, grants=(), approver=(("PSR", 1),))
+    others = [await quick_request("PSR", "provider-user") for _ in range(30)]
+    async with AsyncTestClient(app=app) as c:
+        c.follow_redirects = False
+        await c.get("/login")
+        token = {"_csrf_token": c.cookies["csrftoken"]}
+        await c.post("/login", data={"user_id": approver["user_id"], "password": approver["password"], **token})
+        r = await c.get("/approvals", headers=HX)
+        rows.append(("approval table, 25 rows (htmx)", 1, *sizes(r.content)))
+        r = await c.get(f"/approvals/{tracking}", headers=HX)
+        rows.append(("row expanded with details", 1, *sizes(r.content)))
+        r = await c.post(f"/approvals/{tracking}/approve", data=token, headers=HX)
+        rows.append(("approve: row response", 1, *sizes(r.content)))
+        r = await c.get(f"/approvals/{others[0]}/reject", headers=HX)
+        rows.append(("reject: reason form in the row", 1, *sizes(r.content)))
+        r = await c.post(f"/approvals/{others[0]}/reject", data={"reason": "Not ours", **token}, headers=HX)
+        rows.append(("reject: row response", 1, *sizes(r.content)))
 
     print(f"{'response':34} {'reqs':>4} {'raw':>7} {'gzip':>7} {'brotli':>7}")
     for name, reqs, raw, gz, br in rows:

@@ -1,0 +1,211 @@
+"""Speed on a small server (``make bench``): the portal served by uvicorn with 2 workers on
+PostgreSQL, loaded with wrk from the same machine.
+
+Measures: step reads/s and latency at 16 concurrent; resident memory per worker; login time
+for a wrong password and for an unknown User ID (their ratio); health-check latency while
+logins hash; the approval table's render time with 10,000 pending requests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_PG = os.environ.get("PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PORT = 8765
+URL = f"http://127.0.0.1:{PORT}"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(x) for x in out]
+
+
+async def prepare(url: str) -> None:
+    from portal.settings import Settings
+    from tests.support import reset_database
+
+    await reset_database(Settings(database_url=url))
+
+
+async def seed_requests(url: str, count: int) -> tuple[str, str]:
+    """An approver for every application at level 1, and ``count`` pending requests."""
+    from portal.models.db import bind, make_engine
+    from portal.models.tables import AccessRequest, Application, Role
+    from portal.settings import Settings
+    from tests.integration.accounts_support import make_account
+
+    bind(make_engine(Settings(database_url=url)))
+    approver = await make_account(initial=False, grants=(), approver=((None, 1),))
+    # Accounts for timing wrong passwords: 10 failures in a row lock an account, so 8 each.
+    global TIMING_ACCOUNTS
+    TIMING_ACCOUNTS = [(await make_account(initial=False))["user_id"] for _ in range(5)]
+    roles = await Role.select(Role.id, Role.application, Role.review_days, Role.approval_levels)
+    apps = {a["id"] for a in await Application.select(Application.id)}
+    assert apps
+    now = __import__("portal.models.accounts", fromlist=["now"]).now()
+    rows = []
+    for i in range(count):
+        role = roles[i % len(roles)]
+        at = now - timedelta(days=i % 70, minutes=i)
+        rows.append(
+            AccessRequest(
+                tracking_number=f"IACS-B{i:03d}"[:9].ljust(9, "X") + f"-{i // 10000:04d}-{i % 10000:04d}",
+                draft_token=f"bench:{i}", application=role["application"], role=role["id"],
+                email=f"bench{i}@example.gov", first_name="Pat", last_name=f"Bench{i:05d}",
+                personal={}, contact={"organization": f"Org {i % 300}"}, organization=f"Org {i % 300}",
+                questions=[], terms_version="2026-01", terms_accepted_at=at, levels=role["approval_levels"],
+                submitted_at=at, due_at=at + timedelta(days=role["review_days"]),
+            )
+        )
+    for start in range(0, len(rows), 1000):
+        await AccessRequest.insert(*rows[start : start + 1000])
+    return approver["user_id"], approver["password"]
+
+
+def serve(url: str) -> subprocess.Popen:
+    env = {**os.environ, "PORTAL_DATABASE_URL": url, "PORTAL_ENV": "development", "PORTAL_RATE_LIMIT": "1000000",
+           "PORTAL_DB_POOL_SIZE": "8"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal", "serve", "--port", str(PORT), "--workers", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            if httpx.get(URL + "/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def wrk(path: str, cookie: str, seconds: int = 10) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-H", f"Cookie: {cookie}", URL + path],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def ms(label: str) -> float:
+        m = re.search(rf"\s{label}\s+([\d.]+)(us|ms|s)", out)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+async def draft_cookie(client: httpx.AsyncClient) -> str:
+    await client.get("/register/PSR/terms")
+    token = client.cookies["csrftoken"]
+    await client.post("/register/PSR/terms", data={"_csrf_token": token})
+    email = "load@example.gov"
+    await client.post("/register/personal", data={
+        "first_name": "Ana", "last_name": "Lopez", "date_of_birth": "1980-03-27", "ssn": "123-45-6789",
+        "email": email, "email_confirm": email, "_csrf_token": token})
+    return f"iacs_draft={client.cookies['iacs_draft']}; csrftoken={token}"
+
+
+TIMING_ACCOUNTS: list[str] = []
+
+
+async def login_times(client: httpx.AsyncClient) -> tuple[float, float]:
+    token = client.cookies["csrftoken"]
+    wrong, unknown = [], []
+    for i in range(40):
+        for bucket, uid in ((wrong, TIMING_ACCOUNTS[i // 8]), (unknown, f"ZZZZ{(i % 700) + 222}")):
+            t = time.perf_counter()
+            r = await client.post("/login", data={"user_id": uid, "password": "not the password at all", "_csrf_token": token})
+            bucket.append(time.perf_counter() - t)
+            assert r.status_code == 200
+    return statistics.median(wrong) * 1000, statistics.median(unknown) * 1000
+
+
+async def health_during_logins(client: httpx.AsyncClient, user_id: str, password: str) -> tuple[float, float]:
+    token = client.cookies["csrftoken"]
+
+    async def one_login():
+        async with httpx.AsyncClient(base_url=URL) as c:
+            await c.get("/login")
+            await c.post("/login", data={"user_id": user_id, "password": password, "_csrf_token": c.cookies["csrftoken"]})
+
+    idle = []
+    for _ in range(20):
+        t = time.perf_counter()
+        await client.get("/healthz")
+        idle.append(time.perf_counter() - t)
+    busy = []
+    tasks = [asyncio.create_task(one_login()) for _ in range(8)]
+    while not all(t.done() for t in tasks):
+        t = time.perf_counter()
+        await client.get("/healthz")
+        busy.append(time.perf_counter() - t)
+    await asyncio.gather(*tasks)
+    del token
+    return statistics.median(idle) * 1000, max(busy) * 1000
+
+
+async def table_time(user_id: str, password: str) -> tuple[float, int, int]:
+    async with httpx.AsyncClient(base_url=URL) as c:
+        await c.get("/login")
+        await c.post("/login", data={"user_id": user_id, "password": password, "_csrf_token": c.cookies["csrftoken"]})
+        times = []
+        for _ in range(10):
+            t = time.perf_counter()
+            r = await c.get("/approvals", params={"sort": "due"})
+            times.append(time.perf_counter() - t)
+        assert r.status_code == 200 and "10000 requests" in r.text, (r.status_code, r.headers.get("location"), r.text[-600:])
+        frag = await c.get("/approvals", params={"sort": "due"}, headers={"HX-Request": "true", "Accept-Encoding": "br"})
+        return statistics.median(times) * 1000, len(r.content), int(frag.headers.get("content-length", 0))
+
+
+async def main() -> None:
+    from tests.support import fresh_postgres_database
+
+    url = await fresh_postgres_database(BASE_PG, "portal_bench")
+    await prepare(url)
+    user_id, password = await seed_requests(url, 10_000)
+    proc = serve(url)
+    try:
+        async with httpx.AsyncClient(base_url=URL, timeout=30) as client:
+            cookie = await draft_cookie(client)
+            wrk("/register/verify", cookie, seconds=3)  # warm up
+            step = wrk("/register/verify", cookie, seconds=10)
+            workers = children(proc.pid)
+            rss = [rss_mb(pid) for pid in workers]
+            await client.get("/login")
+            wrong, unknown = await login_times(client)
+            idle_health, busy_health = await health_during_logins(client, user_id, password)
+            table_ms, table_bytes, table_br = await table_time(user_id, password)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    print("PostgreSQL, uvicorn with 2 workers on this machine, wrk -t2 -c16 on the same cores")
+    print(f"step read GET /register/verify  {step['rps']:8.0f} req/s  p50 {step['p50']:.1f} ms  p99 {step['p99']:.1f} ms"
+          f"  non-2xx {step['non2xx']}")
+    print(f"resident memory per worker      {', '.join(f'{m:.0f} MB' for m in rss)}")
+    print(f"login, wrong password (median)  {wrong:8.1f} ms")
+    print(f"login, unknown User ID (median) {unknown:8.1f} ms   ratio unknown/wrong {unknown / wrong:.2f}")
+    print(f"/healthz idle median {idle_health:.1f} ms; worst while 8 logins hash {busy_health:.1f} ms")
+    print(f"approval table, 10,000 pending: median {table_ms:.1f} ms for page 1 (25 rows), {table_bytes} bytes raw;"
+          f" htmx table fragment {table_br} bytes brotli")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
