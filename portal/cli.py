@@ -168,8 +168,8 @@ async def _demo_approvers(settings: Settings) -> list[tuple[str, str, str]]:
         return []
     made = []
     for name, email, grant in (
-        ("Demo Approver-One", "approver1@iacs.localhost", "*:1"),
-        ("Demo Approver-Two", "approver2@iacs.localhost", "*:2"),
+        ("Demo Approver-One", "approver1@example.gov", "*:1"),
+        ("Demo Approver-Two", "approver2@example.gov", "*:2"),
     ):
         user_id, password = await _approver_add(settings, email, name, [grant])
         made.append((grant, user_id, password))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,42 @@ def test_production_refuses_to_start_with_default_secret(empty_db):
     result = run("migrate", env={"PORTAL_ENV": "production", "PORTAL_DATABASE_URL": empty_db, "PORTAL_SECRET_KEY": ""})
     assert result.returncode == 2
     assert result.stderr.strip() == "error: PORTAL_SECRET_KEY must be set to a secret value in production"
+
+
+def test_dev_is_what_make_run_starts(tmp_path):
+    """`python -m portal dev`: migrates, loads the catalog, makes the demo approvers, catches
+    mail on its own SMTP port and serves; a code sent by the portal shows on its console."""
+    import socket
+    import time
+    import urllib.request
+
+    def free() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    http, smtp = free(), free()
+    env = {**os.environ, "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}", "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal", "dev", "--port", str(http)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/dev/mailbox", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=20)[0]
+    assert "Catalog 2026.11 loaded: 9 applications, 21 roles" in output
+    assert re.search(r"Demo approver for \*:1: User ID: [A-Z]{4}[2-9]{3}  Initial password: \S{15,}", output)
+    assert re.search(r"Demo approver for \*:2: User ID: [A-Z]{4}[2-9]{3}", output)
+    assert f"Mail catcher listening on 127.0.0.1:{smtp}" in output
