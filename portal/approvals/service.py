@@ -37,15 +37,24 @@ def _decided_text(row: dict[str, Any]) -> str:
     return f"Already approved at level 1 by {row['level1_by']}; it now waits at level {row['level']}."
 
 
-async def approve(approver: dict[str, Any], rights: list[dict], tracking: str, *, ip: str, settings: Any) -> Decision:
+async def _decidable(approver: dict[str, Any], rights: list[dict], tracking: str) -> tuple[dict, Decision | None]:
+    """The request, or why this approver cannot decide it now: already decided (who and when),
+    or not theirs to decide at all (their own, another application, or both levels)."""
     row = await q.request_full(tracking)
     if row is None:
-        return Decision(False, refused=True)
-    if not await q.may_decide(approver, rights, tracking):
-        fresh = await q.request_row(tracking)
-        if fresh and (fresh["status"] != "pending" or fresh["level1_by"]) and in_their_applications(rights, row):
-            return Decision(False, _decided_text(fresh))
-        return Decision(False, refused=True)
+        return {}, Decision(False, refused=True)
+    if await q.may_decide(approver, rights, tracking):
+        return row, None
+    fresh = await q.request_row(tracking)
+    if fresh and (fresh["status"] != "pending" or fresh["level1_by"]) and in_their_applications(rights, row):
+        return row, Decision(False, _decided_text(fresh))
+    return row, Decision(False, refused=True)
+
+
+async def approve(approver: dict[str, Any], rights: list[dict], tracking: str, *, ip: str, settings: Any) -> Decision:
+    row, refusal = await _decidable(approver, rights, tracking)
+    if refusal is not None:
+        return refusal
     who = approver["user_id"]
     async with transaction():
         if row["level"] < row["levels"]:
@@ -93,14 +102,9 @@ async def reject(approver: dict[str, Any], rights: list[dict], tracking: str, re
         return Decision(False, error="Enter the reason for rejecting this request")
     if len(reason) > MAX_REASON:
         return Decision(False, error=f"The reason must be {MAX_REASON} characters or fewer")
-    row = await q.request_full(tracking)
-    if row is None:
-        return Decision(False, refused=True)
-    if not await q.may_decide(approver, rights, tracking):
-        fresh = await q.request_row(tracking)
-        if fresh and (fresh["status"] != "pending" or fresh["level1_by"]) and in_their_applications(rights, row):
-            return Decision(False, _decided_text(fresh))
-        return Decision(False, refused=True)
+    row, refusal = await _decidable(approver, rights, tracking)
+    if refusal is not None:
+        return refusal
     who = approver["user_id"]
     async with transaction():
         if not await q.finish(row["id"], level=row["level"], status="rejected", by=who, reason=reason):

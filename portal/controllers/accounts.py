@@ -16,6 +16,7 @@ from litestar.response import Redirect, Response, Template
 from portal.accounts import service
 from portal.accounts.passwords import MIN_LENGTH, normalise, problem
 from portal.auth import client_ip, signed_in
+from portal.controllers.registration import role_fields_fragment
 from portal.hashing import hash_secret
 from portal.mail import messages
 from portal.models import accounts as q
@@ -390,12 +391,7 @@ class RequestAnotherController(Controller):
         app = await reg_q.application_by_code(code)
         if app is None:
             raise NotFoundException()
-        _, rules = await reg_q.role_rules(app["id"])
-        return Template(
-            template_name="registration/_role_fields.html",
-            context={"rules": rules.get(role, []), "form": ContactForm(role=role), "errors": {}},
-            headers={"Vary": "HX-Request"},
-        )
+        return await role_fields_fragment(app["id"], role[:40])
 
     @post("/{code:str}", name="accounts:request-submit", status_code=200)
     async def submit(self, request: HTMXRequest, code: FromPath[str]) -> Template:

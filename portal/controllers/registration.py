@@ -47,6 +47,16 @@ def _expired(request: HTMXRequest) -> Redirect:
     return redirect(request, request.app.route_reverse("registration:start") + "?expired=1")
 
 
+async def role_fields_fragment(application_id: int, role: str) -> Template:
+    """Exactly the application-specific fields of one role (swapped in when the role changes)."""
+    _, rules = await q.role_rules(application_id)
+    return Template(
+        template_name="registration/_role_fields.html",
+        context={"rules": rules.get(role, []), "form": ContactForm(role=role), "errors": {}},
+        headers={"Vary": "HX-Request"},
+    )
+
+
 class RegistrationController(Controller):
     path = "/register"
     include_in_schema = False
@@ -138,12 +148,7 @@ class RegistrationController(Controller):
             return _expired(request)
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse("registration:contact") + f"?role={role[:40]}", status_code=303)
-        _, rules = await q.role_rules(draft["application"])
-        return Template(
-            template_name="registration/_role_fields.html",
-            context={"rules": rules.get(role, []), "form": ContactForm(role=role), "errors": {}},
-            headers={"Vary": "HX-Request"},
-        )
+        return await role_fields_fragment(draft["application"], role)
 
     @post("/contact", name="registration:contact-save", status_code=200)
     async def contact_save(self, request: HTMXRequest) -> Template | Redirect:

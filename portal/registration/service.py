@@ -143,13 +143,15 @@ async def verify_code(token: str, form: VerifyForm, *, settings: Settings) -> Ou
                 },
             )
             if voided:
+                unlock = _when(v.unlock_time(tries, at))
                 message = (
                     "That code is not correct, and it was the fifth wrong code in an hour, so the code no"
-                    f" longer works. Select Resend code for a new one; you can enter it after {_when(v.unlock_time(tries, at))}."
+                    f" longer works. Select Resend code for a new one; you can enter it after {unlock}."
                 )
             else:
                 left = v.MAX_WRONG_PER_HOUR - len(tries)
-                message = f"That code is not correct. Check the email and try again ({left} {'try' if left == 1 else 'tries'} left)."
+                tries_left = f"{left} {'try' if left == 1 else 'tries'} left"
+                message = f"That code is not correct. Check the email and try again ({tries_left})."
             return Outcome(errors={"code": message})
     messages_for = {
         v.CodeVerdict.EXPIRED: "This code has expired: codes work for 30 minutes. Select Resend code to get a new one.",
@@ -162,6 +164,13 @@ async def verify_code(token: str, form: VerifyForm, *, settings: Settings) -> Ou
     return Outcome(errors={"code": messages_for[verdict]})
 
 
+def _sealed_contact(values: dict[str, Any], rules: dict[str, list], cipher: FieldCipher) -> dict[str, Any]:
+    """Validated contact values as stored: the role's sensitive fields (TIN) encrypted."""
+    sensitive = {r.key for r in rules[values["role"]] if r.sensitive}
+    fields = {k: cipher.encrypt(val, k) if k in sensitive else val for k, val in values["fields"].items()}
+    return {**{k: v for k, v in values.items() if k not in {"role", "fields"}}, "fields": fields}
+
+
 async def save_contact(token: str, form: ContactForm, *, cipher: FieldCipher) -> Outcome:
     draft = await q.get_draft(token)
     if draft is None:
@@ -171,9 +180,7 @@ async def save_contact(token: str, form: ContactForm, *, cipher: FieldCipher) ->
     if errors:
         return Outcome(errors=errors)
     role_id = next(r["id"] for r in roles if r["code"] == values["role"])
-    sensitive = {r.key for r in rules[values["role"]] if r.sensitive}
-    values["fields"] = {k: cipher.encrypt(val, k) if k in sensitive else val for k, val in values["fields"].items()}
-    contact = {k: values[k] for k in values if k != "role"}
+    contact = _sealed_contact(values, rules, cipher)
     await q.update_draft(token, {"contact": contact, "role": role_id})
     return Outcome()
 
@@ -315,9 +322,7 @@ async def submit_for_holder(
     if errors:
         return Outcome(errors=errors)
     role = next(r for r in roles if r["code"] == values["role"])
-    sensitive = {r.key for r in rules[values["role"]] if r.sensitive}
-    values["fields"] = {k: cipher.encrypt(val, k) if k in sensitive else val for k, val in values["fields"].items()}
-    contact = {k: values[k] for k in values if k != "role"}
+    contact = _sealed_contact(values, rules, cipher)
     at = q.now()
     async with transaction():
         existing = await q.pending_request_for(account["email"], application["id"])
