@@ -67,11 +67,21 @@ async def seed_requests(url: str, count: int) -> tuple[str, str]:
         rows.append(
             AccessRequest(
                 tracking_number=f"IACS-B{i:03d}"[:9].ljust(9, "X") + f"-{i // 10000:04d}-{i % 10000:04d}",
-                draft_token=f"bench:{i}", application=role["application"], role=role["id"],
-                email=f"bench{i}@example.gov", first_name="Pat", last_name=f"Bench{i:05d}",
-                personal={}, contact={"organization": f"Org {i % 300}"}, organization=f"Org {i % 300}",
-                questions=[], terms_version="2026-01", terms_accepted_at=at, levels=role["approval_levels"],
-                submitted_at=at, due_at=at + timedelta(days=role["review_days"]),
+                draft_token=f"bench:{i}",
+                application=role["application"],
+                role=role["id"],
+                email=f"bench{i}@example.gov",
+                first_name="Pat",
+                last_name=f"Bench{i:05d}",
+                personal={},
+                contact={"organization": f"Org {i % 300}"},
+                organization=f"Org {i % 300}",
+                questions=[],
+                terms_version="2026-01",
+                terms_accepted_at=at,
+                levels=role["approval_levels"],
+                submitted_at=at,
+                due_at=at + timedelta(days=role["review_days"]),
             )
         )
     for start in range(0, len(rows), 1000):
@@ -80,11 +90,19 @@ async def seed_requests(url: str, count: int) -> tuple[str, str]:
 
 
 def serve(url: str) -> subprocess.Popen:
-    env = {**os.environ, "PORTAL_DATABASE_URL": url, "PORTAL_ENV": "development", "PORTAL_RATE_LIMIT": "1000000",
-           "PORTAL_DB_POOL_SIZE": "8"}
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_ENV": "development",
+        "PORTAL_RATE_LIMIT": "1000000",
+        "PORTAL_DB_POOL_SIZE": "8",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "portal", "serve", "--port", str(PORT), "--workers", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     for _ in range(100):
         try:
@@ -98,7 +116,9 @@ def serve(url: str) -> subprocess.Popen:
 def wrk(path: str, cookie: str, seconds: int = 10) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-H", f"Cookie: {cookie}", URL + path],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -116,9 +136,18 @@ async def draft_cookie(client: httpx.AsyncClient) -> str:
     token = client.cookies["csrftoken"]
     await client.post("/register/PSR/terms", data={"_csrf_token": token})
     email = "load@example.gov"
-    await client.post("/register/personal", data={
-        "first_name": "Ana", "last_name": "Lopez", "date_of_birth": "1980-03-27", "ssn": "123-45-6789",
-        "email": email, "email_confirm": email, "_csrf_token": token})
+    await client.post(
+        "/register/personal",
+        data={
+            "first_name": "Ana",
+            "last_name": "Lopez",
+            "date_of_birth": "1980-03-27",
+            "ssn": "123-45-6789",
+            "email": email,
+            "email_confirm": email,
+            "_csrf_token": token,
+        },
+    )
     return f"iacs_draft={client.cookies['iacs_draft']}; csrftoken={token}"
 
 
@@ -131,7 +160,9 @@ async def login_times(client: httpx.AsyncClient) -> tuple[float, float]:
     for i in range(40):
         for bucket, uid in ((wrong, TIMING_ACCOUNTS[i // 8]), (unknown, f"ZZZZ{(i % 700) + 222}")):
             t = time.perf_counter()
-            r = await client.post("/login", data={"user_id": uid, "password": "not the password at all", "_csrf_token": token})
+            r = await client.post(
+                "/login", data={"user_id": uid, "password": "not the password at all", "_csrf_token": token}
+            )
             bucket.append(time.perf_counter() - t)
             assert r.status_code == 200
     return statistics.median(wrong) * 1000, statistics.median(unknown) * 1000
@@ -143,7 +174,9 @@ async def health_during_logins(client: httpx.AsyncClient, user_id: str, password
     async def one_login():
         async with httpx.AsyncClient(base_url=URL) as c:
             await c.get("/login")
-            await c.post("/login", data={"user_id": user_id, "password": password, "_csrf_token": c.cookies["csrftoken"]})
+            await c.post(
+                "/login", data={"user_id": user_id, "password": password, "_csrf_token": c.cookies["csrftoken"]}
+            )
 
     idle = []
     for _ in range(20):
@@ -170,8 +203,14 @@ async def table_time(user_id: str, password: str) -> tuple[float, int, int]:
             t = time.perf_counter()
             r = await c.get("/approvals", params={"sort": "due"})
             times.append(time.perf_counter() - t)
-        assert r.status_code == 200 and "10000 requests" in r.text, (r.status_code, r.headers.get("location"), r.text[-600:])
-        frag = await c.get("/approvals", params={"sort": "due"}, headers={"HX-Request": "true", "Accept-Encoding": "br"})
+        assert r.status_code == 200 and "10000 requests" in r.text, (
+            r.status_code,
+            r.headers.get("location"),
+            r.text[-600:],
+        )
+        frag = await c.get(
+            "/approvals", params={"sort": "due"}, headers={"HX-Request": "true", "Accept-Encoding": "br"}
+        )
         return statistics.median(times) * 1000, len(r.content), int(frag.headers.get("content-length", 0))
 
 
@@ -197,14 +236,18 @@ async def main() -> None:
         proc.terminate()
         proc.wait(timeout=20)
     print("PostgreSQL, uvicorn with 2 workers on this machine, wrk -t2 -c16 on the same cores")
-    print(f"step read GET /register/verify  {step['rps']:8.0f} req/s  p50 {step['p50']:.1f} ms  p99 {step['p99']:.1f} ms"
-          f"  non-2xx {step['non2xx']}")
+    print(
+        f"step read GET /register/verify  {step['rps']:8.0f} req/s  p50 {step['p50']:.1f} ms  p99 {step['p99']:.1f} ms"
+        f"  non-2xx {step['non2xx']}"
+    )
     print(f"resident memory per worker      {', '.join(f'{m:.0f} MB' for m in rss)}")
     print(f"login, wrong password (median)  {wrong:8.1f} ms")
     print(f"login, unknown User ID (median) {unknown:8.1f} ms   ratio unknown/wrong {unknown / wrong:.2f}")
     print(f"/healthz idle median {idle_health:.1f} ms; worst while 8 logins hash {busy_health:.1f} ms")
-    print(f"approval table, 10,000 pending: median {table_ms:.1f} ms for page 1 (25 rows), {table_bytes} bytes raw;"
-          f" htmx table fragment {table_br} bytes brotli")
+    print(
+        f"approval table, 10,000 pending: median {table_ms:.1f} ms for page 1 (25 rows), {table_bytes} bytes raw;"
+        f" htmx table fragment {table_br} bytes brotli"
+    )
 
 
 if __name__ == "__main__":

@@ -58,9 +58,18 @@ async def main() -> None:
         await c.post("/register/PSR/terms", data=token)
         email = "bench@example.gov"
         steps = [
-            ("step 1 -> step 2 fragment", "/register/personal", {
-                "first_name": "Ana", "last_name": "Lopez", "date_of_birth": "1980-03-27", "ssn": "123-45-6789",
-                "email": email, "email_confirm": email}),
+            (
+                "step 1 -> step 2 fragment",
+                "/register/personal",
+                {
+                    "first_name": "Ana",
+                    "last_name": "Lopez",
+                    "date_of_birth": "1980-03-27",
+                    "ssn": "123-45-6789",
+                    "email": email,
+                    "email_confirm": email,
+                },
+            ),
         ]
         r = await post(*steps[0][1:])
         rows.append((steps[0][0], 1, *sizes(r.content)))
@@ -70,12 +79,25 @@ async def main() -> None:
         rows.append(("step 2 -> step 3 fragment", 1, *sizes(r.content)))
         r = await c.get("/register/contact/fields", params={"role": "security-official"}, headers=HX)
         rows.append(("role fields fragment", 1, *sizes(r.content)))
-        r = await post("/register/contact", {
-            "organization": "Acme", "address1": "1 Main St", "city": "Baltimore", "state": "MD", "zip": "21244",
-            "phone": "410 786 3000", "role": "provider-user", "npi": "1234567893", "tin": "12-3456789"})
+        r = await post(
+            "/register/contact",
+            {
+                "organization": "Acme",
+                "address1": "1 Main St",
+                "city": "Baltimore",
+                "state": "MD",
+                "zip": "21244",
+                "phone": "410 786 3000",
+                "role": "provider-user",
+                "npi": "1234567893",
+                "tin": "12-3456789",
+            },
+        )
         rows.append(("step 3 -> step 4 fragment", 1, *sizes(r.content)))
-        r = await post("/register/questions", {
-            "question_1": "first-school", "answer_1": "Lincoln", "question_2": "first-car", "answer_2": "Ford"})
+        r = await post(
+            "/register/questions",
+            {"question_1": "first-school", "answer_1": "Lincoln", "question_2": "first-car", "answer_2": "Ford"},
+        )
         rows.append(("step 4 -> step 5 fragment", 1, *sizes(r.content)))
         r = await c.get("/register/review/contact/edit", headers=HX)
         rows.append(("review: edit contact fragment", 1, *sizes(r.content)))

@@ -150,3 +150,46 @@ def test_reject_needs_a_reason_and_errors_are_accessible(page: Page, javascript:
     else:
         expect(page.get_by_text(f"{tracking}: Rejected.")).to_be_visible()
     assert "Not an eligible clinician" in inbox.wait_for(email, "was not approved").text
+
+
+def _quick_requests(server_env, count: int) -> list[str]:
+    from portal.models.db import bind, make_engine
+    from portal.settings import from_env
+    from tests.integration.test_approvals import quick_request
+
+    bind(make_engine(from_env(server_env)))
+
+    async def make():
+        return [await quick_request("COBR", "account-designee", days_ago=i) for i in range(count)]
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make()).result()
+
+
+def test_table_filters_sorts_and_pages(page: Page, javascript: bool, server_env):
+    approver = _make_approver(server_env, (("COBR", 1),))
+    _quick_requests(server_env, 27)
+    page.goto("/login")
+    page.get_by_label("User ID").fill(approver["user_id"])
+    page.get_by_label("Password").fill(approver["password"])
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/approvals")
+    page.get_by_label("Application").select_option("COBR")
+    if not javascript:
+        page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"application=COBR"))
+    expect(page.locator("#queue-status")).to_contain_text(re.compile(r"page 1 of [2-9]"))
+    expect(page.locator("#queue-table tbody.request")).to_have_count(25)
+    page.get_by_role("link", name="Applicant").click()
+    expect(page).to_have_url(re.compile(r"sort=applicant"))
+    expect(page.locator("#queue-table th[aria-sort=ascending]")).to_have_text("Applicant")
+    page.get_by_role("link", name="Next page").click()
+    expect(page).to_have_url(re.compile(r"page=2"))
+    expect(page.locator("#queue-status")).to_contain_text(re.compile(r"page 2 of [2-9]"))
+    assert 1 <= page.locator("#queue-table tbody.request").count() <= 25
+    assert_accessible(page)
+    page.reload()  # the URL reproduces the view
+    expect(page.locator("#queue-status")).to_contain_text(re.compile(r"page 2 of [2-9]"))
+    expect(page.locator("#queue-table th[aria-sort=ascending]")).to_have_text("Applicant")
+    page.go_back()
+    expect(page).not_to_have_url(re.compile(r"page=2"))

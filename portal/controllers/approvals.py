@@ -105,7 +105,7 @@ class ApprovalsController(Controller):
             "notice": notice,
             "approver": approver,
         }
-        return render(request, "approvals/table.html", context, fragment="approvals/_queue.html", push_url=here)
+        return render(request, "approvals/table.html", context, fragment="approvals/_rows.html", push_url=here)
 
     @get("/{tracking:str}", name="approvals:details")
     async def details(self, request: HTMXRequest, tracking: FromPath[str], back: FromQuery[str] = "") -> Template:

@@ -157,11 +157,15 @@ async def test_filters_sort_search_and_pages_with_and_without_htmx(client):
     r = await client.get("/approvals", params={"application": "COBR", "overdue": "1"})
     assert all(t in row_ids(r.text) for t in trackings[15:]) and trackings[0] not in row_ids(r.text)  # 14-day role
 
-    # With htmx: only the table region, and its URL pushed so it can be reloaded and shared.
+    # With htmx: only the table (the count and the pager out of band), and its URL pushed so it
+    # can be reloaded and shared; the filter form is left alone, with its focus.
     r = await client.get(
         "/approvals", params={"application": "COBR", "sort": "due", "dir": "desc", "page": "2"}, headers=HX
     )
-    assert r.text.lstrip().startswith("<title>") and '<div id="queue"' in r.text and "<html" not in r.text
+    assert r.text.lstrip().startswith("<title>") and '<table class="queue-table" id="queue-table">' in r.text
+    assert "<html" not in r.text and 'id="queue"' not in r.text and 'id="f-q"' not in r.text
+    assert '<div id="queue-status" hx-swap-oob="true">' in r.text and "31 requests, page 2 of 2" in r.text
+    assert len(row_ids(r.text)) == 6
     assert r.headers["hx-push-url"] == "/approvals?application=COBR&sort=due&dir=desc&page=2"
     sort_links = re.findall(r'hx-get="(/approvals\?[^"]+)"', r.text)
     assert any("sort=organization" in link for link in sort_links)

@@ -141,10 +141,18 @@ def test_dev_is_what_make_run_starts(tmp_path):
             return s.getsockname()[1]
 
     http, smtp = free(), free()
-    env = {**os.environ, "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}", "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp}"}
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}",
+        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp}",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "portal", "dev", "--port", str(http)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
