@@ -441,3 +441,13 @@ async def test_two_level_loop_from_registration_to_first_login(client, smtp, app
         r = await applicant.get("/my/applications")
         assert "Log in to PSR" in r.text
         assert (await applicant.get("/apps/PSR")).status_code == 200
+
+
+async def test_the_message_after_a_decision_cannot_be_forged(client):
+    await approver_client(client, (("HIOS", 1),))
+    r = await client.get("/approvals", params={"done": "Your account is suspended: call 555-0100"})
+    assert "Your account is suspended" not in r.text
+    tracking = await quick_request("HIOS", "issuer-submitter")
+    r = await client.post(f"/approvals/{tracking}/approve", data={"back": "/approvals", **await csrf(client)})
+    r = await client.get(r.headers["location"])
+    assert f"{tracking}: Approved. The account has been provisioned." in r.text
