@@ -33,6 +33,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 CSRF_COOKIE = "csrftoken"
 
 
+def strip_query_strings(record: logging.LogRecord) -> bool:
+    """uvicorn.access records carry (client, method, path?query, version, status)."""
+    if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+        args = list(record.args)
+        args[2] = args[2].split("?", 1)[0]
+        record.args = tuple(args)
+    return True
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = (settings or get_settings()).check()
     engine = make_engine(settings)
@@ -114,6 +123,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.drafts = DraftCookies(settings)
     app.state.sessions = SessionCookies(settings)
     logging.getLogger("portal").setLevel(logging.INFO)
+    # Access logs keep the path, never the query string (recovery links carry their token there).
+    logging.getLogger("uvicorn.access").addFilter(strip_query_strings)
     # aiosqlite logs every query with its parameters at DEBUG: personal data must never reach logs.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     return app

@@ -84,17 +84,21 @@ def cmd_mail_worker(args: argparse.Namespace) -> int:
     return cli_main()
 
 
-async def _purge(settings: Settings) -> int:
+async def _purge(settings: Settings) -> tuple[int, int]:
+    from datetime import timedelta
+
+    from portal.mail.outbox import purge_sent
     from portal.models.db import bind, make_engine
     from portal.models.registration import purge_idle_drafts
 
     bind(make_engine(settings))
-    return await purge_idle_drafts()
+    return await purge_idle_drafts(), await purge_sent(timedelta(days=7))
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    count = asyncio.run(_purge(_settings()))
-    print(f"Deleted {count} registration draft{'s' if count != 1 else ''} idle for more than 24 hours.")
+    drafts, mails = asyncio.run(_purge(_settings()))
+    print(f"Deleted {drafts} registration draft{'s' if drafts != 1 else ''} idle for more than 24 hours")
+    print(f"and {mails} delivered email{'s' if mails != 1 else ''} older than 7 days.")
     return 0
 
 
@@ -228,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remind", help="email approvers their overdue requests (once a day each)")
     p.set_defaults(func=cmd_remind)
 
-    p = sub.add_parser("purge", help="delete registration drafts idle for more than 24 hours")
+    p = sub.add_parser("purge", help="delete drafts idle over 24 hours and delivered email over 7 days old")
     p.set_defaults(func=cmd_purge)
 
     p = sub.add_parser("approver", help="manage approvers")

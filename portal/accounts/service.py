@@ -53,6 +53,7 @@ async def login(user_id: str, password: str, *, ip: str) -> LoginResult:
         await q.audit("login_failed", actor="anonymous", subject="unknown", ip=ip)
         return LoginResult(False, LOGIN_FAILED)
     if account["locked_until"] and account["locked_until"] > at:
+        await verify_secret(_DUMMY_HASH, password)  # same cost as every other refusal
         await q.audit("login_refused_locked", actor=user_id, subject=user_id, ip=ip)
         return LoginResult(False, LOGIN_FAILED)
     if account["locked_until"]:
@@ -149,6 +150,7 @@ async def change_password(session: dict[str, Any], current: str, new: str, confi
             },
         )
         await q.delete_sessions_of(account["id"])
+        await q.close_resets_of(account["id"])
         await q.create_session(token_hash(token), account["id"])
         await q.audit("password_changed", actor=account["user_id"], subject=account["user_id"], ip=ip)
     return ChangeResult({}, token)

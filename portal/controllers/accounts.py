@@ -223,6 +223,8 @@ class AccountsController(Controller):
             ticket = _signer(request, RECOVERY_SALT).loads(form.ticket, max_age=900)
         except BadSignature:
             return Redirect(request.app.route_reverse("accounts:recover", what=what), status_code=303)
+        if not isinstance(ticket, dict) or ticket.get("w") != what:
+            return Redirect(request.app.route_reverse("accounts:recover", what=what), status_code=303)
         identifier = str(ticket.get("i", ""))
         account = await q.account_by_identifier(identifier)
         settings = request.app.state.settings
@@ -328,6 +330,7 @@ class AccountsController(Controller):
                 },
             )
             await q.delete_sessions_of(account_id)
+            await q.close_resets_of(account_id)
             await q.audit("password_reset", actor=row["user_id"], subject=row["user_id"], ip=client_ip(request))
         return Redirect(request.app.route_reverse("accounts:login") + "?reset=1", status_code=303)
 

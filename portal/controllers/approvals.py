@@ -74,7 +74,7 @@ class ApprovalsController(Controller):
             search=search,
             sort=sort,
             descending=direction == "desc",
-            page=int(page) if page.isdigit() else 1,
+            page=_page_number(page),
         )
         return await self._table(request, approver, rights, view, notice=_notice(request).read(done))
 
@@ -238,6 +238,10 @@ class ApprovalsController(Controller):
         return render(request, "approvals/request.html", context)
 
 
+def _page_number(value: str) -> int:
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 6 else 1
+
+
 class _Notices:
     """The message shown after a decision without JavaScript travels in the redirect's URL,
     signed so nobody can make the table say something the portal did not."""
@@ -275,7 +279,7 @@ def _view_from(url: str) -> q.QueueView:
         search=params.get("q", ""),
         sort=params.get("sort", "due"),
         descending=params.get("dir") == "desc",
-        page=int(page) if page.isdigit() else 1,
+        page=_page_number(page),
     )
 
 

@@ -147,7 +147,8 @@ class RegistrationController(Controller):
         if draft is None:
             return _expired(request)
         if not wants_fragment(request):
-            return Redirect(request.app.route_reverse("registration:contact") + f"?role={role[:40]}", status_code=303)
+            url = request.app.route_reverse("registration:contact") + "?" + urlencode({"role": role[:40]})
+            return Redirect(url, status_code=303)
         return await role_fields_fragment(draft["application"], role)
 
     @post("/contact", name="registration:contact-save", status_code=200)
@@ -363,6 +364,7 @@ class RegistrationController(Controller):
             "roles": roles,
             "role_options": [(r["code"], r["name"]) for r in roles],
             "fields_url": request.app.route_reverse("registration:contact-fields"),
+            "saved_fields": ((draft.get("contact") or {}).get("fields")) or {},
             "rules": rules.get(getattr(form, "role", "") or "", []) if step.slug == "contact" else [],
             "code_minutes": int(CODE_LIFETIME.total_seconds() // 60),
             "now": q.now(),

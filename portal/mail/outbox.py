@@ -112,8 +112,14 @@ async def claim_due(*, batch: int, lease: timedelta, now: datetime | None = None
     return sorted(claimed, key=lambda row: ids.index(row["id"]))
 
 
+# Emails that carry a secret (a code, an initial password, a reset link): once delivered, the
+# database keeps only that they were sent, never what they said.
+SECRET_KINDS = ("verification_code", "initial_password", "password_reset")
+REMOVED = "[removed after delivery: this email carried a secret]"
+
+
 async def mark_sent(message_id: int, now: datetime | None = None) -> None:
-    """Record a delivery; the row is never claimed again."""
+    """Record a delivery; the row is never claimed again, and a secret body is erased."""
     await OutboxMessage.update(
         {
             OutboxMessage.sent_at: now or utcnow(),
@@ -121,6 +127,19 @@ async def mark_sent(message_id: int, now: datetime | None = None) -> None:
             OutboxMessage.last_error: "",
         }
     ).where((OutboxMessage.id == message_id) & OutboxMessage.sent_at.is_null())
+    await OutboxMessage.update({OutboxMessage.body: REMOVED}).where(
+        (OutboxMessage.id == message_id) & OutboxMessage.kind.is_in(list(SECRET_KINDS))
+    )
+
+
+async def purge_sent(older_than: timedelta) -> int:
+    """Delete delivered messages older than ``older_than``."""
+    rows = (
+        await OutboxMessage.delete()
+        .where(OutboxMessage.sent_at.is_not_null() & (OutboxMessage.sent_at < utcnow() - older_than))
+        .returning(OutboxMessage.id)
+    )
+    return len(rows)
 
 
 async def mark_failed(message_id: int, *, attempts: int, retry_at: datetime, error: str) -> None:

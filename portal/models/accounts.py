@@ -188,6 +188,13 @@ async def use_reset(token_hash: str) -> int | None:
     return rows[0]["account"] if rows else None
 
 
+async def close_resets_of(account_id: int) -> None:
+    """Every open recovery link of an account stops working (after a reset or a change)."""
+    await PasswordReset.update({PasswordReset.used_at: now()}).where(
+        (PasswordReset.account == account_id) & PasswordReset.used_at.is_null()
+    )
+
+
 async def reset_is_usable(token_hash: str) -> bool:
     return await PasswordReset.exists().where(
         (PasswordReset.token_hash == token_hash) & PasswordReset.used_at.is_null() & (PasswordReset.expires_at > now())

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
+import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from portal.settings import Settings
+
+# What each driver raises when a unique index refuses a row (a lost race, never a bug).
+UNIQUE_VIOLATIONS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, asyncpg.exceptions.UniqueViolationError)
 
 
 def sqlite_path(url: str) -> str:

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from portal.approvals.service import notify_new_request
 from portal.crypto import FieldCipher, mask
 from portal.hashing import code_digest, hash_secret, normalise_answer
 from portal.mail import messages
 from portal.models import registration as q
-from portal.models.db import transaction
+from portal.models.db import UNIQUE_VIOLATIONS, transaction
 from portal.registration import verification as v
 from portal.registration.forms import (
     ContactForm,
@@ -75,6 +77,9 @@ async def save_personal(token: str, form: PersonalForm, *, settings: Settings, c
             return Outcome(errors={"_draft": "expired"})
         verified = bool(draft.get("email_verified_at"))
         at = q.now()
+        stored_ssn = (draft.get("personal") or {}).get("ssn")
+        if draft["requires_ssn"] and stored_ssn and not form.ssn.strip():
+            form = msgspec.structs.replace(form, ssn=cipher.decrypt(stored_ssn, "ssn"))  # keep the saved one
         values, errors = validate_personal(
             form, requires_ssn=draft["requires_ssn"], today=at.date(), locked_email=draft["email"] if verified else None
         )
@@ -164,6 +169,19 @@ async def verify_code(token: str, form: VerifyForm, *, settings: Settings) -> Ou
     return Outcome(errors={"code": messages_for[verdict]})
 
 
+def _keep_saved_secrets(
+    form: ContactForm, draft: dict[str, Any], rules: dict[str, list], cipher: FieldCipher
+) -> ContactForm:
+    """A sensitive field left blank (the page never shows it) keeps its saved value."""
+    saved = ((draft.get("contact") or {}).get("fields")) or {}
+    keep = {
+        r.key: cipher.decrypt(saved[r.key], r.key)
+        for r in rules.get(form.role, [])
+        if r.sensitive and saved.get(r.key) and not getattr(form, r.key).strip()
+    }
+    return msgspec.structs.replace(form, **keep) if keep else form
+
+
 def _sealed_contact(values: dict[str, Any], rules: dict[str, list], cipher: FieldCipher) -> dict[str, Any]:
     """Validated contact values as stored: the role's sensitive fields (TIN) encrypted."""
     sensitive = {r.key for r in rules[values["role"]] if r.sensitive}
@@ -176,6 +194,7 @@ async def save_contact(token: str, form: ContactForm, *, cipher: FieldCipher) ->
     if draft is None:
         return Outcome(errors={"_draft": "expired"})
     roles, rules = await q.role_rules(draft["application"])
+    form = _keep_saved_secrets(form, draft, rules, cipher)
     values, errors = validate_contact(form, roles=rules)
     if errors:
         return Outcome(errors=errors)
@@ -197,22 +216,30 @@ async def save_questions(token: str, form: QuestionsForm) -> Outcome:
 # ---- Review and submit -------------------------------------------------------------------
 
 
-def personal_form_from(draft: dict[str, Any], cipher: FieldCipher) -> PersonalForm:
+def personal_form_from(draft: dict[str, Any], cipher: FieldCipher, *, reveal: bool = False) -> PersonalForm:
+    """The saved step 1 as a form. The SSN is never sent back to the browser (``reveal`` is
+    for re-validating on the server); a blank SSN on save keeps the saved one."""
     p = draft.get("personal") or {}
     return PersonalForm(
         first_name=p.get("first_name", ""),
         middle_initial=p.get("middle_initial", ""),
         last_name=p.get("last_name", ""),
         date_of_birth=p.get("date_of_birth", ""),
-        ssn=cipher.decrypt(p["ssn"], "ssn") if p.get("ssn") else "",
+        ssn=cipher.decrypt(p["ssn"], "ssn") if reveal and p.get("ssn") else "",
         email=draft.get("email") or "",
         email_confirm=draft.get("email") or "",
     )
 
 
-def contact_form_from(draft: dict[str, Any], cipher: FieldCipher, sensitive: set[str]) -> ContactForm:
+def contact_form_from(
+    draft: dict[str, Any], cipher: FieldCipher, sensitive: set[str], *, reveal: bool = False
+) -> ContactForm:
+    """The saved step 3 as a form; sensitive fields (TIN) stay blank unless ``reveal``."""
     c = draft.get("contact") or {}
-    fields = {k: cipher.decrypt(val, k) if k in sensitive else val for k, val in (c.get("fields") or {}).items()}
+    fields = {
+        k: (cipher.decrypt(val, k) if reveal else "") if k in sensitive else val
+        for k, val in (c.get("fields") or {}).items()
+    }
     base = {
         k: c.get(k, "") for k in ("organization", "address1", "address2", "city", "state", "zip", "phone", "phone_ext")
     }
@@ -244,7 +271,22 @@ def summary(draft: dict[str, Any], cipher: FieldCipher, rules: dict[str, list], 
 async def submit(token: str, *, settings: Settings, cipher: FieldCipher, status_url: str) -> Outcome:
     """Re-validate every step, then in one transaction turn the draft into an access request
     and queue the tracking-number email. A second submit of the same draft returns the same
-    tracking number; a pending request for the same email and application is refused."""
+    tracking number; a pending request for the same email and application is refused, also
+    when two drafts race (the unique indexes decide, and the loser is told which one won)."""
+    try:
+        return await _submit(token, settings=settings, cipher=cipher, status_url=status_url)
+    except UNIQUE_VIOLATIONS:
+        existing = await q.request_by_draft(token)
+        if existing:
+            return Outcome(tracking_number=existing)
+        draft = await q.get_draft(token)
+        pending = await q.pending_request_for(draft["email"], draft["application"]) if draft else None
+        if pending:
+            return Outcome(errors={"_pending": pending})
+        raise
+
+
+async def _submit(token: str, *, settings: Settings, cipher: FieldCipher, status_url: str) -> Outcome:
     async with transaction():
         draft = await q.get_draft(token, lock=True)
         if draft is None:
@@ -255,12 +297,12 @@ async def submit(token: str, *, settings: Settings, cipher: FieldCipher, status_
         roles, rules = await q.role_rules(draft["application"])
         sensitive = {r.key for rs in rules.values() for r in rs if r.sensitive}
         _, e1 = validate_personal(
-            personal_form_from(draft, cipher),
+            personal_form_from(draft, cipher, reveal=True),
             requires_ssn=draft["requires_ssn"],
             today=at.date(),
             locked_email=draft["email"],
         )
-        _, e3 = validate_contact(contact_form_from(draft, cipher, sensitive), roles=rules)
+        _, e3 = validate_contact(contact_form_from(draft, cipher, sensitive, reveal=True), roles=rules)
         errors = {**e1, **e3}
         if not draft.get("email_verified_at"):
             errors["email"] = "Your email address is not verified"
@@ -314,9 +356,21 @@ async def submit(token: str, *, settings: Settings, cipher: FieldCipher, status_
 async def submit_for_holder(
     account: dict[str, Any], application: dict[str, Any], form: ContactForm, *, cipher: FieldCipher, status_url: str
 ) -> Outcome:
-    """ "Request another application": an account holder asks for one more application and role.
-    No new registration: the request carries the account's name, verified email and questions,
-    and goes through approval like any other."""
+    """'Request another application': an account holder asks for one more application and role.
+    No new registration: the request carries the account's name and verified email, and goes
+    through approval like any other."""
+    try:
+        return await _submit_for_holder(account, application, form, cipher=cipher, status_url=status_url)
+    except UNIQUE_VIOLATIONS:
+        pending = await q.pending_request_for(account["email"], application["id"])
+        if pending:
+            return Outcome(errors={"_pending": pending})
+        raise
+
+
+async def _submit_for_holder(
+    account: dict[str, Any], application: dict[str, Any], form: ContactForm, *, cipher: FieldCipher, status_url: str
+) -> Outcome:
     roles, rules = await q.role_rules(application["id"])
     values, errors = validate_contact(form, roles=rules)
     if errors:

@@ -406,3 +406,36 @@ async def test_request_another_application_goes_to_approval_without_registering_
     assert row["status"] == "pending" and row["levels"] == 1
     again = await client.post("/my/request/HPMS", data={**form, **await csrf(client)})
     assert h1(again.text) == "You already have a pending request" and tracking in again.text
+
+
+async def test_a_password_change_closes_open_recovery_links(client):
+    account = await make_account(initial=False)
+    await _recover(client, "password", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
+    link = re.search(
+        r"(/recover/reset\?token=\S+)", (await _mails(account["email"], "password_reset"))[0]["body"]
+    ).group(1)
+    await log_in(client, account["user_id"], account["password"])
+    new = "seven quiet mountains drifting"
+    r = await client.post(
+        "/password/change",
+        data={
+            "current_password": account["password"],
+            "new_password": new,
+            "confirm_password": new,
+            **await csrf(client),
+        },
+    )
+    assert r.status_code == 303
+    assert "This link has expired or has already been used" in (await client.get(link)).text
+
+
+async def test_a_recovery_ticket_works_only_for_its_own_journey(client):
+    account = await make_account(initial=False)
+    r = await client.post("/recover/user-id", data={"identifier": account["user_id"], **await csrf(client)})
+    ticket = re.search(r'name="ticket" value="([^"]+)"', r.text).group(1)
+    r = await client.post(
+        "/recover/password/answers",
+        data={"ticket": ticket, "answer_1": "Lincoln Elementary", "answer_2": "Ford Focus", **await csrf(client)},
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/recover/password"
+    assert await _mails(account["email"], "password_reset") == []

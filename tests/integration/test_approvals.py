@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import html5lib
+import pytest
 
 from portal.accounts.passwords import problem
 from portal.hashing import verify_secret
@@ -451,3 +452,10 @@ async def test_the_message_after_a_decision_cannot_be_forged(client):
     r = await client.post(f"/approvals/{tracking}/approve", data={"back": "/approvals", **await csrf(client)})
     r = await client.get(r.headers["location"])
     assert f"{tracking}: Approved. The account has been provisioned." in r.text
+
+
+@pytest.mark.parametrize("page", ["²", "9" * 5000, "-1", "abc", ""])
+async def test_odd_page_numbers_show_the_first_page(client, page):
+    await approver_client(client, (("HIOS", 1),))
+    r = await client.get("/approvals", params={"page": page})
+    assert r.status_code == 200 and "Requests waiting for your approval" in r.text

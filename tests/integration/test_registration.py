@@ -502,3 +502,34 @@ async def test_purge_deletes_idle_drafts_with_their_data(client, smtp):
     assert await RegistrationDraft.count().where(RegistrationDraft.id == idle["id"]) == 0
     r = await client.get("/register/verify")
     assert r.status_code == 303 and r.headers["location"] == "/register?expired=1"
+
+
+async def test_ssn_and_tin_never_go_back_to_the_browser(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    for path in ("/register/personal", "/register/contact", "/register/review"):
+        text = (await client.get(path)).text
+        assert "123-45-6789" not in text and "123456789" not in text.replace("1234567893", ""), path
+    r = await client.get("/register/review/personal/edit", headers=HX)
+    assert 'name="ssn"' in r.text and "45-6789" not in r.text and "leave this blank to keep it" in r.text
+    # Saving with the SSN and TIN left blank keeps the saved ones.
+    r = await a.post("/register/review/personal", {**_personal(a), "ssn": ""}, headers=HX)
+    assert "•••••6789" in r.text
+    r = await a.post("/register/review/contact", {**_contact_values(), "tin": ""}, headers=HX)
+    assert "•••••6789" in r.text
+    draft = await latest_draft()
+    assert client.app.state.cipher.decrypt(draft["personal"]["ssn"], "ssn") == "123-45-6789"
+    assert client.app.state.cipher.decrypt(draft["contact"]["fields"]["tin"], "tin") == "123456789"
+
+
+async def test_delivered_secrets_are_erased_from_the_outbox(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    await a.personal()
+    code = await smtp.code_for(a.email)  # delivered over SMTP
+    row = (
+        await OutboxMessage.select()
+        .where((OutboxMessage.to_address == a.email) & (OutboxMessage.kind == "verification_code"))
+        .first()
+    )
+    assert row["sent_at"] is not None and code not in row["body"]

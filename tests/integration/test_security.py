@@ -78,3 +78,21 @@ async def test_htmx_is_served_compressed(client):
     response = await client.get(url, headers={"Accept-Encoding": "br"})
     assert response.headers["content-encoding"] == "br"
     assert int(response.headers["content-length"]) < 20_000
+
+
+def test_access_log_never_records_query_strings():
+    import logging
+
+    from portal.app import strip_query_strings
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/recover/reset?token=secret.token.value", "1.1", 200),
+        None,
+    )
+    assert strip_query_strings(record) is True
+    assert "secret" not in record.getMessage() and "/recover/reset" in record.getMessage()
