@@ -134,6 +134,49 @@ async def _approver_add(settings: Settings, email: str, name: str, grants: list[
     return user_id, password
 
 
+async def _approver_reset(settings: Settings, user_id: str) -> str:
+    """A new initial password for an account (approvers made here have no authentication
+    questions, so Forgot password cannot help them): valid 72 hours, sessions ended."""
+    from portal.accounts import service
+    from portal.accounts.passwords import initial_password
+    from portal.hashing import hash_secret
+    from portal.models import accounts as q
+    from portal.models.db import bind, make_engine, transaction
+
+    bind(make_engine(settings))
+    account = await q.account_by_user_id(user_id.strip().upper())
+    if account is None:
+        raise ValueError(f"no account with User ID {user_id!r}")
+    password = initial_password()
+    hashed = await hash_secret(password)
+    async with transaction():
+        await q.update_account(
+            account["id"],
+            {
+                "password_hash": hashed,
+                "password_initial": True,
+                "password_expires_at": q.now() + service.INITIAL_PASSWORD_LIFETIME,
+                "failed_logins": 0,
+                "locked_until": None,
+            },
+        )
+        await q.delete_sessions_of(account["id"])
+        await q.close_resets_of(account["id"])
+        await q.audit("initial_password_reissued", actor="cli", subject=account["user_id"])
+    return password
+
+
+def cmd_approver_reset(args: argparse.Namespace) -> int:
+    try:
+        password = asyncio.run(_approver_reset(_settings(), args.user_id))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Initial password: {password}")
+    print("It must be changed at the next login and expires in 72 hours.")
+    return 0
+
+
 def cmd_approver_add(args: argparse.Namespace) -> int:
     try:
         user_id, password = asyncio.run(_approver_add(_settings(), args.email, args.name, args.grant))
@@ -248,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="an application code (or * for every application) and the level 1 or 2; repeat for more",
     )
     q.set_defaults(func=cmd_approver_add)
+    q = approver_sub.add_parser("reset", help="issue a new one-time initial password (printed here only)")
+    q.add_argument("--user-id", required=True)
+    q.set_defaults(func=cmd_approver_reset)
 
     p = sub.add_parser("catalog", help="manage the catalog of CMS applications")
     catalog_sub = p.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")

@@ -173,3 +173,32 @@ def test_dev_is_what_make_run_starts(tmp_path):
     assert re.search(r"Demo approver for \*:1: User ID: [A-Z]{4}[2-9]{3}  Initial password: \S{15,}", output)
     assert re.search(r"Demo approver for \*:2: User ID: [A-Z]{4}[2-9]{3}", output)
     assert f"Mail catcher listening on 127.0.0.1:{smtp}" in output
+
+
+async def test_approver_add_and_reset_print_credentials_only_on_the_console(empty_db):
+    env = {"PORTAL_DATABASE_URL": empty_db}
+    assert run("migrate", env=env).returncode == 0
+    assert run("catalog", "load", env=env).returncode == 0
+    added = run(
+        "approver",
+        "add",
+        "--email",
+        "Ann.Lee@Example.gov",
+        "--name",
+        "Ann Lee",
+        "--grant",
+        "PSR:1",
+        "--grant",
+        "*:2",
+        env=env,
+    )
+    assert added.returncode == 0, added.stderr
+    user_id = re.search(r"^User ID: ([A-Z]{4}[2-9]{3})$", added.stdout, re.M).group(1)
+    first = re.search(r"^Initial password: (\S+)$", added.stdout, re.M).group(1)
+    reset = run("approver", "reset", "--user-id", user_id.lower(), env=env)
+    assert reset.returncode == 0, reset.stderr
+    second = re.search(r"^Initial password: (\S+)$", reset.stdout, re.M).group(1)
+    assert second != first and len(second) >= 15
+    bad = run("approver", "add", "--email", "x@example.gov", "--name", "X Y", "--grant", "NOPE:1", env=env)
+    assert bad.returncode == 2 and "no application 'NOPE'" in bad.stderr
+    assert run("approver", "reset", "--user-id", "ZZZZ999", env=env).returncode == 2
