@@ -314,42 +314,27 @@ async def _submit(token: str, *, settings: Settings, cipher: FieldCipher, status
         if existing:
             return Outcome(errors={"_pending": existing})
         role = next(r for r in roles if r["code"] == draft["role_code"])
-        tracking = new_tracking_number()
-        due = at + timedelta(days=role["review_days"])
         p = draft["personal"]
-        await q.insert_request(
+        tracking = await _file_request(
             {
-                "tracking_number": tracking,
                 "draft_token": token,
                 "application": draft["application"],
-                "role": role["id"],
                 "email": draft["email"],
                 "first_name": p["first_name"],
                 "middle_initial": p.get("middle_initial", ""),
                 "last_name": p["last_name"],
                 "personal": {k: p[k] for k in p if k not in {"first_name", "middle_initial", "last_name"}},
                 "contact": draft["contact"],
-                "organization": draft["contact"]["organization"][:100],
                 "questions": draft["questions"],
                 "terms_version": draft["terms_version"],
                 "terms_accepted_at": draft["terms_accepted_at"],
-                "levels": role["approval_levels"],
-                "submitted_at": at,
-                "due_at": due,
-            }
-        )
-        await q.update_draft(token, {"tracking_number": tracking})
-        await messages.tracking_number(
-            to=draft["email"],
-            tracking=tracking,
-            application=draft["application_name"],
-            role=role["name"],
-            due_at=due,
+            },
+            role=role,
+            application_name=draft["application_name"],
+            at=at,
             status_url=status_url,
         )
-        await notify_new_request(
-            draft["application"], tracking, draft["application_name"], due, status_url, draft["email"]
-        )
+        await q.update_draft(token, {"tracking_number": tracking})
     return Outcome(tracking_number=tracking)
 
 
@@ -382,40 +367,58 @@ async def _submit_for_holder(
         existing = await q.pending_request_for(account["email"], application["id"])
         if existing:
             return Outcome(errors={"_pending": existing})
-        tracking = new_tracking_number()
-        due = at + timedelta(days=role["review_days"])
-        await q.insert_request(
+        tracking = await _file_request(
             {
-                "tracking_number": tracking,
-                "draft_token": f"holder:{tracking}",
+                "draft_token": "",  # none: a holder's request has no draft
                 "application": application["id"],
-                "role": role["id"],
                 "email": account["email"],
                 "first_name": account["first_name"],
                 "middle_initial": "",
                 "last_name": account["last_name"],
                 "personal": {},
                 "contact": contact,
-                "organization": contact["organization"][:100],
                 "questions": [],
                 "terms_version": TERMS_VERSION,
                 "terms_accepted_at": at,
-                "levels": role["approval_levels"],
-                "submitted_at": at,
-                "due_at": due,
                 "account_user_id": account["user_id"],
-            }
-        )
-        await messages.tracking_number(
-            to=account["email"],
-            tracking=tracking,
-            application=application["name"],
-            role=role["name"],
-            due_at=due,
+            },
+            role=role,
+            application_name=application["name"],
+            at=at,
             status_url=status_url,
         )
-        await notify_new_request(application["id"], tracking, application["name"], due, status_url, account["email"])
     return Outcome(tracking_number=tracking)
+
+
+async def _file_request(
+    person: dict[str, Any], *, role: dict[str, Any], application_name: str, at: datetime, status_url: str
+) -> str:
+    """Inside the caller's transaction: the access request with an unguessable tracking number
+    and its due date, the tracking-number email, and the level-1 approvers' notice."""
+    tracking = new_tracking_number()
+    due = at + timedelta(days=role["review_days"])
+    await q.insert_request(
+        {
+            **person,
+            "draft_token": person["draft_token"] or f"holder:{tracking}",
+            "tracking_number": tracking,
+            "role": role["id"],
+            "organization": person["contact"]["organization"][:100],
+            "levels": role["approval_levels"],
+            "submitted_at": at,
+            "due_at": due,
+        }
+    )
+    await messages.tracking_number(
+        to=person["email"],
+        tracking=tracking,
+        application=application_name,
+        role=role["name"],
+        due_at=due,
+        status_url=status_url,
+    )
+    await notify_new_request(person["application"], tracking, application_name, due, status_url, person["email"])
+    return tracking
 
 
 async def latest_contact(email: str) -> dict[str, Any]:
