@@ -13,7 +13,7 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Response, Template
 
 from portal.models import catalog as catalog_queries
 from portal.models import registration as q
@@ -30,12 +30,8 @@ from portal.registration.steps import BY_SLUG, STEPS, Step, first_unfinished, ma
 from portal.registration.verification import CODE_LIFETIME
 from portal.web import parse_form, redirect, render, wants_fragment
 
-REVIEW_SECTIONS = {"personal": "personal", "contact": "contact", "questions": "questions"}
-
-
-def _state(request: Request) -> tuple[Any, Any, Any]:
-    s = request.app.state
-    return s.settings, s.cipher, s.drafts
+STEP_FORMS = {"personal": PersonalForm, "verify": VerifyForm, "contact": ContactForm, "questions": QuestionsForm}
+REVIEW_SECTIONS = ("personal", "contact", "questions")
 
 
 async def _draft_or_none(request: Request) -> dict[str, Any] | None:
@@ -45,6 +41,18 @@ async def _draft_or_none(request: Request) -> dict[str, Any] | None:
 
 def _expired(request: HTMXRequest) -> Redirect:
     return redirect(request, request.app.route_reverse("registration:start") + "?expired=1")
+
+
+async def _draft_at(request: HTMXRequest, *slugs: str) -> tuple[str, dict[str, Any]] | Response:
+    """The token and draft this browser names when it may be at one of ``slugs``; otherwise the
+    redirect it needs: to the start when the draft is gone, or to its first unfinished step."""
+    token = request.app.state.drafts.token(request)
+    draft = await q.get_draft(token) if token else None
+    if draft is None:
+        return _expired(request)
+    if not any(may_visit(draft, slug) for slug in slugs):
+        return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
+    return token, draft
 
 
 async def role_fields_fragment(application_id: int, role: str) -> Template:
@@ -126,14 +134,10 @@ class RegistrationController(Controller):
 
     @post("/verify/resend", name="registration:resend", status_code=200)
     async def resend(self, request: HTMXRequest) -> Template | Redirect:
-        settings, _, drafts = _state(request)
-        token = drafts.token(request)
-        draft = await q.get_draft(token) if token else None
-        if draft is None:
-            return _expired(request)
-        if not may_visit(draft, "verify"):
-            return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
-        outcome = await service.resend_code(token, settings=settings)
+        found = await _draft_at(request, "verify")
+        if isinstance(found, Response):
+            return found
+        outcome = await service.resend_code(found[0], settings=request.app.state.settings)
         return await self._show(request, "verify", errors=outcome.errors, notice=outcome.notice)
 
     @get("/contact", name="registration:contact")
@@ -177,14 +181,10 @@ class RegistrationController(Controller):
             raise NotFoundException()
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse(f"registration:{section}") + "?from=review", status_code=303)
-        draft = await _draft_or_none(request)
-        if draft is None or not may_visit(draft, "review"):
-            return (
-                _expired(request)
-                if draft is None
-                else redirect(request, request.app.route_reverse(first_unfinished(draft).route))
-            )
-        ctx = await self._context(request, draft, BY_SLUG[section])
+        found = await _draft_at(request, "review")
+        if isinstance(found, Response):
+            return found
+        ctx = await self._context(request, found[1], BY_SLUG[section])
         return self._section(ctx, section, editing=True)
 
     @get("/review/{section:str}", name="registration:review-section")
@@ -206,16 +206,12 @@ class RegistrationController(Controller):
         the form with its messages. The email address is never part of it."""
         if section not in REVIEW_SECTIONS:
             raise NotFoundException()
-        settings, cipher, drafts = _state(request)
-        token = drafts.token(request)
-        draft = await q.get_draft(token) if token else None
-        if draft is None:
-            return _expired(request)
-        if not may_visit(draft, "review"):
-            return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
-        form_type = {"personal": PersonalForm, "contact": ContactForm, "questions": QuestionsForm}[section]
-        form = await parse_form(request, form_type)
-        outcome = await self._run(section, token, form, settings, cipher)
+        found = await _draft_at(request, "review")
+        if isinstance(found, Response):
+            return found
+        token = found[0]
+        form = await parse_form(request, STEP_FORMS[section])
+        outcome = await self._run(request, section, token, form)
         if outcome.errors.get("_draft"):
             return _expired(request)
         if not wants_fragment(request):
@@ -231,17 +227,15 @@ class RegistrationController(Controller):
 
     @post("/submit", name="registration:submit", status_code=200)
     async def submit(self, request: HTMXRequest) -> Template | Redirect:
-        settings, cipher, drafts = _state(request)
-        token = drafts.token(request)
-        draft = await q.get_draft(token) if token else None
-        if draft is None:
-            return _expired(request)
-        if not draft.get("tracking_number") and not may_visit(draft, "review"):
-            return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
+        found = await _draft_at(request, "review", "done")  # "done": a replayed submit
+        if isinstance(found, Response):
+            return found
+        token, draft = found
+        settings = request.app.state.settings
         outcome = await service.submit(
             token,
             settings=settings,
-            cipher=cipher,
+            cipher=request.app.state.cipher,
             status_url=settings.base_url + request.app.route_reverse("status:form"),
         )
         if outcome.errors.get("_draft"):
@@ -277,7 +271,8 @@ class RegistrationController(Controller):
 
     # ---- Shared machinery ---------------------------------------------------------------------
 
-    async def _run(self, slug: str, token: str, form: Any, settings: Any, cipher: Any) -> service.Outcome:
+    async def _run(self, request: Request, slug: str, token: str, form: Any) -> service.Outcome:
+        settings, cipher = request.app.state.settings, request.app.state.cipher
         if slug == "personal":
             return await service.save_personal(token, form, settings=settings, cipher=cipher)
         if slug == "verify":
@@ -287,14 +282,11 @@ class RegistrationController(Controller):
         return await service.save_questions(token, form)
 
     async def _save(self, request: HTMXRequest, slug: str, form: Any) -> Template | Redirect:
-        settings, cipher, drafts = _state(request)
-        token = drafts.token(request)
-        draft = await q.get_draft(token) if token else None
-        if draft is None:
-            return _expired(request)
-        if not may_visit(draft, slug):
-            return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
-        outcome = await self._run(slug, token, form, settings, cipher)
+        found = await _draft_at(request, slug)
+        if isinstance(found, Response):
+            return found
+        token = found[0]
+        outcome = await self._run(request, slug, token, form)
         if outcome.errors.get("_draft"):
             return _expired(request)
         from_review = request.query_params.get("from") == "review"
@@ -306,7 +298,7 @@ class RegistrationController(Controller):
             response = await self._render_step(request, draft, nxt, push=True, notice=outcome.notice)
         else:
             response = Redirect(request.app.route_reverse(nxt.route), status_code=303)
-        response.set_cookie(drafts.issue(token))  # idle clock starts again
+        response.set_cookie(request.app.state.drafts.issue(token))  # idle clock starts again
         return response
 
     async def _show(
@@ -321,11 +313,10 @@ class RegistrationController(Controller):
         push: bool = False,
         from_review: bool | None = None,
     ) -> Template | Redirect:
-        draft = await _draft_or_none(request)
-        if draft is None:
-            return _expired(request)
-        if not may_visit(draft, slug):
-            return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
+        found = await _draft_at(request, slug)
+        if isinstance(found, Response):
+            return found
+        draft = found[1]
         if form is None and role and slug == "contact":
             form = ContactForm(role=role)
         return await self._render_step(
@@ -340,7 +331,7 @@ class RegistrationController(Controller):
         )
 
     async def _context(self, request: Request, draft: dict[str, Any], step: Step, form: Any = None) -> dict[str, Any]:
-        settings, cipher, _ = _state(request)
+        cipher = request.app.state.cipher
         roles, rules = await q.role_rules(draft["application"]) if step.slug in {"contact", "review"} else ([], {})
         sensitive = {r.key for rs in rules.values() for r in rs if r.sensitive}
         if form is None:
@@ -370,8 +361,7 @@ class RegistrationController(Controller):
             "now": q.now(),
         }
         if step.slug == "review":
-            ctx["summary"] = service.summary(draft, cipher, rules, roles)
-            ctx["all_rules"] = rules
+            ctx["summary"] = service.summary(draft, cipher, rules)
         return ctx
 
     async def _render_step(

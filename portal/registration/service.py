@@ -246,7 +246,7 @@ def contact_form_from(
     return ContactForm(**base, role=draft.get("role_code") or "", **fields)
 
 
-def summary(draft: dict[str, Any], cipher: FieldCipher, rules: dict[str, list], roles: list[dict]) -> dict[str, Any]:
+def summary(draft: dict[str, Any], cipher: FieldCipher, rules: dict[str, list]) -> dict[str, Any]:
     """What the Review Details page shows: SSN and TIN masked to the last four."""
     p = draft.get("personal") or {}
     c = draft.get("contact") or {}
