@@ -126,34 +126,67 @@ async def change_password(session: dict[str, Any], current: str, new: str, confi
         errors["current_password"] = "Enter your current password"
     elif not await verify_secret(account["password_hash"], normalise(current)):
         errors["current_password"] = "Your current password is not correct"
-    reason = problem(new, user_id=account["user_id"], names=(account["first_name"], account["last_name"]))
-    if not new:
-        errors["new_password"] = "Enter a new password"
-    elif reason:
-        errors["new_password"] = reason
-    elif normalise(new) == normalise(current) and "current_password" not in errors:
+    errors |= _new_password_errors(account, new, confirm)
+    if not errors.get("new_password") and "current_password" not in errors and normalise(new) == normalise(current):
         errors["new_password"] = "Your new password must be different from your current password"
-    if not errors.get("new_password") and normalise(confirm) != normalise(new):
-        errors["confirm_password"] = "The passwords do not match"
+        errors.pop("confirm_password", None)
     if errors:
         return ChangeResult(errors)
     hashed = await hash_secret(normalise(new))
     token = secrets.token_urlsafe(32)
     async with transaction():
-        await q.update_account(
-            account["id"],
-            {
-                "password_hash": hashed,
-                "password_initial": False,
-                "password_expires_at": None,
-                "password_changed_at": q.now(),
-            },
-        )
-        await q.delete_sessions_of(account["id"])
-        await q.close_resets_of(account["id"])
+        await _set_password(account["id"], hashed)
         await q.create_session(token_hash(token), account["id"])
         await q.audit("password_changed", actor=account["user_id"], subject=account["user_id"], ip=ip)
     return ChangeResult({}, token)
+
+
+def _new_password_errors(account: dict[str, Any], new: str, confirm: str) -> dict[str, str]:
+    """The policy for a new password chosen by this account's holder, and its confirmation."""
+    if not new:
+        return {"new_password": "Enter a new password"}
+    reason = problem(new, user_id=account["user_id"], names=(account["first_name"], account["last_name"]))
+    if reason:
+        return {"new_password": reason}
+    if normalise(confirm) != normalise(new):
+        return {"confirm_password": "The passwords do not match"}
+    return {}
+
+
+async def _set_password(account_id: int, hashed: str) -> None:
+    """Inside a transaction: the account's own password from now on; every session and open
+    recovery link of the account ends."""
+    await q.update_account(
+        account_id,
+        {
+            "password_hash": hashed,
+            "password_initial": False,
+            "password_expires_at": None,
+            "password_changed_at": q.now(),
+            "failed_logins": 0,
+            "locked_until": None,
+        },
+    )
+    await q.delete_sessions_of(account_id)
+    await q.close_resets_of(account_id)
+
+
+async def reset_password(reset_hash: str, new: str, confirm: str, *, ip: str) -> dict[str, str] | None:
+    """Use a recovery link: None when the link is expired or used (also by a parallel request),
+    else the errors to show ({} on success)."""
+    account = await q.reset_owner(reset_hash)
+    if account is None:
+        return None
+    errors = _new_password_errors(account, new, confirm)
+    if errors:
+        return errors
+    hashed = await hash_secret(normalise(new))
+    async with transaction():
+        if await q.use_reset(reset_hash) is None:
+            return None
+        await _set_password(account["id"], hashed)
+        await q.audit("password_reset", actor=account["user_id"], subject=account["user_id"], ip=ip)
+    return {}
 
 
 # ---- Creating accounts (approver CLI, provisioning) -------------------------------------------

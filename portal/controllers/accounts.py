@@ -3,6 +3,7 @@ applications, launching an application, and self-service recovery."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import msgspec
@@ -14,10 +15,9 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
 from portal.accounts import service
-from portal.accounts.passwords import MIN_LENGTH, normalise, problem
+from portal.accounts.passwords import MIN_LENGTH
 from portal.auth import client_ip, signed_in
 from portal.controllers.registration import role_fields_fragment
-from portal.hashing import hash_secret
 from portal.mail import messages
 from portal.models import accounts as q
 from portal.models import registration as reg_q
@@ -279,60 +279,17 @@ class AccountsController(Controller):
     async def reset_submit(self, request: HTMXRequest) -> Template | Response:
         form = await parse_form(request, ResetForm)
         reset_id = _reset_id(request, form.token)
-        if reset_id is None or not await q.reset_is_usable(service.token_hash(reset_id)):
-            return render(
-                request, "accounts/reset.html", {"token": "", "usable": False, "errors": {}, "min_length": MIN_LENGTH}
+        errors = (
+            await service.reset_password(
+                service.token_hash(reset_id), form.new_password, form.confirm_password, ip=client_ip(request)
             )
-        errors: dict[str, str] = {}
-        # The account is known only once the link is used, so check the policy against it first.
-        from portal.models.tables import PasswordReset
-
-        row = (
-            await PasswordReset.select(
-                PasswordReset.account.user_id.as_alias("user_id"),
-                PasswordReset.account.first_name.as_alias("first_name"),
-                PasswordReset.account.last_name.as_alias("last_name"),
-            )
-            .where(PasswordReset.token_hash == service.token_hash(reset_id))
-            .first()
+            if reset_id
+            else None
         )
-        reason = problem(form.new_password, user_id=row["user_id"], names=(row["first_name"], row["last_name"]))
-        if not form.new_password:
-            errors["new_password"] = "Enter a new password"
-        elif reason:
-            errors["new_password"] = reason
-        elif normalise(form.confirm_password) != normalise(form.new_password):
-            errors["confirm_password"] = "The passwords do not match"
-        if errors:
-            return render(
-                request,
-                "accounts/reset.html",
-                {"token": form.token, "usable": True, "errors": errors, "min_length": MIN_LENGTH},
-            )
-        hashed = await hash_secret(normalise(form.new_password))
-        async with transaction():
-            account_id = await q.use_reset(service.token_hash(reset_id))
-            if account_id is None:  # used by a parallel request a moment ago
-                return render(
-                    request,
-                    "accounts/reset.html",
-                    {"token": "", "usable": False, "errors": {}, "min_length": MIN_LENGTH},
-                )
-            await q.update_account(
-                account_id,
-                {
-                    "password_hash": hashed,
-                    "password_initial": False,
-                    "password_expires_at": None,
-                    "password_changed_at": q.now(),
-                    "failed_logins": 0,
-                    "locked_until": None,
-                },
-            )
-            await q.delete_sessions_of(account_id)
-            await q.close_resets_of(account_id)
-            await q.audit("password_reset", actor=row["user_id"], subject=row["user_id"], ip=client_ip(request))
-        return Redirect(request.app.route_reverse("accounts:login") + "?reset=1", status_code=303)
+        if errors == {}:
+            return Redirect(request.app.route_reverse("accounts:login") + "?reset=1", status_code=303)
+        context = {"token": form.token, "usable": errors is not None, "errors": errors or {}, "min_length": MIN_LENGTH}
+        return render(request, "accounts/reset.html", context)
 
 
 def _signer(request: Request, salt: str) -> URLSafeTimedSerializer:
@@ -340,8 +297,6 @@ def _signer(request: Request, salt: str) -> URLSafeTimedSerializer:
 
 
 def _new_reset_id() -> str:
-    import secrets
-
     return secrets.token_urlsafe(24)
 
 

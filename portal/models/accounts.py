@@ -167,6 +167,12 @@ async def application_ids_by_code() -> dict[str, int]:
 # ---- Recovery links ---------------------------------------------------------------------------
 
 
+def _usable(token_hash: str) -> Any:
+    """A recovery link that exists, is unused and has not expired."""
+    unused = PasswordReset.used_at.is_null() & (PasswordReset.expires_at > now())
+    return (PasswordReset.token_hash == token_hash) & unused
+
+
 async def create_reset(token_hash: str, account_id: int, lifetime: timedelta) -> None:
     at = now()
     await PasswordReset.insert(
@@ -178,11 +184,7 @@ async def use_reset(token_hash: str) -> int | None:
     """Mark a valid, unused, unexpired link used, in one conditional UPDATE; its account id."""
     rows = (
         await PasswordReset.update({PasswordReset.used_at: now()})
-        .where(
-            (PasswordReset.token_hash == token_hash)
-            & PasswordReset.used_at.is_null()
-            & (PasswordReset.expires_at > now())
-        )
+        .where(_usable(token_hash))
         .returning(PasswordReset.account)
     )
     return rows[0]["account"] if rows else None
@@ -195,10 +197,22 @@ async def close_resets_of(account_id: int) -> None:
     )
 
 
-async def reset_is_usable(token_hash: str) -> bool:
-    return await PasswordReset.exists().where(
-        (PasswordReset.token_hash == token_hash) & PasswordReset.used_at.is_null() & (PasswordReset.expires_at > now())
+async def reset_owner(token_hash: str) -> dict[str, Any] | None:
+    """The account of a usable (unused, unexpired) recovery link."""
+    return (
+        await PasswordReset.select(
+            PasswordReset.account.id.as_alias("id"),
+            PasswordReset.account.user_id.as_alias("user_id"),
+            PasswordReset.account.first_name.as_alias("first_name"),
+            PasswordReset.account.last_name.as_alias("last_name"),
+        )
+        .where(_usable(token_hash))
+        .first()
     )
+
+
+async def reset_is_usable(token_hash: str) -> bool:
+    return await PasswordReset.exists().where(_usable(token_hash))
 
 
 # ---- Audit ------------------------------------------------------------------------------------

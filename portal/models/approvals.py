@@ -197,20 +197,20 @@ async def finish(request_id: int, *, level: int, status: str, by: str, reason: s
 
 async def approvers_for(application_id: int, level: int) -> list[dict[str, Any]]:
     """Who decides this application at this level (for the 'in your queue' email)."""
-    rights = await ApproverRight.select(ApproverRight.account).where(
+    return await _approver_accounts(
         (ApproverRight.level == level)
         & Or(ApproverRight.application == application_id, ApproverRight.application.is_null())
-    )
-    ids = sorted({r["account"] for r in rights})
-    if not ids:
-        return []
-    return await Account.select(Account.id, Account.user_id, Account.email, Account.first_name).where(
-        Account.id.is_in(ids)
     )
 
 
 async def all_approvers() -> list[dict[str, Any]]:
-    ids = sorted({r["account"] for r in await ApproverRight.select(ApproverRight.account)})
+    return await _approver_accounts(None)
+
+
+async def _approver_accounts(where: Any) -> list[dict[str, Any]]:
+    """The accounts holding approver rights that match ``where`` (all rights when None)."""
+    rights = ApproverRight.select(ApproverRight.account)
+    ids = sorted({r["account"] for r in await (rights.where(where) if where is not None else rights)})
     if not ids:
         return []
     return await Account.select(Account.id, Account.user_id, Account.email, Account.first_name).where(
