@@ -4,14 +4,14 @@ row actions swap only the row. Without JavaScript the same links and forms reloa
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
@@ -54,29 +54,13 @@ class ApprovalsController(Controller):
     include_in_schema = False
 
     @get("/", name="approvals:table")
-    async def table(
-        self,
-        request: HTMXRequest,
-        application: FromQuery[str] = "",
-        role: FromQuery[str] = "",
-        overdue: FromQuery[str] = "",
-        search: Annotated[str, QueryParameter(name="q")] = "",
-        sort: FromQuery[str] = "due",
-        direction: Annotated[str, QueryParameter(name="dir")] = "asc",
-        page: FromQuery[str] = "1",
-        done: FromQuery[str] = "",
-    ) -> Template:
+    async def table(self, request: HTMXRequest) -> Template:
+        """Query: application, role, overdue, q (name or tracking number), sort, dir, page; and
+        done, the signed message after a decision without JavaScript."""
         approver, rights = await _approver(request)
-        view = q.QueueView(
-            application=application,
-            role=role,
-            overdue=bool(overdue),
-            search=search,
-            sort=sort,
-            descending=direction == "desc",
-            page=_page_number(page),
-        )
-        return await self._table(request, approver, rights, view, notice=_notice(request).read(done))
+        params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+        view = q.QueueView.from_params(params)
+        return await self._table(request, approver, rights, view, notice=_notice(request).read(params.get("done", "")))
 
     async def _table(
         self, request: Request, approver: dict, rights: list, view: q.QueueView, notice: str = ""
@@ -238,10 +222,6 @@ class ApprovalsController(Controller):
         return render(request, "approvals/request.html", context)
 
 
-def _page_number(value: str) -> int:
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= 6 else 1
-
-
 class _Notices:
     """The message shown after a decision without JavaScript travels in the redirect's URL,
     signed so nobody can make the table say something the portal did not."""
@@ -268,19 +248,7 @@ def _with_notice(request: Request, url: str, message: str) -> str:
 
 
 def _view_from(url: str) -> q.QueueView:
-    from urllib.parse import parse_qs, urlsplit
-
-    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-    page = params.get("page", "1")
-    return q.QueueView(
-        application=params.get("application", ""),
-        role=params.get("role", ""),
-        overdue=bool(params.get("overdue")),
-        search=params.get("q", ""),
-        sort=params.get("sort", "due"),
-        descending=params.get("dir") == "desc",
-        page=_page_number(page),
-    )
+    return q.QueueView.from_params({k: v[0] for k, v in parse_qs(urlsplit(url).query).items()})
 
 
 async def _details(request: Request, tracking: str) -> dict[str, Any]:

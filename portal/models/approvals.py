@@ -3,6 +3,7 @@ and the conditional updates that make every decision happen exactly once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +70,20 @@ class QueueView:
         self.sort = sort if sort in SORTS else "due"
         self.descending = descending
         self.page = max(1, min(page, 100_000))
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> QueueView:
+        """The inverse of ``params``: a view from a query string, with odd values defaulted."""
+        page = params.get("page", "1")
+        return cls(
+            application=params.get("application", ""),
+            role=params.get("role", ""),
+            overdue=bool(params.get("overdue")),
+            search=params.get("q", ""),
+            sort=params.get("sort", "due"),
+            descending=params.get("dir") == "desc",
+            page=int(page) if page.isascii() and page.isdigit() and len(page) <= 6 else 1,
+        )
 
     def params(self, **override: Any) -> dict[str, str]:
         values = {
