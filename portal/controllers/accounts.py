@@ -175,11 +175,7 @@ class AccountsController(Controller):
     async def recover(self, request: HTMXRequest, what: FromPath[str]) -> Template:
         if what not in RECOVERY_WHAT:
             raise NotFoundException()
-        return render(
-            request,
-            "accounts/recover_identify.html",
-            {"what": what, "title": RECOVERY_WHAT[what], "errors": {}, "value": ""},
-        )
+        return _identify_page(request, what, {})
 
     @post("/recover/{what:str}", name="accounts:recover-identify", status_code=200)
     async def recover_identify(self, request: HTMXRequest, what: FromPath[str]) -> Template:
@@ -188,31 +184,10 @@ class AccountsController(Controller):
         form = await parse_form(request, IdentifyForm)
         identifier = form.identifier.strip()[:254]
         if not identifier:
-            return render(
-                request,
-                "accounts/recover_identify.html",
-                {
-                    "what": what,
-                    "title": RECOVERY_WHAT[what],
-                    "errors": {"identifier": "Enter your User ID or email address"},
-                    "value": "",
-                },
-            )
-        settings = request.app.state.settings
+            return _identify_page(request, what, {"identifier": "Enter your User ID or email address"})
         account = await q.account_by_identifier(identifier)
-        keys = service.questions_for(account, identifier, settings.secret_key)
         ticket = _signer(request, RECOVERY_SALT).dumps({"i": identifier, "w": what})
-        return render(
-            request,
-            "accounts/recover_questions.html",
-            {
-                "what": what,
-                "title": RECOVERY_WHAT[what],
-                "questions": [QUESTIONS[k] for k in keys],
-                "ticket": ticket,
-                "errors": {},
-            },
-        )
+        return _questions_page(request, what, account, identifier, ticket, {})
 
     @post("/recover/{what:str}/answers", name="accounts:recover-answers", status_code=200)
     async def recover_answers(self, request: HTMXRequest, what: FromPath[str]) -> Template | Redirect:
@@ -229,23 +204,12 @@ class AccountsController(Controller):
         account = await q.account_by_identifier(identifier)
         settings = request.app.state.settings
         if not form.answer_1.strip() or not form.answer_2.strip():
-            keys = service.questions_for(account, identifier, settings.secret_key)
             errors = {
                 k: "Enter your answer"
                 for k, v in (("answer_1", form.answer_1), ("answer_2", form.answer_2))
                 if not v.strip()
             }
-            return render(
-                request,
-                "accounts/recover_questions.html",
-                {
-                    "what": what,
-                    "title": RECOVERY_WHAT[what],
-                    "questions": [QUESTIONS[k] for k in keys],
-                    "ticket": form.ticket,
-                    "errors": errors,
-                },
-            )
+            return _questions_page(request, what, account, identifier, form.ticket, errors)
         matched = await service.answers_match(account, [form.answer_1[:200], form.answer_2[:200]])
         ip = client_ip(request)
         if matched and account is not None:
@@ -290,6 +254,33 @@ class AccountsController(Controller):
             return Redirect(request.app.route_reverse("accounts:login") + "?reset=1", status_code=303)
         context = {"token": form.token, "usable": errors is not None, "errors": errors or {}, "min_length": MIN_LENGTH}
         return render(request, "accounts/reset.html", context)
+
+
+def _identify_page(request: Request, what: str, errors: dict[str, str]) -> Template:
+    return render(
+        request,
+        "accounts/recover_identify.html",
+        {"what": what, "title": RECOVERY_WHAT[what], "errors": errors, "value": ""},
+    )
+
+
+def _questions_page(
+    request: Request, what: str, account: dict | None, identifier: str, ticket: str, errors: dict[str, str]
+) -> Template:
+    """The two questions to answer: the account's own, or (no account) the same two stand-ins
+    every time for the same identifier."""
+    keys = service.questions_for(account, identifier, request.app.state.settings.secret_key)
+    return render(
+        request,
+        "accounts/recover_questions.html",
+        {
+            "what": what,
+            "title": RECOVERY_WHAT[what],
+            "questions": [QUESTIONS[k] for k in keys],
+            "ticket": ticket,
+            "errors": errors,
+        },
+    )
 
 
 def _signer(request: Request, salt: str) -> URLSafeTimedSerializer:
