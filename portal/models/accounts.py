@@ -102,16 +102,8 @@ async def delete_session(token_hash: str) -> None:
     await UserSession.delete().where(UserSession.token_hash == token_hash)
 
 
-async def delete_session_id(session_id: int) -> None:
-    await UserSession.delete().where(UserSession.id == session_id)
-
-
-async def delete_sessions_of(account_id: int, *, except_hash: str = "") -> None:
-    await UserSession.delete().where((UserSession.account == account_id) & (UserSession.token_hash != except_hash))
-
-
-async def sessions_of(account_id: int) -> int:
-    return await UserSession.count().where(UserSession.account == account_id)
+async def delete_sessions_of(account_id: int) -> None:
+    await UserSession.delete().where(UserSession.account == account_id)
 
 
 # ---- Grants and approver rights ---------------------------------------------------------------
@@ -127,12 +119,6 @@ async def grants_of(account_id: int) -> list[dict[str, Any]]:
         )
         .where(AccessGrant.account == account_id)
         .order_by(AccessGrant.application.name)
-    )
-
-
-async def has_grant(account_id: int, application_code: str) -> bool:
-    return await AccessGrant.exists().where(
-        (AccessGrant.account == account_id) & (AccessGrant.application.code == application_code)
     )
 
 
