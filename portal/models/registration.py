@@ -8,7 +8,7 @@ from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine
 
-from portal.models.db import current_engine, transaction
+from portal.models.db import current_engine
 from portal.models.tables import AccessRequest, Application, CatalogField, RegistrationDraft, Role
 from portal.registration.forms import FieldRule
 
@@ -149,9 +149,6 @@ async def request_status(tracking_number: str, email: str) -> dict[str, Any] | N
         .where((AccessRequest.tracking_number == tracking_number) & (AccessRequest.email == email))
         .first()
     )
-
-
-__all__ = ["transaction"]
 
 
 async def latest_contact(email: str) -> dict[str, Any]:
