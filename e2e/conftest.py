@@ -11,7 +11,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -31,6 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+T = TypeVar("T")
 WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}
 
 
@@ -174,3 +178,21 @@ def assert_accessible(page: Page) -> None:
 def assert_no_console_errors(page: Page) -> None:
     """Nothing was refused by the CSP or failed in a script."""
     assert page.console_errors == [], page.console_errors  # type: ignore[attr-defined]
+
+
+def in_database(server_env: dict[str, str], work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` against the database the portal under test serves."""
+    from portal.models.db import bind, make_engine
+    from portal.settings import from_env
+
+    bind(make_engine(from_env(server_env)))
+    # Playwright's sync API keeps an event loop on this thread: run the coroutine on another.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+def create_account(server_env: dict[str, str], **options) -> dict:
+    """An account made directly in the served database (``make_account``'s options)."""
+    from tests.integration.accounts_support import make_account
+
+    return in_database(server_env, make_account(**options))

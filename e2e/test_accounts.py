@@ -3,28 +3,15 @@ My applications, a granted application, and a refused one."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import Page, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors
-
-
-def _make_account(server_env) -> dict:
-    from portal.models.db import bind, make_engine
-    from portal.settings import from_env
-    from tests.integration.accounts_support import make_account
-
-    bind(make_engine(from_env(server_env)))
-    # Playwright's sync API keeps an event loop on this thread: run the set-up on another.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, make_account(grants=(("EQRS", "facility-editor"),))).result()
+from e2e.conftest import assert_accessible, assert_no_console_errors, create_account
 
 
 def test_first_login_forced_change_and_my_applications(page: Page, javascript: bool, server_env):
-    account = _make_account(server_env)
+    account = create_account(server_env, grants=(("EQRS", "facility-editor"),))
     page.goto("/")
     page.get_by_role("link", name="Log in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Log in to IACS")

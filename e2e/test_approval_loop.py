@@ -4,26 +4,14 @@ with the initial password, changes it and reaches the approved application."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors
+from e2e.conftest import assert_accessible, assert_no_console_errors, create_account, in_database
 
 _n = itertools.count(1)
-
-
-def _make_approver(server_env, rights) -> dict:
-    from portal.models.db import bind, make_engine
-    from portal.settings import from_env
-    from tests.integration.accounts_support import make_account
-
-    bind(make_engine(from_env(server_env)))
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, make_account(initial=False, grants=(), approver=rights)).result()
 
 
 def register(page: Page, inbox, email: str) -> str:
@@ -61,7 +49,7 @@ def register(page: Page, inbox, email: str) -> str:
 
 def test_register_approve_and_first_login(browser: Browser, base_url: str, javascript: bool, inbox, server_env):
     email = f"loop{next(_n)}.{'js' if javascript else 'nojs'}@example.gov"
-    approver = _make_approver(server_env, (("EHRIP", 1),))
+    approver = create_account(server_env, initial=False, grants=(), approver=(("EHRIP", 1),))
 
     applicant_ctx = browser.new_context(base_url=base_url, java_script_enabled=javascript)
     applicant = applicant_ctx.new_page()
@@ -129,7 +117,7 @@ def test_register_approve_and_first_login(browser: Browser, base_url: str, javas
 
 def test_reject_needs_a_reason_and_errors_are_accessible(page: Page, javascript: bool, inbox, server_env):
     email = f"reject{next(_n)}.{'js' if javascript else 'nojs'}@example.gov"
-    approver = _make_approver(server_env, (("EHRIP", 1),))
+    approver = create_account(server_env, initial=False, grants=(), approver=(("EHRIP", 1),))
     tracking = register(page, inbox, email)
     page.get_by_role("button", name="OK").click()
     page.goto("/login")
@@ -153,21 +141,16 @@ def test_reject_needs_a_reason_and_errors_are_accessible(page: Page, javascript:
 
 
 def _quick_requests(server_env, count: int) -> list[str]:
-    from portal.models.db import bind, make_engine
-    from portal.settings import from_env
     from tests.integration.test_approvals import quick_request
-
-    bind(make_engine(from_env(server_env)))
 
     async def make():
         return [await quick_request("COBR", "account-designee", days_ago=i) for i in range(count)]
 
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, make()).result()
+    return in_database(server_env, make())
 
 
 def test_table_filters_sorts_and_pages(page: Page, javascript: bool, server_env):
-    approver = _make_approver(server_env, (("COBR", 1),))
+    approver = create_account(server_env, initial=False, grants=(), approver=(("COBR", 1),))
     _quick_requests(server_env, 27)
     page.goto("/login")
     page.get_by_label("User ID").fill(approver["user_id"])

@@ -27,7 +27,7 @@ from portal.mail.worker import run_worker
 from portal.models.db import bind, make_engine
 from portal.security import rate_limit, security_headers_hook
 from portal.settings import Settings, get_settings
-from portal.web import signed_in_account
+from portal.web import seconds_until, signed_in_account
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSRF_COOKIE = "csrftoken"
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         env.globals["asset"] = assets.url
         env.globals["production"] = settings.production
         env.globals["signed_in_account"] = signed_in_account
+        env.filters["seconds_until"] = seconds_until
 
     app = Litestar(
         route_handlers=ROUTE_HANDLERS,

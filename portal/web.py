@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -18,6 +19,12 @@ T = TypeVar("T", bound=msgspec.Struct)
 CONTROL = re.compile(
     r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff\U0010fffe\U0010ffff]"
 )
+
+
+def seconds_until(moment: datetime) -> int:
+    """Whole seconds from now to ``moment`` (0 once past): pages send clocks as durations, so
+    a browser whose own clock is wrong still counts down correctly."""
+    return max(0, int((moment - datetime.now(UTC)).total_seconds()))
 
 
 def wants_fragment(request: Request) -> bool:

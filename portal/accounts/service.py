@@ -97,7 +97,9 @@ async def current_session(token: str | None) -> dict[str, Any] | None:
     if row["last_seen_at"] <= at - timedelta(seconds=30):
         await q.touch_session(row["id"])
         row["last_seen_at"] = at
-    row["expires_at"] = min(row["last_seen_at"] + IDLE_TIMEOUT, row["created_at"] + ABSOLUTE_TIMEOUT)
+    row["ends_at"] = row["created_at"] + ABSOLUTE_TIMEOUT
+    row["expires_at"] = min(row["last_seen_at"] + IDLE_TIMEOUT, row["ends_at"])
+    row["idle_seconds"] = int(IDLE_TIMEOUT.total_seconds())
     return row
 
 

@@ -66,8 +66,10 @@ async def test_idle_timeout_and_absolute_limit(client):
     account = await make_account(initial=False)
     await log_in(client, account["user_id"], account["password"])
     r = await client.get("/my/applications")
-    warning = re.search(r'id="session-warning"[^>]*data-expires="([^"]+)"', r.text)
+    warning = re.search(r'id="session-warning"[^>]*data-expires-in="(\d+)" data-ends-in="(\d+)"', r.text)
     assert warning  # the page carries the idle warning, shown by session.js two minutes before
+    assert 29 * 60 <= int(warning[1]) <= 30 * 60  # seconds left, idle
+    assert 12 * 3600 - 60 <= int(warning[2]) <= 12 * 3600  # seconds left, absolute
     now = q.now()
     await UserSession.update({UserSession.last_seen_at: now - timedelta(minutes=31)}).where(
         UserSession.account == account["id"]

@@ -1,0 +1,93 @@
+"""The two clocks the page keeps with JavaScript, run on Chromium's fake clock: the
+verification code's live countdown and the idle-session warning with Stay logged in."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from playwright.sync_api import Browser, Page, expect
+
+from e2e.conftest import assert_accessible, assert_no_console_errors, create_account
+
+_n = itertools.count(1)
+
+
+def _page(browser: Browser, base_url: str) -> Page:
+    context = browser.new_context(base_url=base_url)
+    page = context.new_page()
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
+    page.clock.install()  # starts at the real time; moves only when the test moves it
+    return page
+
+
+def test_verification_countdown_runs_down_to_expired(browser: Browser, base_url: str, inbox):
+    page = _page(browser, base_url)
+    email = f"clock{next(_n)}@example.gov"
+    page.goto("/register/EHRIP/terms")
+    page.get_by_role("button", name="Accept").click()
+    page.get_by_label("First name").fill("Ines")
+    page.get_by_label("Last name").fill("Moreau")
+    page.get_by_label("Date of birth").fill("1979-02-11")
+    page.get_by_label("Work email address", exact=True).fill(email)
+    page.get_by_label("Confirm work email address").fill(email)
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Step 2 of 6: Email Verification")
+
+    clock = page.locator(".countdown-clock")
+    expect(clock).to_have_text(re.compile(r"^(29:[0-5]\d|30:00)$"))
+    page.clock.run_for(3000)  # it ticks every second
+    expect(clock).to_have_text(re.compile(r"^29:[0-5]\d$"))
+    page.clock.fast_forward("10:00")
+    page.clock.run_for(1000)
+    expect(clock).to_have_text(re.compile(r"^(19:[0-5]\d|20:00)$"))
+    page.clock.fast_forward("20:00")
+    page.clock.run_for(1000)
+    expect(page.get_by_text("the code has expired: select Resend code")).to_be_visible()
+    expect(clock).to_have_count(0)
+    assert_accessible(page)
+    assert_no_console_errors(page)
+    page.context.close()
+
+
+def test_idle_warning_two_minutes_before_with_stay_logged_in(browser: Browser, base_url: str, server_env):
+    account = create_account(server_env, initial=False, grants=(("EQRS", "facility-editor"),))
+    page = _page(browser, base_url)
+    page.goto("/login")
+    page.get_by_label("User ID").fill(account["user_id"])
+    page.get_by_label("Password").fill(account["password"])
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("My applications")
+
+    warning = page.locator("#session-warning")
+    stay = page.get_by_role("button", name="Stay logged in")
+    page.clock.fast_forward("27:00")
+    expect(warning).to_be_hidden()
+
+    # Two minutes before the 30 idle minutes are up: the warning, with the time and the focus.
+    page.clock.fast_forward("01:30")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text(re.compile(r"you will be logged out at \d\d:\d\d because"))
+    expect(stay).to_be_focused()
+    assert_accessible(page)
+
+    # Stay logged in (keyboard): one request; the warning goes and the idle clock starts again.
+    with page.expect_response(re.compile(r"/session/refresh$")) as refreshed:
+        page.keyboard.press("Enter")
+    assert refreshed.value.status == 200
+    page.clock.run_for(100)  # htmx settles a swap after 20 ms
+    expect(warning).to_be_hidden()
+    page.clock.fast_forward("27:00")
+    expect(warning).to_be_hidden()
+    page.clock.fast_forward("01:30")
+    expect(warning).to_be_visible()
+
+    # Nothing done: once the time is up the page says so and offers to log in again.
+    page.clock.fast_forward("02:00")
+    expect(stay).to_be_hidden()
+    expect(warning).to_contain_text("For your security you have been logged out.")
+    expect(warning.get_by_role("link", name="Log in again")).to_have_attribute("href", "/login")
+    assert_accessible(page)
+    assert_no_console_errors(page)
+    page.context.close()
