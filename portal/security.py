@@ -65,7 +65,7 @@ def rate_limit(settings: Settings) -> RateLimitConfig:
     """Per client address (uvicorn resolves X-Forwarded-For from trusted proxies): at most
     ``PORTAL_RATE_LIMIT`` POSTs a minute to the paths above, then 429 with Retry-After."""
 
-    def throttled(request: Request) -> bool:
+    async def throttled(request: Request) -> bool:  # async: a plain function would run in a thread
         path = request.url.path
         return request.method == "POST" and (path.startswith(THROTTLED_PATHS) or path.endswith("/terms"))
 

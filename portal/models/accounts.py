@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from portal.models.db import Prepared
 from portal.models.tables import (
     AccessGrant,
     Account,
@@ -74,10 +75,9 @@ async def create_session(token_hash: str, account_id: int) -> None:
     await UserSession.insert(UserSession(token_hash=token_hash, account=account_id, created_at=at, last_seen_at=at))
 
 
-async def session_with_account(token_hash: str) -> dict[str, Any] | None:
-    """The session and its account in one query."""
-    return (
-        await UserSession.select(
+_SESSION = Prepared(
+    lambda token_hash: (
+        UserSession.select(
             UserSession.id,
             UserSession.created_at,
             UserSession.last_seen_at,
@@ -90,8 +90,14 @@ async def session_with_account(token_hash: str) -> dict[str, Any] | None:
             UserSession.account.password_expires_at.as_alias("password_expires_at"),
         )
         .where(UserSession.token_hash == token_hash)
-        .first()
+        .limit(1)
     )
+)  # read on every signed-in request: built once
+
+
+async def session_with_account(token_hash: str) -> dict[str, Any] | None:
+    """The session and its account in one query."""
+    return await _SESSION.first(token_hash)
 
 
 async def touch_session(session_id: int) -> None:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.query import Select
 
-from portal.models.db import current_engine
+from portal.models.db import Prepared, current_engine
 from portal.models.tables import AccessRequest, Application, CatalogField, RegistrationDraft, Role
 from portal.registration.forms import FieldRule
 
@@ -76,19 +77,26 @@ _DRAFT_COLUMNS = (
 )
 
 
+def _draft_query(token: str, fresh_since: datetime, lock: bool) -> Select:
+    query = (
+        RegistrationDraft.select(*_DRAFT_COLUMNS)
+        .where((RegistrationDraft.token == token) & (RegistrationDraft.updated_at > fresh_since))
+        .limit(1)
+        .output(load_json=True)
+    )
+    return query.lock_rows("UPDATE", of=(RegistrationDraft,)) if lock else query
+
+
+_DRAFT = Prepared(_draft_query)  # read on every step: built once
+
+
 async def get_draft(token: str, *, lock: bool = False) -> dict[str, Any] | None:
     """The draft with its application and role names, in one query; None when unknown or idle
     for more than 24 hours. ``lock`` (inside a transaction) keeps other writers of this draft
     waiting until the transaction ends: FOR UPDATE on PostgreSQL; on SQLite the transaction
     helper already holds the database's write lock."""
-    query = (
-        RegistrationDraft.select(*_DRAFT_COLUMNS)
-        .where((RegistrationDraft.token == token) & (RegistrationDraft.updated_at > now() - DRAFT_IDLE))
-        .output(load_json=True)
-    )
-    if lock and not isinstance(current_engine(), SQLiteEngine):
-        query = query.lock_rows("UPDATE", of=(RegistrationDraft,))
-    return await query.first()
+    lock = lock and not isinstance(current_engine(), SQLiteEngine)
+    return await _DRAFT.first(token, now() - DRAFT_IDLE, variant=(lock,))
 
 
 async def update_draft(token: str, values: dict[str, Any]) -> None:
