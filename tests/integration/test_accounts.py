@@ -355,7 +355,7 @@ async def test_forgot_user_id_emails_it(client):
 
 
 async def test_other_requests_are_not_stalled_while_logins_hash(concurrent_client):
-    """Hashing runs in worker threads: a health check sent while six logins are verifying
+    """Hashing runs on its own thread: a health check sent while six logins are verifying
     their passwords finishes before all of them (it would queue behind them on the loop)."""
     client = concurrent_client
     account = await make_account(initial=False)
