@@ -233,7 +233,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     print(asyncio.run(_catalog_load(settings, None)))
     for grant, user_id, password in asyncio.run(_demo_approvers(settings)):
         print(f"Demo approver for {grant}: User ID: {user_id}  Initial password: {password}")
-    from portal.mail.catcher import start_catcher
+    from portal.mail.catcher import start_catcher, stop_catcher
 
     smtp = urlsplit(settings.smtp_url)
     controller, _ = start_catcher(smtp.hostname or "127.0.0.1", smtp.port or 1025)
@@ -245,7 +245,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     try:
         return cmd_serve(argparse.Namespace(host=args.host, port=args.port, workers=1))
     finally:
-        controller.stop()
+        stop_catcher(controller)
 
 
 def build_parser() -> argparse.ArgumentParser:

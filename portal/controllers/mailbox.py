@@ -1,5 +1,5 @@
-"""The development mailbox: every queued email, to read verification codes and links without
-an SMTP client. It answers 404 outside development."""
+"""The development mailbox: every email the local SMTP catcher of `make run` received, to read
+verification codes and links without a mail client. It answers 404 outside development."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from portal.mail import outbox
+from portal.mail.catcher import caught_messages
 from portal.web import render
 
 MAILBOX_LIMIT = 50
@@ -26,5 +26,5 @@ class MailboxController(Controller):
     async def mailbox(self, request: Request) -> Template:
         if not mailbox_enabled(request):
             raise NotFoundException()
-        messages = await outbox.recent_messages(MAILBOX_LIMIT)
+        messages = caught_messages(MAILBOX_LIMIT)
         return render(request, "mailbox/mailbox.html", {"messages": messages, "limit": MAILBOX_LIMIT})

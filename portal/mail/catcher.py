@@ -1,5 +1,6 @@
-"""A local SMTP catcher for development: receives every message over real SMTP (aiosmtpd)
-and prints it on the console so a new user can read their verification code."""
+"""A local SMTP catcher for development: receives every message over real SMTP (aiosmtpd),
+prints it on the console and keeps the last ones for the development mailbox page, so a new
+user can read their verification code without a mail client."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import email.policy
 import logging
 import sys
 from collections import deque
+from datetime import UTC, datetime
 from typing import TextIO
 
 from aiosmtpd.controller import Controller
@@ -16,12 +18,13 @@ from aiosmtpd.smtp import Envelope, Session
 
 
 class CaughtMessage:
-    __slots__ = ("mail_from", "rcpt_tos", "message")
+    __slots__ = ("mail_from", "rcpt_tos", "message", "received_at")
 
     def __init__(self, mail_from: str, rcpt_tos: list[str], message: email.message.EmailMessage):
         self.mail_from = mail_from
         self.rcpt_tos = rcpt_tos
         self.message = message
+        self.received_at = datetime.now(UTC)
 
     @property
     def subject(self) -> str:
@@ -58,10 +61,31 @@ class CatchingHandler:
         return "250 Message accepted for delivery"
 
 
+# The catcher started in this process (by `python -m portal dev`), read by the mailbox page.
+_running: CatchingHandler | None = None
+
+
 def start_catcher(host: str = "127.0.0.1", port: int = 1025, echo: TextIO | None = sys.stdout):
     """Start the catcher in a background thread; returns (controller, handler)."""
+    global _running
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # it logs every address
     handler = CatchingHandler(echo=echo)
     controller = Controller(handler, hostname=host, port=port)
     controller.start()
+    _running = handler
     return controller, handler
+
+
+def stop_catcher(controller: Controller) -> None:
+    global _running
+    controller.stop()
+    if _running is not None and controller.handler is _running:
+        _running = None
+
+
+def caught_messages(limit: int) -> list[CaughtMessage] | None:
+    """The newest ``limit`` messages this process's catcher received, newest first; None when
+    no catcher runs in this process."""
+    if _running is None:
+        return None
+    return list(reversed(_running.messages))[:limit]

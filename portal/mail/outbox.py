@@ -63,16 +63,6 @@ async def enqueue(*, kind: str, to: str, subject: str, body: str) -> None:
     )
 
 
-async def recent_messages(limit: int = 50) -> list[dict[str, Any]]:
-    """The newest ``limit`` messages, newest first (for the development mailbox page)."""
-    return await (
-        OutboxMessage.select()
-        .order_by(OutboxMessage.created_at, ascending=False)
-        .order_by(OutboxMessage.id, ascending=False)
-        .limit(limit)
-    )
-
-
 def _claimable(now: datetime):
     return (
         OutboxMessage.sent_at.is_null()

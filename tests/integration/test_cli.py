@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from portal.catalog import DEFAULT_CATALOG
@@ -164,8 +165,23 @@ def test_dev_is_what_make_run_starts(tmp_path):
             except OSError:
                 assert proc.poll() is None, proc.stdout.read()
                 time.sleep(0.2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{http}/dev/mailbox", timeout=5) as r:
-            assert r.status == 200
+        # A registration sends a code: the catcher prints it and the mailbox page lists it.
+        from tests.integration.registration_flow import PERSONAL
+
+        email = "dev.user@example.gov"
+        with httpx.Client(base_url=f"http://127.0.0.1:{http}", follow_redirects=True, timeout=10) as web:
+            web.get("/register/PSR/terms")
+            token = web.cookies["csrftoken"]
+            assert web.post("/register/PSR/terms", data={"_csrf_token": token}).status_code == 200
+            data = {**PERSONAL, "email": email, "email_confirm": email, "_csrf_token": token}
+            assert "Step 2 of 6" in web.post("/register/personal", data=data).text
+            for _ in range(100):
+                mailbox = web.get("/dev/mailbox").text
+                if email in mailbox:
+                    break
+                time.sleep(0.1)
+        code = re.search(r"verification code is: (\d{6})", mailbox)
+        assert code, mailbox
     finally:
         proc.terminate()
         output = proc.communicate(timeout=20)[0]
@@ -173,6 +189,7 @@ def test_dev_is_what_make_run_starts(tmp_path):
     assert re.search(r"Demo approver for \*:1: User ID: [A-Z]{4}[2-9]{3}  Initial password: \S{15,}", output)
     assert re.search(r"Demo approver for \*:2: User ID: [A-Z]{4}[2-9]{3}", output)
     assert f"Mail catcher listening on 127.0.0.1:{smtp}" in output
+    assert f"Mail to {email}" in output and f"verification code is: {code[1]}" in output
 
 
 async def test_approver_add_and_reset_print_credentials_only_on_the_console(empty_db):

@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from portal.mail.catcher import CatchingHandler
-from portal.mail.outbox import OutboxError, enqueue, recent_messages, utcnow
+from portal.mail.outbox import OutboxError, enqueue, utcnow
 from portal.mail.worker import deliver_due, run_worker
 from portal.models.db import transaction
 from portal.models.tables import OutboxMessage
@@ -205,12 +205,6 @@ async def test_a_claimed_row_is_left_to_its_worker(outbox, smtp):
     await OutboxMessage.update({OutboxMessage.claimed_until: utcnow() - timedelta(seconds=1)}, force=True)
     assert await deliver_due(settings) == 1  # a lapsed claim (a worker that died) is taken over
     assert len(smtp.messages) == 1
-
-
-async def test_recent_messages_newest_first_with_limit(outbox):
-    await queue(3)
-    newest = await recent_messages(2)
-    assert [m["subject"] for m in newest] == ["Message 2", "Message 1"]
 
 
 async def test_run_worker_delivers_and_survives_errors_until_stopped(outbox, smtp, caplog):
