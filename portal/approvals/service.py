@@ -121,7 +121,8 @@ async def _provision(row: dict[str, Any], *, by: str, ip: str, settings: Any) ->
     has none yet, with its two emails (User ID; initial password without the User ID)."""
     holder = await accounts_q.account_by_user_id(row["account_user_id"]) if row.get("account_user_id") else None
     if holder is not None:
-        await accounts_q.add_grant(holder["id"], row["application"], row["role"], row["id"])
+        if not await accounts_q.add_grant(holder["id"], row["application"], row["role"], row["id"]):
+            return  # held already (granted by another request meanwhile): nothing new to tell
         await messages.access_added(
             to=holder["email"],
             application=row["application_name"],

@@ -18,7 +18,7 @@ MESSAGES = {
     404: ("Page not found", "Check the address, or start again from the Getting Ready page."),
     405: ("That action is not allowed here", "Go back and use the buttons on the page."),
     413: ("What you sent is too large", "Shorten your answers and try again."),
-    429: ("Too many attempts", "Wait a few minutes, then try again."),
+    429: ("Too many attempts", "Wait a minute, then try again."),
     503: ("The service is busy", "Try again in a few minutes."),
 }
 
@@ -35,16 +35,22 @@ def error_page(request: Request, status: int, headers: dict[str, str] | None = N
     )
 
 
+# The rate limit counts a sliding minute, so a minute from now a try is always allowed again.
+RETRY_AFTER_SECONDS = 60
+
+
 def _http_exception(request: Request, exc: HTTPException) -> Template:
-    return error_page(request, exc.status_code, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 429:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    return error_page(request, exc.status_code, headers)
 
 
 def _server_error(request: Request, exc: Exception) -> Template:
     # Log the type, route and code locations only: exception messages can carry what the
     # user typed (personal data), so they are never logged.
     frames = "".join(traceback.format_tb(exc.__traceback__)[-8:])
-    detail = "" if request.app.state.settings.production else f": {exc}"  # development only
-    log.error("unhandled %s%s on %s %s\n%s", type(exc).__name__, detail, request.method, request.url.path, frames)
+    log.error("unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames)
     return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
 
 

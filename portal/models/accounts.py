@@ -128,13 +128,17 @@ async def grants_of(account_id: int) -> list[dict[str, Any]]:
     )
 
 
-async def add_grant(account_id: int, application_id: int, role_id: int, request_id: int | None) -> bool:
-    """Add a grant unless the account already has it; True when added."""
-    if await AccessGrant.exists().where(
+async def has_grant(account_id: int, application_id: int, role_id: int) -> bool:
+    return await AccessGrant.exists().where(
         (AccessGrant.account == account_id)
         & (AccessGrant.application == application_id)
         & (AccessGrant.role == role_id)
-    ):
+    )
+
+
+async def add_grant(account_id: int, application_id: int, role_id: int, request_id: int | None) -> bool:
+    """Add a grant unless the account already has it; True when added."""
+    if await has_grant(account_id, application_id, role_id):
         return False
     await AccessGrant.insert(
         AccessGrant(account=account_id, application=application_id, role=role_id, request=request_id, granted_at=now())

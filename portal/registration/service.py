@@ -13,6 +13,7 @@ from portal.approvals.service import notify_new_request
 from portal.crypto import FieldCipher, mask
 from portal.hashing import code_digest, hash_secret, normalise_answer
 from portal.mail import messages
+from portal.models import accounts as accounts_q
 from portal.models import registration as q
 from portal.models.db import UNIQUE_VIOLATIONS, transaction
 from portal.registration import verification as v
@@ -361,6 +362,8 @@ async def _submit_for_holder(
     if errors:
         return Outcome(errors=errors)
     role = next(r for r in roles if r["code"] == values["role"])
+    if await accounts_q.has_grant(account["account_id"], application["id"], role["id"]):
+        return Outcome(errors={"role": f"You already have {application['code']} as {role['name']}"})
     contact = _sealed_contact(values, rules, cipher)
     at = q.now()
     async with transaction():

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+from contextlib import asynccontextmanager
 
 import msgspec
 import pytest
@@ -34,11 +35,19 @@ async def app(database):
     return create_app(database)
 
 
-@pytest.fixture
-async def client(app):
+@asynccontextmanager
+async def checked_client(app):
+    """A browser of its own (cookies apart) on ``app``: redirects not followed, and every HTML
+    response HTML-checked. Tests that need a second person use it rather than a bare client."""
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         client.follow_redirects = False
         client.event_hooks["response"].append(_check_html_response)
+        yield client
+
+
+@pytest.fixture
+async def client(app):
+    async with checked_client(app) as client:
         yield client
 
 

@@ -6,12 +6,10 @@ import asyncio
 import re
 from datetime import timedelta
 
-import msgspec
-from litestar.testing import AsyncTestClient
-
 from portal.models import accounts as q
 from portal.models.tables import Account, AuditEvent, OutboxMessage, PasswordReset, UserSession
 from tests.integration.accounts_support import GOOD_PASSWORD, csrf, log_in, make_account
+from tests.integration.conftest import checked_client
 from tests.integration.registration_flow import error_messages, h1
 
 SESSION = "iacs_session"
@@ -123,8 +121,7 @@ async def test_initial_password_lapses_after_72_hours(client):
 
 async def test_change_password_rules_rotation_and_other_sessions_ended(client, app):
     account = await make_account()
-    async with AsyncTestClient(app=app) as other:
-        other.follow_redirects = False
+    async with checked_client(app) as other:
         await log_in(other, account["user_id"], account["password"])
         await log_in(client, account["user_id"], account["password"])
         assert await UserSession.count().where(UserSession.account == account["id"]) == 2
@@ -208,21 +205,6 @@ async def test_a_success_resets_the_consecutive_count(client):
     assert (await log_in(client, account["user_id"], account["password"])).status_code == 303
     row = await Account.select().where(Account.id == account["id"]).first()
     assert row["failed_logins"] == 0 and row["locked_until"] is None
-
-
-async def test_per_address_rate_limit_on_login(database):
-    from portal.app import create_app
-    from portal.models.db import bind, current_engine
-
-    engine = current_engine()
-    limited = create_app(msgspec.structs.replace(database, rate_limit_per_minute=3))
-    try:
-        async with AsyncTestClient(app=limited) as c:
-            c.follow_redirects = False
-            statuses = [(await log_in(c, "ZZZZ999", "whatever whatever")).status_code for _ in range(5)]
-    finally:
-        bind(engine)
-    assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429]
 
 
 async def test_audit_log_records_logins_failures_and_changes_never_the_password(client):
@@ -441,3 +423,73 @@ async def test_a_recovery_ticket_works_only_for_its_own_journey(client):
     )
     assert r.status_code == 303 and r.headers["location"] == "/recover/password"
     assert await _mails(account["email"], "password_reset") == []
+
+
+# ---- 9. A lapsed initial password, and long passwords -----------------------------------------
+
+
+async def test_a_lapsed_initial_password_is_refused_and_forgot_password_still_works(client, smtp):
+    account = await make_account()  # an initial password, as provisioning makes it
+    await q.update_account(account["id"], {"password_expires_at": q.now() - timedelta(minutes=1)})
+    r = await log_in(client, account["user_id"], account["password"])
+    assert r.status_code == 200 and SESSION not in r.headers.get("set-cookie", "")
+    message = error_messages(r.text)["password"]
+    assert "Your initial password has expired" in message and "Forgot password" in message
+    assert 'href="/recover/password"' in r.text  # the way out is on the same page
+    assert await UserSession.count().where(UserSession.account == account["id"]) == 0
+
+    # Forgot password: the authentication questions, then the emailed single-use link.
+    labels, r = await _recover(client, "password", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
+    assert labels == ["What was the name of your first school?", "What was the make and model of your first car?"]
+    assert h1(r.text) == "Check your email"
+    mail = await smtp.last_to(account["email"])
+    assert mail.subject == "Reset your IACS password"
+    link = re.search(r"(/recover/reset\?token=\S+)", mail.text).group(1)
+    r = await client.get(link)
+    assert h1(r.text) == "Set a new password" and 'name="new_password"' in r.text
+    new = "copper kites above winter meadows"
+    token = link.split("token=", 1)[1]
+    r = await client.post(
+        "/recover/reset", data={"token": token, "new_password": new, "confirm_password": new, **await csrf(client)}
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/login?reset=1"
+    assert "This link has expired or has already been used" in (await client.get(link)).text  # single use
+
+    row = await Account.select().where(Account.id == account["id"]).first()
+    assert row["password_initial"] is False and row["password_expires_at"] is None
+    r = await log_in(client, account["user_id"], account["password"])  # the lapsed one: still refused
+    assert r.status_code == 200 and error_messages(r.text) == {"password": "The User ID or password is not correct."}
+    r = await log_in(client, account["user_id"], new)
+    assert r.status_code == 303 and r.headers["location"] == "/my/applications"  # no forced change any more
+    r = await client.get("/my/applications")
+    assert r.status_code == 200 and h1(r.text) == "My applications"
+    r = await client.get("/password/change")  # still reachable by choice, no longer as "initial password"
+    assert r.status_code == 200 and "initial password" not in r.text
+    assert await events(account["user_id"], "login_refused_initial_expired")
+    assert await events(account["user_id"], "password_reset")
+
+
+async def test_long_passwords_are_never_truncated(client):
+    account = await make_account(initial=False)
+    long_password = "quiet copper rivers wander past old orchards while violet herons drift home slow"
+    assert len(long_password) == 80
+    await log_in(client, account["user_id"], account["password"])
+    r = await client.post(
+        "/password/change",
+        data={
+            "current_password": account["password"],
+            "new_password": long_password,
+            "confirm_password": long_password,
+            **await csrf(client),
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/my/applications?changed=1", error_messages(r.text)
+    await client.post("/logout", data=await csrf(client))
+    for prefix in (64, 72, 79):
+        r = await log_in(client, account["user_id"], long_password[:prefix])
+        assert r.status_code == 200, prefix
+        assert error_messages(r.text) == {"password": "The User ID or password is not correct."}, prefix
+    assert await UserSession.count().where(UserSession.account == account["id"]) == 0
+    r = await log_in(client, account["user_id"], long_password)
+    assert r.status_code == 303 and r.headers["location"] == "/my/applications"
+    assert (await client.get("/my/applications")).status_code == 200

@@ -15,7 +15,8 @@ from portal.hashing import verify_secret
 from portal.models import accounts as aq
 from portal.models.tables import AccessGrant, AccessRequest, Account, Application, OutboxMessage, Role
 from tests.integration.accounts_support import csrf, log_in, make_account
-from tests.integration.registration_flow import NS, Applicant
+from tests.integration.conftest import checked_client
+from tests.integration.registration_flow import NS, Applicant, error_messages
 
 HX = {"HX-Request": "true"}
 _n = itertools.count(1)
@@ -102,10 +103,8 @@ async def test_approvers_only(client):
 
 
 async def test_table_lists_the_queue_with_due_dates_and_overdue_marked(client, smtp, app):
-    from litestar.testing import AsyncTestClient
 
-    async with AsyncTestClient(app=app) as applicant_browser:
-        applicant_browser.follow_redirects = False
+    async with checked_client(app) as applicant_browser:
         tracking = await submitted(applicant_browser, smtp, "MED", "state-agency-user")
     late = await quick_request("MED", "state-agency-user", days_ago=30)
     await approver_client(client, (("MED", 1),))
@@ -190,10 +189,8 @@ async def test_every_column_sorts(client):
 
 
 async def test_row_expands_with_ssn_and_tin_masked(client, smtp, app):
-    from litestar.testing import AsyncTestClient
 
-    async with AsyncTestClient(app=app) as b:
-        b.follow_redirects = False
+    async with checked_client(app) as b:
         tracking = await submitted(b, smtp)
     await approver_client(client, (("PSR", 1),))
     r = await client.get(f"/approvals/{tracking}", headers=HX)
@@ -205,10 +202,8 @@ async def test_row_expands_with_ssn_and_tin_masked(client, smtp, app):
 
 
 async def test_approve_inline_swaps_the_row_and_reject_needs_a_reason(client, smtp, app):
-    from litestar.testing import AsyncTestClient
 
-    async with AsyncTestClient(app=app) as b:
-        b.follow_redirects = False
+    async with checked_client(app) as b:
         first = await submitted(b, smtp, "EQRS", "facility-viewer")
     second = await quick_request("EQRS", "facility-viewer")
     await approver_client(client, (("EQRS", 1),))
@@ -262,7 +257,6 @@ async def test_bulk_approve(client):
 
 
 async def test_two_levels_and_never_both_by_one_person(client, app):
-    from litestar.testing import AsyncTestClient
 
     tracking = await quick_request("MARX", "mco-submitter")  # two levels
     level2 = await make_account(initial=False, grants=(), approver=(("MARX", 2),))
@@ -275,8 +269,7 @@ async def test_two_levels_and_never_both_by_one_person(client, app):
     r = await client.post(f"/approvals/{tracking}/approve", data=await csrf(client), headers=HX)
     assert r.status_code == 200 and "Already approved at level 1" in r.text
     assert (await request(tracking))["status"] == "pending"
-    async with AsyncTestClient(app=app) as other:
-        other.follow_redirects = False
+    async with checked_client(app) as other:
         await log_in(other, level2["user_id"], level2["password"])
         assert tracking in row_ids((await other.get("/approvals", params={"application": "MARX"})).text)
         assert await mails(level2["email"], "approval_needed")
@@ -342,11 +335,9 @@ async def test_final_approval_provisions_account_grant_and_two_separate_emails(c
 
 
 async def test_a_holders_request_only_adds_the_grant_with_one_email(client, app):
-    from litestar.testing import AsyncTestClient
 
     holder = await make_account(initial=False)
-    async with AsyncTestClient(app=app) as h:
-        h.follow_redirects = False
+    async with checked_client(app) as h:
         await log_in(h, holder["user_id"], holder["password"])
         form = {
             "organization": "Acme",
@@ -370,17 +361,40 @@ async def test_a_holders_request_only_adds_the_grant_with_one_email(client, app)
     assert await mails(holder["email"], "user_id") == [] and await mails(holder["email"], "initial_password") == []
 
 
+async def test_a_holder_cannot_ask_again_for_a_role_they_hold_and_a_late_duplicate_sends_nothing(client, app):
+    holder = await make_account(initial=False)  # holds PSR / provider-user
+    psr = {"organization": "Acme", "address1": "1 Main St", "city": "Baltimore", "state": "MD", "zip": "21244"}
+    psr |= {"phone": "410 786 3000", "role": "provider-user", "npi": "1245319599", "tin": "12-3456789"}
+    async with checked_client(app) as h:
+        await log_in(h, holder["user_id"], holder["password"])
+        r = await h.post("/my/request/PSR", data={**psr, **await csrf(h)})
+        assert error_messages(r.text)["role"] == "You already have PSR as Provider User"
+        assert await AccessRequest.count().where(AccessRequest.email == holder["email"]) == 0
+        hios = {**psr, "role": "issuer-submitter", "tin": "12-3456789", "legal_business_name": "Acme Health"}
+        r = await h.post("/my/request/HIOS", data={**hios, **await csrf(h)})
+        tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    # Granted by other means before the approval: approving adds nothing and tells nobody.
+    request = await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first()
+    await aq.add_grant(holder["id"], request["application"], request["role"], None)
+    await approver_client(client, (("HIOS", 1),))
+    r = await client.post(f"/approvals/{tracking}/approve", data=await csrf(client), headers=HX)
+    assert r.status_code == 200 and f"{tracking}: Approved" in r.text
+    assert (await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first())[
+        "status"
+    ] == "approved"
+    assert await AccessGrant.count().where(AccessGrant.account == holder["id"]) == 2
+    assert await mails(holder["email"], "access_added") == []
+
+
 # ---- 6. Notifications -------------------------------------------------------------------------
 
 
 async def test_approvers_are_told_when_a_request_reaches_them_and_reminded_daily(client, smtp, app):
-    from litestar.testing import AsyncTestClient
 
     from portal.approvals.service import remind
 
     approver = await make_account(initial=False, grants=(), approver=(("GENTRAN", 1),))
-    async with AsyncTestClient(app=app) as b:
-        b.follow_redirects = False
+    async with checked_client(app) as b:
         tracking = await submitted(b, smtp, "GENTRAN", "mailbox-user")
     needed = await mails(approver["email"], "approval_needed")
     assert len(needed) == 1 and tracking in needed[0]["subject"]
@@ -409,17 +423,14 @@ async def test_every_decision_is_audited_and_shown_on_the_details(client):
 
 
 async def test_two_level_loop_from_registration_to_first_login(client, smtp, app):
-    from litestar.testing import AsyncTestClient
 
-    async with AsyncTestClient(app=app) as applicant:
-        applicant.follow_redirects = False
+    async with checked_client(app) as applicant:
         a = Applicant(applicant, smtp, app_code="PSR")
         await a.through_questions(role="security-official")  # two levels
         r = await a.submit()
         tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
         for rights in ((("PSR", 1),), (("PSR", 2),)):
-            async with AsyncTestClient(app=app) as approver:
-                approver.follow_redirects = False
+            async with checked_client(app) as approver:
                 await approver_client(approver, rights)
                 r = await approver.post(f"/approvals/{tracking}/approve", data=await csrf(approver), headers=HX)
                 assert r.status_code == 200

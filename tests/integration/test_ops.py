@@ -1,6 +1,6 @@
 """/healthz (portal/controllers/ops.py)."""
 
-from litestar.testing import AsyncTestClient
+from tests.integration.conftest import checked_client
 
 
 async def test_healthz_answers_200_when_the_database_answers(client):
@@ -16,7 +16,7 @@ async def test_healthz_answers_503_when_the_database_does_not(database, tmp_root
     good = current_engine()
     broken = database.__class__(database_url=f"sqlite:///{tmp_root}/missing-dir/none.db")
     try:
-        async with AsyncTestClient(app=create_app(broken)) as client:
+        async with checked_client(create_app(broken)) as client:
             response = await client.get("/healthz")
         assert response.status_code == 503
     finally:

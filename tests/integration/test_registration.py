@@ -13,6 +13,7 @@ import pytest
 
 from portal.hashing import normalise_answer, verify_secret
 from portal.models.tables import AccessRequest, OutboxMessage, RegistrationDraft
+from tests.integration.conftest import checked_client
 from tests.integration.registration_flow import NS, Applicant, error_messages, h1
 
 HX = {"HX-Request": "true"}
@@ -399,14 +400,12 @@ async def test_ok_ends_the_draft(client, smtp):
 
 
 async def test_one_pending_request_per_email_and_application(client, smtp, app):
-    from litestar.testing import AsyncTestClient
 
     a = Applicant(client, smtp)
     await a.through_questions()
     r = await a.submit()
     tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
-    async with AsyncTestClient(app=app) as other_browser:
-        other_browser.follow_redirects = False
+    async with checked_client(app) as other_browser:
         b = Applicant(other_browser, smtp, email=a.email)
         await b.through_questions()
         r = await b.submit()

@@ -1,0 +1,212 @@
+"""The per-client-address rate limit (portal/security.py) on every unsafe request that guesses
+or spends something, not only logging in: verification codes, code resends and recovery.
+
+Each test builds its own app with a small ``PORTAL_RATE_LIMIT`` (the shared ``app`` has a huge
+one), so its budget starts empty; its client HTML-checks every response like ``client`` does."""
+
+from __future__ import annotations
+
+import re
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+import msgspec
+from itsdangerous import URLSafeTimedSerializer
+
+from portal.drafts import COOKIE, SALT
+from portal.models.tables import Account, OutboxMessage, PasswordReset, RegistrationDraft
+from tests.integration.accounts_support import log_in, make_account
+from tests.integration.conftest import checked_client
+from tests.integration.registration_flow import Applicant, error_messages, h1
+
+LIMIT = 4  # POSTs a minute per client address, for these tests
+
+
+@asynccontextmanager
+async def limited_client(database, limit: int = LIMIT):
+    """A client of a fresh app whose rate limit is ``limit``; the shared engine binding is put
+    back afterwards (creating an app binds the tables to its own engine)."""
+    from portal.app import create_app
+    from portal.models.db import bind, current_engine
+
+    engine = current_engine()
+    app = create_app(msgspec.structs.replace(database, rate_limit_per_minute=limit))
+    try:
+        async with checked_client(app) as client:
+            yield client
+    finally:
+        bind(engine)
+
+
+def assert_throttled(r) -> None:
+    assert r.status_code == 429, (r.status_code, r.headers.get("location"), r.text[-500:])
+    assert h1(r.text) == "Too many attempts"  # the portal's own accessible error page
+    assert r.headers["cache-control"] == "no-store" and "content-security-policy" in r.headers
+
+
+def draft_token(client) -> str:
+    settings = client.app.state.settings
+    return URLSafeTimedSerializer(settings.secret_key, salt=SALT).loads(client.cookies[COOKIE])
+
+
+async def draft_row(token: str) -> dict:
+    row = await RegistrationDraft.select().where(RegistrationDraft.token == token).output(load_json=True).first()
+    assert row is not None
+    return row
+
+
+async def at_verify(client, smtp) -> tuple[Applicant, str, str]:
+    """A draft waiting for its code (accepting the terms is one throttled POST)."""
+    a = Applicant(client, smtp)
+    assert (await a.accept_terms()).status_code == 303
+    assert (await a.personal()).status_code == 303
+    return a, draft_token(client), await smtp.code_for(a.email)
+
+
+async def _shift_sends(token: str, *, minutes: int) -> None:
+    """Pretend every code was sent ``minutes`` earlier (a resend waits a minute)."""
+    row = await draft_row(token)
+    sends = [
+        {**s, "at": (datetime.fromisoformat(s["at"]) - timedelta(minutes=minutes)).isoformat()}
+        for s in row["code_sends"]
+    ]
+    await RegistrationDraft.update({RegistrationDraft.code_sends: sends}).where(RegistrationDraft.token == token)
+
+
+async def _reset_mails(address: str) -> int:
+    return await OutboxMessage.count().where(
+        (OutboxMessage.to_address == address) & (OutboxMessage.kind == "password_reset")
+    )
+
+
+# ---- Login -------------------------------------------------------------------------------------
+
+
+async def test_login_is_rate_limited_per_address(database):
+    async with limited_client(database, limit=3) as c:
+        statuses = [(await log_in(c, "ZZZZ999", "whatever whatever")).status_code for _ in range(5)]
+    assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429]
+
+
+# ---- Code entry -------------------------------------------------------------------------------
+
+
+async def test_code_entry_is_rate_limited_and_a_throttled_try_changes_nothing(database, smtp):
+    async with limited_client(database) as client:
+        a, token, code = await at_verify(client, smtp)  # 1 of 4 (the terms)
+        wrong = "000000" if code != "000000" else "111111"
+        for left in (4, 3, 2):  # 2, 3 and 4 of 4
+            r = await a.verify(wrong)
+            assert r.status_code == 200
+            assert (
+                f"That code is not correct. Check the email and try again ({left} tr" in error_messages(r.text)["code"]
+            )
+        before = await draft_row(token)
+        assert len(before["code_wrong_tries"]) == 3 and before["code_failures"] == 3
+
+        assert_throttled(await a.verify(wrong))
+        assert_throttled(await a.verify(code))  # even the right code is not looked at
+        after = await draft_row(token)
+        assert after["code_wrong_tries"] == before["code_wrong_tries"] and after["code_failures"] == 3
+        assert after["email_verified_at"] is None and after["code_voided"] is False
+
+        r = await client.get("/register/verify")  # reading the page is never limited
+        assert r.status_code == 200 and 'name="code"' in r.text
+
+
+# ---- Code resend ------------------------------------------------------------------------------
+
+
+async def test_code_resend_is_rate_limited_and_a_throttled_resend_sends_nothing(database, smtp):
+    async with limited_client(database) as client:
+        a, token, first = await at_verify(client, smtp)  # 1 of 4 (the terms)
+        for _ in range(3):  # 2, 3 and 4 of 4: within the minute, each refused by the resend rules
+            r = await a.post("/register/verify/resend")
+            assert r.status_code == 200
+            assert "You can ask for a new code once a minute" in error_messages(r.text)["code"]
+        await _shift_sends(token, minutes=2)  # a resend would now be allowed...
+        before = await draft_row(token)
+        mails = len([m for m in await smtp.deliver() if a.email in m.rcpt_tos])
+
+        assert_throttled(await a.post("/register/verify/resend"))  # ...but the limit comes first
+        after = await draft_row(token)
+        assert after["code_sends"] == before["code_sends"] and after["code_hash"] == before["code_hash"]
+        assert len([m for m in await smtp.deliver() if a.email in m.rcpt_tos]) == mails
+        assert await smtp.code_for(a.email) == first
+
+        r = await client.get("/register/verify")
+        assert r.status_code == 200 and "/register/verify/resend" in r.text
+
+
+# ---- Recovery ---------------------------------------------------------------------------------
+
+
+async def test_recovery_is_rate_limited_and_a_throttled_answer_sends_no_link(database):
+    account = await make_account(initial=False)
+    async with limited_client(database) as client:
+        await client.get("/recover/password")
+        csrf = {"_csrf_token": client.cookies["csrftoken"]}
+        r = await client.post("/recover/password", data={"identifier": account["user_id"], **csrf})  # 1 of 4
+        assert r.status_code == 200
+        ticket = re.search(r'name="ticket" value="([^"]+)"', r.text).group(1)
+        for _ in range(2):  # 2 and 3 of 4: wrong answers
+            r = await client.post(
+                "/recover/password/answers",
+                data={"ticket": ticket, "answer_1": "Nowhere", "answer_2": "Nothing", **csrf},
+            )
+            assert r.status_code == 200 and h1(r.text) == "Check your email"
+        r = await client.post("/recover/password", data={"identifier": account["email"], **csrf})  # 4 of 4
+        assert r.status_code == 200 and 'name="ticket"' in r.text
+
+        assert_throttled(await client.post("/recover/password", data={"identifier": account["user_id"], **csrf}))
+        right = {"ticket": ticket, "answer_1": "Lincoln Elementary", "answer_2": "Ford Focus", **csrf}
+        assert_throttled(await client.post("/recover/password/answers", data=right))
+        assert_throttled(await client.post("/recover/user-id", data={"identifier": account["email"], **csrf}))
+        assert await _reset_mails(account["email"]) == 0  # the right answers were never checked
+        assert await PasswordReset.count().where(PasswordReset.account == account["id"]) == 0
+
+        for path in ("/recover/password", "/recover/user-id", "/login"):  # pages are never limited
+            r = await client.get(path)
+            assert r.status_code == 200, path
+        row = await Account.select(Account.password_hash).where(Account.id == account["id"]).first()
+        assert row["password_hash"] == account["password_hash"]
+
+
+async def test_the_budget_is_per_address_across_all_throttled_paths(database, smtp):
+    """One budget for the address, not one per path: spending it on code entry also stops
+    recovery and logging in, so switching forms gains nothing."""
+    async with limited_client(database, limit=2) as client:
+        a, token, code = await at_verify(client, smtp)  # 1 of 2
+        wrong = "000000" if code != "000000" else "111111"
+        assert (await a.verify(wrong)).status_code == 200  # 2 of 2
+        csrf = {"_csrf_token": client.cookies["csrftoken"]}
+        assert_throttled(await client.post("/recover/password", data={"identifier": "nobody@example.gov", **csrf}))
+        assert_throttled(
+            await client.post("/login", data={"user_id": "ZZZZ999", "password": "whatever whatever", **csrf})
+        )
+        assert_throttled(await a.post("/register/verify/resend"))
+        # Steps that guess nothing stay open: the limit is not a blanket on every POST.
+        r = await a.post("/register/personal", {"first_name": "Ana"})
+        assert r.status_code in (200, 303)
+        assert len((await draft_row(token))["code_wrong_tries"]) == 1
+
+
+# ---- Retry-After --------------------------------------------------------------------------------
+
+
+async def test_a_throttled_response_says_when_to_retry(database, smtp):
+    """429 carries Retry-After (RFC 6585 / RFC 9110 §10.2.3), as portal/security.py promises."""
+    async with limited_client(database, limit=1) as client:
+        await client.get("/login")
+        csrf = {"_csrf_token": client.cookies["csrftoken"]}
+        assert (await client.post("/recover/password", data={"identifier": "x@example.gov", **csrf})).status_code == 200
+        for path, data in (
+            ("/recover/password", {"identifier": "x@example.gov"}),
+            ("/register/verify", {"code": "123456"}),
+            ("/register/verify/resend", {}),
+            ("/login", {"user_id": "ZZZZ999", "password": "whatever whatever"}),
+        ):
+            r = await client.post(path, data={**data, **csrf})
+            assert r.status_code == 429, path
+            assert "retry-after" in r.headers, f"no Retry-After on the 429 for {path}"
+            assert 0 < int(r.headers["retry-after"]) <= 60, path
