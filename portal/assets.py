@@ -30,11 +30,36 @@ class Asset(msgspec.Struct, frozen=True):
 
     def encoded(self, accept_encoding: str) -> tuple[bytes, str | None]:
         """The smallest body the client accepts, and its Content-Encoding."""
-        if self.brotli is not None and "br" in accept_encoding:
+        accepted = accepted_encodings(accept_encoding)
+        if self.brotli is not None and "br" in accepted:
             return self.brotli, "br"
-        if self.gzip is not None and "gzip" in accept_encoding:
+        if self.gzip is not None and "gzip" in accepted:
             return self.gzip, "gzip"
         return self.body, None
+
+
+def accepted_encodings(header: str) -> set[str]:
+    """The codings an Accept-Encoding header allows (RFC 9110 §12.5.3): listed ones, or all
+    under ``*``, except any given ``q=0``."""
+    allowed, refused, star = set(), set(), False
+    for item in header.lower().split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip()
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if coding == "*":
+            star = q > 0
+        elif coding:
+            (allowed if q > 0 else refused).add(coding)
+    if star:
+        allowed |= {"br", "gzip"} - refused
+    return allowed
 
 
 def _hashed(name: str, digest: str) -> str:

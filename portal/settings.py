@@ -40,7 +40,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.database_url.startswith("sqlite:")
 
     def check(self) -> Settings:
-        """Refuse unsafe production settings; return self so calls chain."""
+        """Refuse a malformed data key, and unsafe production settings; return self so calls chain."""
+        from portal.crypto import DataKeyError, FieldCipher
+
+        try:
+            FieldCipher(self.data_key)
+        except DataKeyError as exc:
+            raise SettingsError(f"{exc} (comma-separated keys for rotation)") from None
         if not self.production:
             return self
         for var, value, default in (

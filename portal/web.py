@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import NoRouteMatchFoundException
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
 
@@ -76,15 +75,6 @@ async def parse_form(request: Request, form_type: type[T]) -> T:
         if isinstance(value, str):
             values[name] = CONTROL.sub("", value)  # never echo control characters into HTML
     return msgspec.convert(values, form_type)
-
-
-def route_exists(request: Request, name: str) -> bool:
-    """Whether a named route is registered (links to journeys not built are left out)."""
-    try:
-        request.app.route_reverse(name)
-    except NoRouteMatchFoundException:
-        return False
-    return True
 
 
 def signed_in_account(request: Request) -> dict | None:

@@ -25,7 +25,7 @@ from portal.models.db import transaction
 from portal.registration import service as reg_service
 from portal.registration.forms import ContactForm
 from portal.registration.questions import QUESTIONS
-from portal.web import parse_form, redirect, render, route_exists
+from portal.web import parse_form, redirect, render
 
 RECOVERY_SALT = "iacs.recovery-identify.v1"
 RESET_SALT = "iacs.password-reset.v1"
@@ -155,8 +155,6 @@ class AccountsController(Controller):
                 "grants": grants,
                 "is_approver": bool(rights),
                 "changed": bool(changed),
-                "has_approvals": route_exists(request, "approvals:table"),
-                "can_request": route_exists(request, "accounts:request-start"),
             },
         )
 

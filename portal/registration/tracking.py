@@ -1,4 +1,4 @@
-"""Tracking numbers: unguessable (60 random bits) and readable (no 0/O, 1/I/L or U)."""
+"""Tracking numbers: unguessable (12 characters of 30: about 59 random bits) and readable (no 0/O, 1/I/L or U)."""
 
 from __future__ import annotations
 

@@ -20,6 +20,12 @@ async def test_getting_ready_has_the_seed_content(client):
     assert response.status_code == 200
     doc = parse(response.text)
     assert texts(doc, ".//h:h1") == ["Getting ready to register for an IACS User ID"]
+    start = doc.findall(".//h:nav[@aria-label='Start here']/h:a", NS)
+    assert [(a.text, a.get("href")) for a in start] == [
+        ("New User Registration", "/register"),
+        ("Log in", "/login"),
+        ("Check registration status", "/status"),
+    ]
     sections = texts(doc, ".//h:main//h:h2")
     assert sections == [
         "What to have ready",

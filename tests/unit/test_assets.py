@@ -29,3 +29,25 @@ def test_hashed_names_follow_the_content(tmp_path):
     assert manifest.lookup("a.css") is None
     (tmp_path / "a.css").write_text("body{color:red}")
     assert AssetManifest(tmp_path).url("a.css") != manifest.url("a.css")
+
+
+def test_accept_encoding_honours_q_values():
+    from portal.assets import accepted_encodings
+
+    assert accepted_encodings("gzip, deflate, br, zstd") >= {"gzip", "br"}
+    assert accepted_encodings("br;q=0, gzip;q=0.8") == {"gzip"}
+    assert accepted_encodings("gzip;q=0") == set()
+    assert accepted_encodings("*") == {"br", "gzip"}
+    assert accepted_encodings("*;q=0.5, br;q=0") == {"gzip"}
+    assert accepted_encodings("identity") == {"identity"}
+    assert accepted_encodings("") == set()
+    assert accepted_encodings("gzip;q=oops") == set()
+    assert "br" not in accepted_encodings("gzip, brotli-ish")  # a name, not a substring
+
+
+def test_an_asset_is_sent_in_the_smallest_coding_the_client_accepts(tmp_path):
+    (tmp_path / "big.css").write_text("body{color:red}\n" * 200)
+    asset = AssetManifest(tmp_path).lookup(AssetManifest(tmp_path).url("big.css").rsplit("/", 1)[1])
+    assert asset.encoded("gzip, br")[1] == "br"
+    assert asset.encoded("br;q=0, gzip")[1] == "gzip"
+    assert asset.encoded("br;q=0, gzip;q=0") == (asset.body, None)

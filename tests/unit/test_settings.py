@@ -56,3 +56,11 @@ def test_invalid_value_names_the_variable():
         from_env({"PORTAL_ENV": "staging"})
     with pytest.raises(SettingsError, match="^PORTAL_DB_POOL_SIZE is invalid"):
         from_env({"PORTAL_DB_POOL_SIZE": "many"})
+
+
+@pytest.mark.parametrize("env", [{}, PROD])
+@pytest.mark.parametrize("key", ["not base64!", "c2hvcnQ=", "ZmFrZS1idXQtbm90LWRlZmF1bHQtZGF0YS1rZXktISE=,oops"])
+def test_a_malformed_data_key_is_refused_in_one_line(env, key):
+    with pytest.raises(SettingsError) as exc:
+        from_env({**env, "PORTAL_DATA_KEY": key})
+    assert str(exc.value) == "PORTAL_DATA_KEY must be base64 of 32 bytes (comma-separated keys for rotation)"
