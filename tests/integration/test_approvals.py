@@ -222,6 +222,8 @@ async def test_approve_inline_swaps_the_row_and_reject_needs_a_reason(client, sm
     assert row["status"] == "rejected" and row["reason"] == "Not our facility"
     rejection = await mails(row["email"], "request_rejected")
     assert len(rejection) == 1 and "Reason: Not our facility" in rejection[0]["body"]
+    r = await client.post("/status", data={"tracking_number": second, "email": row["email"], **await csrf(client)})
+    assert re.search(r"Rejected on \d\d \w+ \d{4}\. Reason: Not our facility", r.text)
 
 
 async def test_without_javascript_decisions_reload_the_same_view(client):
@@ -429,11 +431,17 @@ async def test_two_level_loop_from_registration_to_first_login(client, smtp, app
         await a.through_questions(role="security-official")  # two levels
         r = await a.submit()
         tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
-        for rights in ((("PSR", 1),), (("PSR", 2),)):
+
+        async def status() -> str:
+            return (await a.post("/status", {"tracking_number": tracking, "email": a.email})).text
+
+        assert "Pending approval at level 1 of 2" in await status()
+        for rights, after in ((("PSR", 1),), "Pending approval at level 2 of 2"), ((("PSR", 2),), "Approved on "):
             async with checked_client(app) as approver:
                 await approver_client(approver, rights)
                 r = await approver.post(f"/approvals/{tracking}/approve", data=await csrf(approver), headers=HX)
                 assert r.status_code == 200
+            assert after in await status()
         messages = await smtp.deliver()
         to_me = [m for m in messages if a.email in m.rcpt_tos]
         user_id = re.search(

@@ -219,3 +219,51 @@ async def test_approver_add_and_reset_print_credentials_only_on_the_console(empt
     bad = run("approver", "add", "--email", "x@example.gov", "--name", "X Y", "--grant", "NOPE:1", env=env)
     assert bad.returncode == 2 and "no application 'NOPE'" in bad.stderr
     assert run("approver", "reset", "--user-id", "ZZZZ999", env=env).returncode == 2
+
+
+async def test_purge_deletes_idle_drafts_and_keeps_fresh_ones(database, client, smtp):
+    from datetime import timedelta
+
+    from portal.models.registration import now
+    from portal.models.tables import RegistrationDraft
+    from tests.integration.registration_flow import Applicant
+
+    tokens = []
+    for _ in range(2):
+        client.cookies.clear()
+        await Applicant(client, smtp).accept_terms()
+        tokens.append(
+            (
+                await RegistrationDraft.select(RegistrationDraft.token)
+                .order_by(RegistrationDraft.id, ascending=False)
+                .first()
+            )["token"]
+        )
+    stale, fresh = tokens
+    await RegistrationDraft.update({RegistrationDraft.updated_at: now() - timedelta(hours=25)}).where(
+        RegistrationDraft.token == stale
+    )
+    result = run("purge", env={"PORTAL_DATABASE_URL": database.database_url})
+    assert result.returncode == 0, result.stderr
+    assert re.match(r"Deleted [1-9]\d* registration drafts? idle for more than 24 hours\n", result.stdout)
+    assert not await RegistrationDraft.exists().where(RegistrationDraft.token == stale)
+    assert await RegistrationDraft.exists().where(RegistrationDraft.token == fresh)
+
+
+async def test_remind_command_emails_overdue_requests_once_a_day(database):
+    from portal.models.tables import OutboxMessage
+    from tests.integration.accounts_support import make_account
+    from tests.integration.test_approvals import quick_request
+
+    approver = await make_account(initial=False, grants=(), approver=(("EQRS", 1),))
+    await quick_request("EQRS", "facility-viewer", days_ago=90)  # long past its review days
+    env = {"PORTAL_DATABASE_URL": database.database_url}
+    first = run("remind", env=env)
+    assert first.returncode == 0, first.stderr
+    assert re.match(r"Queued overdue reminders for [1-9]\d* approvers?", first.stdout)
+    again = run("remind", env=env)
+    assert again.returncode == 0, again.stderr
+    sent = await OutboxMessage.select(OutboxMessage.body).where(
+        (OutboxMessage.to_address == approver["email"]) & (OutboxMessage.kind == "overdue_reminder")
+    )
+    assert len(sent) == 1 and "overdue" in sent[0]["body"].lower()

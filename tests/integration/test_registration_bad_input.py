@@ -6,9 +6,10 @@ invalid reaches the draft row, and markup never comes back unescaped."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from portal.drafts import COOKIE, SALT
 from portal.models.tables import AccessRequest, RegistrationDraft
@@ -760,6 +761,11 @@ def _one_char_changed(value: str) -> str:
     return value[:i] + ("B" if value[i] != "B" else "C") + value[i + 1 :]
 
 
+class _SignedADayAgo(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(time.time()) - 24 * 3600 - 60
+
+
 def _tamper(client, kind: str, token: str) -> None:
     jar_cookie = next(c for c in client.cookies.jar if c.name == COOKIE)
     value = jar_cookie.value
@@ -771,12 +777,16 @@ def _tamper(client, kind: str, token: str) -> None:
             "no-such-draft-" + token[:8]
         ),
         "other-salt": lambda: URLSafeTimedSerializer(client.app.state.settings.secret_key, salt="other").dumps(token),
+        # The real draft, properly signed, but the signature is older than the 24 hours allowed.
+        "expired-signature": lambda: URLSafeTimedSerializer(
+            client.app.state.settings.secret_key, salt=SALT, signer=_SignedADayAgo
+        ).dumps(token),
         "empty": lambda: "",
     }[kind]()
     assert jar_cookie.value != value
 
 
-TAMPER_KINDS = ["one-char", "made-up", "overlong", "signed-unknown-token", "other-salt", "empty"]
+TAMPER_KINDS = ["one-char", "made-up", "overlong", "signed-unknown-token", "other-salt", "expired-signature", "empty"]
 
 
 def assert_expired(r, htmx: bool) -> None:
