@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import html5lib
 import pytest
@@ -15,7 +16,7 @@ from portal.hashing import verify_secret
 from portal.models import accounts as aq
 from portal.models.tables import AccessGrant, AccessRequest, Account, Application, OutboxMessage, Role
 from tests.integration.accounts_support import csrf, log_in, make_account
-from tests.integration.conftest import checked_client
+from tests.integration.conftest import _check_html_response, checked_client
 from tests.integration.registration_flow import NS, Applicant, error_messages
 
 HX = {"HX-Request": "true"}
@@ -253,6 +254,19 @@ async def test_bulk_approve(client):
     assert "Approved 3 requests." in r.text
     for t in trackings:
         assert (await request(t))["status"] == "approved"
+    # Without JavaScript: the same form posts, then the same view reloads with the outcome.
+    more = [await quick_request("HIOS", "issuer-submitter") for _ in range(2)]
+    back = "/approvals?application=HIOS&sort=due"
+    data = [("selected", t) for t in more] + [("back", back), ("_csrf_token", (await csrf(client))["_csrf_token"])]
+    r = await client.post(
+        "/approvals/bulk",
+        content=urlencode(data),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith(back)
+    page = await client.get(r.headers["location"])
+    assert "Approved 2 requests." in page.text
+    assert [(await request(t))["status"] for t in more] == ["approved", "approved"]
 
 
 # ---- 3. Levels and own requests ---------------------------------------------------------------
@@ -292,19 +306,30 @@ async def test_nobody_decides_their_own_request(client):
 # ---- 4. Exactly once --------------------------------------------------------------------------
 
 
-async def test_twenty_concurrent_approvals_make_one_account(concurrent_client):
-    client = concurrent_client
+async def test_twenty_concurrent_approvals_by_two_approvers_make_one_account(concurrent_client, app):
+    """Two approvers (and two tabs each, in effect) fire 20 approvals of one request at once."""
+    import httpx
+
     tracking = await quick_request("EHRIP", "eligible-clinician")
-    approver = await approver_client(client, (("EHRIP", 1),))
-    token = await csrf(client)
-    responses = await asyncio.gather(
-        *(client.post(f"/approvals/{tracking}/approve", data=token, headers=HX) for _ in range(20))
+    second_browser = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver.local",
+        event_hooks={"response": [_check_html_response]},
     )
+    async with second_browser:
+        browsers = (concurrent_client, second_browser)
+        approvers = [await approver_client(b, (("EHRIP", 1),)) for b in browsers]
+        tokens = [await csrf(b) for b in browsers]
+        responses = await asyncio.gather(
+            *(browsers[i % 2].post(f"/approvals/{tracking}/approve", data=tokens[i % 2], headers=HX) for i in range(20))
+        )
     assert {r.status_code for r in responses} == {200}
     texts = [r.text for r in responses]
     assert sum("The account has been provisioned" in t for t in texts) == 1
-    assert sum(f"Already approved by {approver['user_id']}" in t for t in texts) == 19
     row = await request(tracking)
+    assert row["decided_by"] in {a["user_id"] for a in approvers}
+    when = row["decided_at"].strftime("%d %b %Y %H:%M UTC")
+    assert sum(f"Already approved by {row['decided_by']} on {when}." in t for t in texts) == 19
     accounts = await Account.select().where(Account.email == row["email"])
     assert len(accounts) == 1
     assert await AccessGrant.count().where(AccessGrant.account == accounts[0]["id"]) == 1
