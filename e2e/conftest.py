@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 from aiosmtpd.controller import Controller
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from portal.mail.catcher import CatchingHandler, CaughtMessage
 
@@ -196,3 +196,47 @@ def create_account(server_env: dict[str, str], **options) -> dict:
     from tests.integration.accounts_support import make_account
 
     return in_database(server_env, make_account(**options))
+
+
+class Keyboard:
+    """Acts like a person: with JavaScript on, only the keyboard; with it off, the mouse."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.keyboard_only = page.javascript  # type: ignore[attr-defined]
+
+    def tab_to(self, target: Locator) -> None:
+        for _ in range(80):
+            if target.evaluate("el => el === document.activeElement"):
+                return
+            self.page.keyboard.press("Tab")
+        raise AssertionError(f"{target} cannot be reached with the Tab key")
+
+    def fill(self, target: Locator, text: str) -> None:
+        if not self.keyboard_only:
+            target.fill(text)
+            return
+        self.tab_to(target)
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.press("Backspace")
+        self.page.keyboard.type(text)
+
+    def choose(self, target: Locator, label: str) -> None:
+        if not self.keyboard_only:
+            target.select_option(label=label)
+            return
+        self.tab_to(target)
+        options = target.locator("option").all_inner_texts()
+        current = target.evaluate("el => el.selectedIndex")
+        wanted = options.index(label)
+        key = "ArrowDown" if wanted > current else "ArrowUp"
+        for _ in range(abs(wanted - current)):
+            self.page.keyboard.press(key)
+        expect(target).to_have_value(re.compile(".+"))
+
+    def press(self, target: Locator) -> None:
+        if not self.keyboard_only:
+            target.click()
+            return
+        self.tab_to(target)
+        self.page.keyboard.press("Enter")

@@ -61,5 +61,6 @@ def test_first_login_forced_change_and_my_applications(page: Page, javascript: b
     page.goto("/my/applications")
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_text("You have logged out.")).to_be_visible()
+    assert_accessible(page)
     page.goto("/my/applications")
     expect(page.get_by_role("heading", level=1)).to_have_text("Log in to IACS")

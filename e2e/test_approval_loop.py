@@ -9,7 +9,7 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors, create_account, in_database
+from e2e.conftest import Keyboard, assert_accessible, assert_no_console_errors, create_account, in_database
 
 _n = itertools.count(1)
 
@@ -47,6 +47,15 @@ def register(page: Page, inbox, email: str) -> str:
     return page.locator(".tracking-number").inner_text()
 
 
+def log_in(page: Page, account: dict) -> None:
+    """Sign in from the login page, submitting with the Enter key."""
+    page.goto("/login")
+    page.get_by_label("User ID").fill(account["user_id"])
+    page.get_by_label("Password").fill(account["password"])
+    page.get_by_label("Password").press("Enter")
+    expect(page.get_by_role("heading", level=1)).not_to_have_text("Log in to IACS")
+
+
 def test_register_approve_and_first_login(browser: Browser, base_url: str, javascript: bool, inbox, server_env):
     email = f"loop{next(_n)}.{'js' if javascript else 'nojs'}@example.gov"
     approver = create_account(server_env, initial=False, grants=(), approver=(("EHRIP", 1),))
@@ -61,10 +70,7 @@ def test_register_approve_and_first_login(browser: Browser, base_url: str, javas
     page.javascript = javascript  # type: ignore[attr-defined]
     page.console_errors = []  # type: ignore[attr-defined]
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
-    page.goto("/login")
-    page.get_by_label("User ID").fill(approver["user_id"])
-    page.get_by_label("Password").fill(approver["password"])
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, approver)
     page.goto("/approvals?application=EHRIP")
     expect(page.get_by_role("heading", level=1)).to_have_text("Requests waiting for your approval")
     row = page.locator(f"#req-{tracking}")
@@ -77,13 +83,7 @@ def test_register_approve_and_first_login(browser: Browser, base_url: str, javas
     assert_accessible(page)
     if javascript:
         expect(page).to_have_url(re.compile(r"/approvals\?application=EHRIP$"))
-        # Keyboard only: Tab to the row's Approve button and press Enter.
-        approve = page.get_by_role("button", name=f"Approve {tracking}")
-        for _ in range(60):
-            if approve.evaluate("el => el === document.activeElement"):
-                break
-            page.keyboard.press("Tab")
-        page.keyboard.press("Enter")
+        Keyboard(page).press(page.get_by_role("button", name=f"Approve {tracking}"))  # Tab, Enter
         expect(page.locator(f"#req-{tracking}")).to_contain_text("Approved by")
         expect(page).to_have_url(re.compile(r"/approvals\?application=EHRIP$"))
     else:
@@ -116,35 +116,40 @@ def test_register_approve_and_first_login(browser: Browser, base_url: str, javas
 
 
 def test_reject_needs_a_reason_and_errors_are_accessible(page: Page, javascript: bool, inbox, server_env):
+    """With JavaScript, keyboard only in the table: expand the row, Reject, the reason, submit."""
+    kb = Keyboard(page)
     email = f"reject{next(_n)}.{'js' if javascript else 'nojs'}@example.gov"
     approver = create_account(server_env, initial=False, grants=(), approver=(("EHRIP", 1),))
     tracking = register(page, inbox, email)
     page.get_by_role("button", name="OK").click()
-    page.goto("/login")
-    page.get_by_label("User ID").fill(approver["user_id"])
-    page.get_by_label("Password").fill(approver["password"])
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, approver)
     page.goto("/approvals?application=EHRIP")
-    page.get_by_role("link", name=f"Reject {tracking}").click()
+    kb.press(page.get_by_role("link", name=re.compile(rf"^{tracking}\s*, show details$")))
+    expect(page.get_by_text("National Provider Identifier (NPI)")).to_be_visible()
+    kb.press(page.get_by_role("link", name=f"Reject {tracking}"))
     reason = page.get_by_label(f"Reason for rejecting {tracking}")
     expect(reason).to_be_visible()
-    page.get_by_role("button", name="Reject", exact=True).click()
+    assert_accessible(page)
+    reject = page.get_by_role("button", name="Reject", exact=True)
+    kb.press(reject)
     expect(page.get_by_text("Enter the reason for rejecting this request")).to_be_visible()
     assert_accessible(page)
-    page.get_by_label(f"Reason for rejecting {tracking}").fill("Not an eligible clinician")
-    page.get_by_role("button", name="Reject", exact=True).click()
+    kb.fill(reason, "Not an eligible clinician")
+    kb.press(reject)
     if javascript:
         expect(page.locator(f"#req-{tracking}")).to_contain_text("Rejected by")
+        assert_no_console_errors(page)
     else:
         expect(page.get_by_text(f"{tracking}: Rejected.")).to_be_visible()
+    assert_accessible(page)
     assert "Not an eligible clinician" in inbox.wait_for(email, "was not approved").text
 
 
-def _quick_requests(server_env, count: int) -> list[str]:
+def _quick_requests(server_env, count: int, **options) -> list[str]:
     from tests.integration.test_approvals import quick_request
 
     async def make():
-        return [await quick_request("COBR", "account-designee", days_ago=i) for i in range(count)]
+        return [await quick_request("COBR", "account-designee", days_ago=i, **options) for i in range(count)]
 
     return in_database(server_env, make())
 
@@ -152,10 +157,7 @@ def _quick_requests(server_env, count: int) -> list[str]:
 def test_table_filters_sorts_and_pages(page: Page, javascript: bool, server_env):
     approver = create_account(server_env, initial=False, grants=(), approver=(("COBR", 1),))
     _quick_requests(server_env, 27)
-    page.goto("/login")
-    page.get_by_label("User ID").fill(approver["user_id"])
-    page.get_by_label("Password").fill(approver["password"])
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, approver)
     page.goto("/approvals")
     page.get_by_label("Application").select_option("COBR")
     if not javascript:
@@ -163,6 +165,7 @@ def test_table_filters_sorts_and_pages(page: Page, javascript: bool, server_env)
     expect(page).to_have_url(re.compile(r"application=COBR"))
     expect(page.locator("#queue-status")).to_contain_text(re.compile(r"page 1 of [2-9]"))
     expect(page.locator("#queue-table tbody.request")).to_have_count(25)
+    assert_accessible(page)
     page.get_by_role("link", name="Applicant").click()
     expect(page).to_have_url(re.compile(r"sort=applicant"))
     expect(page.locator("#queue-table th[aria-sort=ascending]")).to_have_text("Applicant")
@@ -176,3 +179,26 @@ def test_table_filters_sorts_and_pages(page: Page, javascript: bool, server_env)
     expect(page.locator("#queue-table th[aria-sort=ascending]")).to_have_text("Applicant")
     page.go_back()
     expect(page).not_to_have_url(re.compile(r"page=2"))
+
+
+def test_bulk_approve_two_at_once(page: Page, javascript: bool, server_env):
+    approver = create_account(server_env, initial=False, grants=(), approver=(("COBR", 1),))
+    name = f"Bulk{next(_n)}{'js' if javascript else 'nojs'}"
+    first, second, third = _quick_requests(server_env, 3, last_name=name)
+    log_in(page, approver)
+    page.goto(f"/approvals?q={name}")
+    rows = page.locator("#queue-table tbody.request")
+    expect(rows).to_have_count(3)
+    page.get_by_label(f"Select {first}").check()
+    page.get_by_label(f"Select {second}").check()
+    page.get_by_role("button", name="Approve selected").click()
+    expect(page.locator("#queue-status .notice")).to_have_text("Approved 2 requests.")
+    expect(page).to_have_url(re.compile(rf"q={name}"))
+    expect(rows).to_have_count(1)  # the table lists only the requests still waiting
+    expect(page.locator(f"#req-{third}")).to_be_visible()
+    assert_accessible(page)
+    if javascript:
+        assert_no_console_errors(page)
+    for tracking in (first, second):
+        page.goto(f"/approvals/{tracking}")
+        expect(page.locator(f"#req-{tracking}")).to_contain_text(f"Approved by {approver['user_id']}")

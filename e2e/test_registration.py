@@ -8,57 +8,21 @@ import re
 
 from playwright.sync_api import Locator, Page, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors
+from e2e.conftest import Keyboard, assert_accessible, assert_no_console_errors
 
 _n = itertools.count(1)
 
 
-class Keyboard:
-    """Acts like a person: with JavaScript on, only the keyboard; with it off, the mouse."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.keyboard_only = page.javascript  # type: ignore[attr-defined]
-
-    def _tab_to(self, target: Locator) -> None:
-        for _ in range(80):
-            if target.evaluate("el => el === document.activeElement"):
-                return
-            self.page.keyboard.press("Tab")
-        raise AssertionError(f"{target} cannot be reached with the Tab key")
-
-    def fill(self, target: Locator, text: str) -> None:
-        if not self.keyboard_only:
-            target.fill(text)
-            return
-        self._tab_to(target)
-        self.page.keyboard.press("Control+A")
-        self.page.keyboard.press("Backspace")
-        self.page.keyboard.type(text)
-
-    def choose(self, target: Locator, label: str) -> None:
-        if not self.keyboard_only:
-            target.select_option(label=label)
-            return
-        self._tab_to(target)
-        options = target.locator("option").all_inner_texts()
-        current = target.evaluate("el => el.selectedIndex")
-        wanted = options.index(label)
-        key = "ArrowDown" if wanted > current else "ArrowUp"
-        for _ in range(abs(wanted - current)):
-            self.page.keyboard.press(key)
-        expect(target).to_have_value(re.compile(".+"))
-
-    def press(self, target: Locator) -> None:
-        if not self.keyboard_only:
-            target.click()
-            return
-        self._tab_to(target)
-        self.page.keyboard.press("Enter")
-
-
 def heading(page: Page) -> Locator:
     return page.get_by_role("heading", level=1)
+
+
+def expect_error_at(page: Page, label: str, message: str) -> None:
+    """The message is shown next to the field, and is part of the field's description."""
+    field = page.get_by_label(label, exact=True)
+    expect(page.locator(".field", has=field).locator(".error-message")).to_contain_text(message)
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_accessible_description(re.compile(re.escape(message)))
 
 
 def test_registration_journey(page: Page, javascript: bool, inbox):
@@ -70,15 +34,18 @@ def test_registration_journey(page: Page, javascript: bool, inbox):
     expect(heading(page)).to_have_text("New User Registration")
     assert_accessible(page)
 
-    # Choose: filter the list (as you type with htmx; a plain GET ?q= without JavaScript).
-    search = page.get_by_label("Search applications")
-    kb.fill(search, "reimburse")
+    # Choose: filter the list (as you type with htmx, one request per pause in typing; a plain
+    # GET ?q= without JavaScript).
+    searches = []
+    page.on("request", lambda r: "q=" in r.url and r.headers.get("hx-request") and searches.append(r.url))
+    kb.fill(page.get_by_label("Search applications"), "reimburse")  # 9 keys, no delay between them
     if not javascript:
         page.get_by_role("button", name="Search").click()
         expect(page).to_have_url(re.compile(r"\?q=reimburse"))
     expect(page.locator("#application-list li")).to_have_count(1)
     if javascript:
         expect(page).to_have_url(re.compile(r"\?q=reimburse"))
+        assert len(searches) == 1, searches
     kb.press(page.get_by_role("link", name="Provider Statistical and Reimbursement System (PSR)"))
 
     expect(heading(page)).to_have_text("CMS Computer System Security Requirements")
@@ -106,6 +73,7 @@ def test_registration_journey(page: Page, javascript: bool, inbox):
     expect(page.get_by_text(re.compile(r"The code expires at \d\d:\d\d UTC"))).to_be_visible()
     if javascript:
         expect(page.locator(".countdown-clock")).to_have_text(re.compile(r"^(29|30):\d\d$"))
+    assert_accessible(page)
     code = inbox.code_for(email)
     wrong = "000000" if code != "000000" else "111111"
     kb.fill(page.get_by_label("Verification code"), wrong)
@@ -121,7 +89,7 @@ def test_registration_journey(page: Page, javascript: bool, inbox):
     kb.fill(page.get_by_label("Address line 1"), "7500 Security Blvd")
     kb.fill(page.get_by_label("City"), "Baltimore")
     kb.choose(page.get_by_label("State"), "Maryland")
-    kb.fill(page.get_by_label("ZIP code"), "21244")
+    kb.fill(page.get_by_label("ZIP code"), "2124")  # a digit short: refused below
     kb.fill(page.get_by_label("Work phone"), "410 786 3000")
     expect(page.get_by_label("National Provider Identifier (NPI)")).to_have_count(0)
     kb.choose(page.get_by_label("Role"), "Provider User")
@@ -132,14 +100,24 @@ def test_registration_journey(page: Page, javascript: bool, inbox):
     expect(page.get_by_label("Contract Number")).to_have_count(0)
     assert_accessible(page)
     kb.press(page.get_by_role("button", name="Next"))
+    expect(page).to_have_title(re.compile("^Error: Step 3 of 6"))
+    expect_error_at(page, "ZIP code", "Enter a ZIP code of 5 digits")
+    assert_accessible(page)
+    kb.fill(page.get_by_label("ZIP code"), "21244")
+    kb.press(page.get_by_role("button", name="Next"))
 
-    # Step 4: two questions.
+    # Step 4: two questions; the second answer is missing at first.
     expect(heading(page)).to_have_text("Step 4 of 6: Authentication Questions")
     kb.choose(page.get_by_label("Question 1"), "What was the name of your first school?")
     kb.fill(page.get_by_label("Answer 1"), "Lincoln Elementary")
     kb.choose(page.get_by_label("Question 2"), "What was the make and model of your first car?")
-    kb.fill(page.get_by_label("Answer 2"), "Ford Focus")
     assert_accessible(page)
+    kb.press(page.get_by_role("button", name="Next"))
+    expect(page).to_have_title(re.compile("^Error: Step 4 of 6"))
+    expect_error_at(page, "Answer 2", "Enter your answer to question 2")
+    assert_accessible(page)
+    kb.fill(page.get_by_label("Answer 1"), "Lincoln Elementary")  # answers are never sent back
+    kb.fill(page.get_by_label("Answer 2"), "Ford Focus")
     kb.press(page.get_by_role("button", name="Next"))
 
     # Step 5: review, SSN and TIN masked, inline edit of the contact section.
@@ -155,7 +133,13 @@ def test_registration_journey(page: Page, javascript: bool, inbox):
     if javascript:
         expect(page).to_have_url(re.compile(r"/register/review$"))  # edited in place
         kb.fill(page.get_by_label("Organization"), "Acme Health Partners")
+        kb.fill(page.get_by_label("ZIP code"), "12")
         assert_accessible(page)
+        kb.press(page.get_by_role("button", name="Save"))
+        expect_error_at(page, "ZIP code", "Enter a ZIP code of 5 digits")
+        expect(page.locator("#review-contact").get_by_role("alert")).to_contain_text("There is a problem")
+        assert_accessible(page)
+        kb.fill(page.get_by_label("ZIP code"), "21244")
         kb.press(page.get_by_role("button", name="Save"))
     else:
         expect(heading(page)).to_have_text("Step 3 of 6: Contact Information")
@@ -178,6 +162,12 @@ def test_registration_journey(page: Page, javascript: bool, inbox):
 
     # Status page with the number and the email.
     page.goto("/status")
+    assert_accessible(page)
+    kb.fill(page.get_by_label("Registration tracking number"), "IACS-2222-3333-4444")
+    kb.fill(page.get_by_label("Email address"), email)
+    kb.press(page.get_by_role("button", name="Check registration status"))
+    expect(page.locator("#status")).to_contain_text("We could not find a registration with that tracking number")
+    assert_accessible(page)
     kb.fill(page.get_by_label("Registration tracking number"), tracking)
     kb.fill(page.get_by_label("Email address"), email)
     kb.press(page.get_by_role("button", name="Check registration status"))
@@ -190,7 +180,7 @@ def test_registration_journey(page: Page, javascript: bool, inbox):
 def _type_date(page: Page, kb: Keyboard) -> None:
     """A date input takes its digits from the keyboard in the browser's own order (mm dd yyyy)."""
     target = page.get_by_label("Date of birth")
-    kb._tab_to(target)
+    kb.tab_to(target)
     page.keyboard.type("03271980")
     expect(target).to_have_value("1980-03-27")
 
