@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from portal.accounts.passwords import initial_password, normalise, problem
 from portal.accounts.userids import new_user_id
 from portal.hashing import HASHER, hash_secret, normalise_answer, verify_secret
+from portal.mail import messages
 from portal.models import accounts as q
 from portal.models.db import transaction
 from portal.registration.questions import QUESTIONS
@@ -176,7 +178,7 @@ async def _set_password(account_id: int, hashed: str) -> None:
 async def reset_password(reset_hash: str, new: str, confirm: str, *, ip: str) -> dict[str, str] | None:
     """Use a recovery link: None when the link is expired or used (also by a parallel request),
     else the errors to show ({} on success)."""
-    account = await q.reset_owner(reset_hash)
+    account = await q.reset_owner(reset_hash, "password")
     if account is None:
         return None
     errors = _new_password_errors(account, new, confirm)
@@ -184,7 +186,7 @@ async def reset_password(reset_hash: str, new: str, confirm: str, *, ip: str) ->
         return errors
     hashed = await hash_secret(normalise(new))
     async with transaction():
-        if await q.use_reset(reset_hash) is None:
+        if await q.use_reset(reset_hash, "password") is None:
             return None
         await _set_password(account["id"], hashed)
         await q.audit("password_reset", actor=account["user_id"], subject=account["user_id"], ip=ip)
@@ -248,3 +250,37 @@ async def answers_match(account: dict[str, Any] | None, answers: list[str]) -> b
         if not await verify_secret(target, normalise_answer(answer)):
             ok = False
     return ok
+
+
+async def recover(
+    what: str, account: dict[str, Any] | None, answers: list[str], link_for: Callable[[str], str], *, ip: str
+) -> None:
+    """Forgot password / Forgot User ID, once the person has answered the two questions: when
+    the answers match the account's, email its verified address a single-use link valid 30
+    minutes (``link_for`` turns the link's secret id into its signed address); otherwise only
+    audit the refusal. The caller answers the same either way, so nothing tells them apart."""
+    if account is None or not await answers_match(account, answers):
+        subject = account["user_id"] if account else "unknown"
+        await q.audit(f"recovery_{what}_refused", actor="anonymous", subject=subject, ip=ip)
+        return
+    link_id = secrets.token_urlsafe(24)
+    async with transaction():
+        await q.create_reset(token_hash(link_id), account["id"], RESET_LIFETIME, what)
+        if what == "password":
+            await messages.password_reset(to=account["email"], link=link_for(link_id))
+        else:
+            await messages.user_id_link(to=account["email"], link=link_for(link_id))
+        await q.audit(f"recovery_{what}_sent", actor="anonymous", subject=account["user_id"], ip=ip)
+
+
+async def reveal_user_id(link_hash: str, *, ip: str) -> str | None:
+    """Use a Forgot User ID link: its account's User ID, or None when the link is expired or
+    already used (also by a parallel request)."""
+    account = await q.reset_owner(link_hash, "user-id")
+    if account is None:
+        return None
+    async with transaction():
+        if await q.use_reset(link_hash, "user-id") is None:
+            return None
+        await q.audit("user_id_shown", actor=account["user_id"], subject=account["user_id"], ip=ip)
+    return account["user_id"]

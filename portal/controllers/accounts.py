@@ -3,7 +3,6 @@ applications, launching an application, and self-service recovery."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import msgspec
@@ -18,10 +17,8 @@ from portal.accounts import service
 from portal.accounts.passwords import MIN_LENGTH
 from portal.auth import client_ip, signed_in
 from portal.controllers.registration import role_fields_fragment
-from portal.mail import messages
 from portal.models import accounts as q
 from portal.models import registration as reg_q
-from portal.models.db import transaction
 from portal.registration import service as reg_service
 from portal.registration.forms import ContactForm
 from portal.registration.questions import QUESTIONS
@@ -29,7 +26,10 @@ from portal.web import parse_form, redirect, render
 
 RECOVERY_SALT = "iacs.recovery-identify.v1"
 RESET_SALT = "iacs.password-reset.v1"
+USER_ID_SALT = "iacs.user-id-link.v1"
 RECOVERY_WHAT = {"password": "Forgot password", "user-id": "Forgot User ID"}
+# What each recovery emails: a link signed with its own salt, to its own page.
+RECOVERY_LINKS = {"password": (RESET_SALT, "accounts:reset"), "user-id": (USER_ID_SALT, "accounts:user-id-link")}
 
 
 class LoginForm(msgspec.Struct):
@@ -57,6 +57,10 @@ class ResetForm(msgspec.Struct):
     token: str = ""
     new_password: str = ""
     confirm_password: str = ""
+
+
+class LinkForm(msgspec.Struct):
+    token: str = ""
 
 
 class AccountsController(Controller):
@@ -208,31 +212,19 @@ class AccountsController(Controller):
                 if not v.strip()
             }
             return _questions_page(request, what, account, identifier, form.ticket, errors)
-        matched = await service.answers_match(account, [form.answer_1[:200], form.answer_2[:200]])
-        ip = client_ip(request)
-        if matched and account is not None:
-            async with transaction():
-                if what == "password":
-                    reset_id = _new_reset_id()
-                    token = _signer(request, RESET_SALT).dumps(reset_id)
-                    await q.create_reset(service.token_hash(reset_id), account["id"], service.RESET_LIFETIME)
-                    link = settings.base_url + request.app.route_reverse("accounts:reset") + f"?token={token}"
-                    await messages.password_reset(to=account["email"], link=link)
-                else:
-                    await messages.user_id_reminder(to=account["email"], user_id=account["user_id"])
-                await q.audit(f"recovery_{what}_sent", actor="anonymous", subject=account["user_id"], ip=ip)
-        else:
-            await q.audit(
-                f"recovery_{what}_refused",
-                actor="anonymous",
-                subject=account["user_id"] if account else "unknown",
-                ip=ip,
-            )
+        salt, route = RECOVERY_LINKS[what]
+
+        def link_for(link_id: str) -> str:
+            token = _signer(request, salt).dumps(link_id)
+            return f"{settings.base_url}{request.app.route_reverse(route)}?token={token}"
+
+        answers = [form.answer_1[:200], form.answer_2[:200]]
+        await service.recover(what, account, answers, link_for, ip=client_ip(request))
         return render(request, "accounts/recover_sent.html", {"what": what, "title": RECOVERY_WHAT[what]})
 
     @get("/recover/reset", name="accounts:reset")
     async def reset(self, request: HTMXRequest, token: FromQuery[str] = "") -> Template:
-        usable = await _reset_usable(request, token)
+        usable = await _link_usable(request, token, "password")
         return render(
             request, "accounts/reset.html", {"token": token, "usable": usable, "errors": {}, "min_length": MIN_LENGTH}
         )
@@ -240,18 +232,30 @@ class AccountsController(Controller):
     @post("/recover/reset", name="accounts:reset-submit", status_code=200)
     async def reset_submit(self, request: HTMXRequest) -> Template | Response:
         form = await parse_form(request, ResetForm)
-        reset_id = _reset_id(request, form.token)
+        link_hash = _link_hash(request, form.token, RESET_SALT)
         errors = (
-            await service.reset_password(
-                service.token_hash(reset_id), form.new_password, form.confirm_password, ip=client_ip(request)
-            )
-            if reset_id
+            await service.reset_password(link_hash, form.new_password, form.confirm_password, ip=client_ip(request))
+            if link_hash
             else None
         )
         if errors == {}:
             return Redirect(request.app.route_reverse("accounts:login") + "?reset=1", status_code=303)
         context = {"token": form.token, "usable": errors is not None, "errors": errors or {}, "min_length": MIN_LENGTH}
         return render(request, "accounts/reset.html", context)
+
+    @get("/recover/user-id/show", name="accounts:user-id-link")
+    async def user_id_link(self, request: HTMXRequest, token: FromQuery[str] = "") -> Template:
+        """The emailed link: a button, so that a mail scanner opening the link spends nothing."""
+        usable = await _link_usable(request, token, "user-id")
+        return render(request, "accounts/user_id_link.html", {"token": token, "usable": usable, "user_id": None})
+
+    @post("/recover/user-id/show", name="accounts:user-id-reveal", status_code=200)
+    async def user_id_reveal(self, request: HTMXRequest) -> Template:
+        form = await parse_form(request, LinkForm)
+        link_hash = _link_hash(request, form.token, USER_ID_SALT)
+        user_id = await service.reveal_user_id(link_hash, ip=client_ip(request)) if link_hash else None
+        context = {"token": "", "usable": user_id is not None, "user_id": user_id}
+        return render(request, "accounts/user_id_link.html", context)
 
 
 def _identify_page(request: Request, what: str, errors: dict[str, str]) -> Template:
@@ -285,23 +289,21 @@ def _signer(request: Request, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(request.app.state.settings.secret_key, salt=salt)
 
 
-def _new_reset_id() -> str:
-    return secrets.token_urlsafe(24)
-
-
-def _reset_id(request: Request, token: str) -> str | None:
+def _link_hash(request: Request, token: str, salt: str) -> str | None:
+    """The stored hash of a recovery link's id, when ``token`` is a link signed with ``salt``
+    in the last 30 minutes; None otherwise."""
     if not token or len(token) > 300:
         return None
     try:
-        value: Any = _signer(request, RESET_SALT).loads(token, max_age=int(service.RESET_LIFETIME.total_seconds()))
+        value: Any = _signer(request, salt).loads(token, max_age=int(service.RESET_LIFETIME.total_seconds()))
     except BadSignature:
         return None
-    return value if isinstance(value, str) else None
+    return service.token_hash(value) if isinstance(value, str) else None
 
 
-async def _reset_usable(request: Request, token: str) -> bool:
-    reset_id = _reset_id(request, token)
-    return reset_id is not None and await q.reset_is_usable(service.token_hash(reset_id))
+async def _link_usable(request: Request, token: str, what: str) -> bool:
+    link_hash = _link_hash(request, token, RECOVERY_LINKS[what][0])
+    return link_hash is not None and await q.reset_is_usable(link_hash, what)
 
 
 class RequestAnotherController(Controller):

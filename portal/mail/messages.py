@@ -63,14 +63,15 @@ async def password_reset(*, to: str, link: str) -> None:
     )
 
 
-async def user_id_reminder(*, to: str, user_id: str) -> None:
+async def user_id_link(*, to: str, link: str) -> None:
     await enqueue(
-        kind="user_id_reminder",
+        kind="user_id_link",
         to=to,
-        subject="Your IACS User ID",
+        subject="See your IACS User ID",
         body=(
-            "You asked for a reminder of your IACS User ID.\n\n"
-            f"Your User ID is: {user_id}\n\n"
+            "Someone (we hope you) answered your authentication questions and asked for the User ID"
+            " of your IACS account.\n\n"
+            f"See it here within 30 minutes; the link works once:\n{link}\n\n"
             "If this was not you, ignore this email and tell your organization's security official.\n"
         ),
     )

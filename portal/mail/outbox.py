@@ -102,9 +102,9 @@ async def claim_due(*, batch: int, lease: timedelta, now: datetime | None = None
     return sorted(claimed, key=lambda row: ids.index(row["id"]))
 
 
-# Emails that carry a secret (a code, an initial password, a reset link): once delivered, the
+# Emails that carry a secret (a code, an initial password, a recovery link): once delivered, the
 # database keeps only that they were sent, never what they said.
-SECRET_KINDS = ("verification_code", "initial_password", "password_reset")
+SECRET_KINDS = ("verification_code", "initial_password", "password_reset", "user_id_link")
 REMOVED = "[removed after delivery: this email carried a secret]"
 
 

@@ -163,24 +163,26 @@ async def application_ids_by_code() -> dict[str, int]:
 # ---- Recovery links ---------------------------------------------------------------------------
 
 
-def _usable(token_hash: str) -> Any:
-    """A recovery link that exists, is unused and has not expired."""
+def _usable(token_hash: str, purpose: str) -> Any:
+    """A recovery link for ``purpose`` that exists, is unused and has not expired."""
     unused = PasswordReset.used_at.is_null() & (PasswordReset.expires_at > now())
-    return (PasswordReset.token_hash == token_hash) & unused
+    return (PasswordReset.token_hash == token_hash) & (PasswordReset.purpose == purpose) & unused
 
 
-async def create_reset(token_hash: str, account_id: int, lifetime: timedelta) -> None:
+async def create_reset(token_hash: str, account_id: int, lifetime: timedelta, purpose: str) -> None:
     at = now()
     await PasswordReset.insert(
-        PasswordReset(token_hash=token_hash, account=account_id, created_at=at, expires_at=at + lifetime)
+        PasswordReset(
+            token_hash=token_hash, account=account_id, purpose=purpose, created_at=at, expires_at=at + lifetime
+        )
     )
 
 
-async def use_reset(token_hash: str) -> int | None:
+async def use_reset(token_hash: str, purpose: str) -> int | None:
     """Mark a valid, unused, unexpired link used, in one conditional UPDATE; its account id."""
     rows = (
         await PasswordReset.update({PasswordReset.used_at: now()})
-        .where(_usable(token_hash))
+        .where(_usable(token_hash, purpose))
         .returning(PasswordReset.account)
     )
     return rows[0]["account"] if rows else None
@@ -193,7 +195,7 @@ async def close_resets_of(account_id: int) -> None:
     )
 
 
-async def reset_owner(token_hash: str) -> dict[str, Any] | None:
+async def reset_owner(token_hash: str, purpose: str) -> dict[str, Any] | None:
     """The account of a usable (unused, unexpired) recovery link."""
     return (
         await PasswordReset.select(
@@ -202,13 +204,13 @@ async def reset_owner(token_hash: str) -> dict[str, Any] | None:
             PasswordReset.account.first_name.as_alias("first_name"),
             PasswordReset.account.last_name.as_alias("last_name"),
         )
-        .where(_usable(token_hash))
+        .where(_usable(token_hash, purpose))
         .first()
     )
 
 
-async def reset_is_usable(token_hash: str) -> bool:
-    return await PasswordReset.exists().where(_usable(token_hash))
+async def reset_is_usable(token_hash: str, purpose: str) -> bool:
+    return await PasswordReset.exists().where(_usable(token_hash, purpose))
 
 
 # ---- Audit ------------------------------------------------------------------------------------

@@ -172,9 +172,11 @@ class UserSession(Table, tablename="user_session"):
 
 
 class PasswordReset(Table, tablename="password_reset"):
-    """A single-use recovery link: SHA-256 of its token, 30 minutes, used once."""
+    """A single-use recovery link: SHA-256 of its token, 30 minutes, used once, for one purpose
+    (``password``: set a new one; ``user-id``: show the User ID)."""
 
     token_hash = Varchar(length=64, unique=True, required=True)
+    purpose = Varchar(length=20, default="password")
     account = ForeignKey(references=Account, required=True)
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz(required=True)

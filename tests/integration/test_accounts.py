@@ -325,12 +325,46 @@ async def test_questions_alone_never_reset_anything(client):
     assert (await log_in(client, account["user_id"], account["password"])).status_code == 303
 
 
-async def test_forgot_user_id_emails_it(client):
+async def test_forgot_user_id_emails_a_single_use_link_that_shows_it(client):
     account = await make_account(initial=False)
     _, r = await _recover(client, "user-id", account["email"], ("Lincoln Elementary", "Ford Focus"))
-    assert h1(r.text) == "Check your email"
-    mails = await _mails(account["email"], "user_id_reminder")
-    assert len(mails) == 1 and account["user_id"] in mails[0]["body"]
+    assert h1(r.text) == "Check your email" and "a link to see your User ID" in r.text
+    (mail,) = await _mails(account["email"], "user_id_link")
+    assert account["user_id"] not in mail["body"]  # only a link travels by email
+    link = re.search(r"(/recover/user-id/show\?token=\S+)", mail["body"]).group(1)
+    page = await client.get(link)  # opening the link (a mail scanner too) spends nothing
+    assert "Show my User ID" in page.text and account["user_id"] not in page.text
+    page = await client.get(link)
+    token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
+    shown = await client.post("/recover/user-id/show", data={"token": token, **await csrf(client)})
+    assert shown.status_code == 200 and f'<p class="tracking-number">{account["user_id"]}</p>' in shown.text
+    again = await client.post("/recover/user-id/show", data={"token": token, **await csrf(client)})
+    assert account["user_id"] not in again.text and "expired or has already been used" in again.text
+    assert "expired or has already been used" in (await client.get(link)).text
+    actions = {e["action"] for e in await q.audit_events(subject=account["user_id"])}
+    assert {"recovery_user-id_sent", "user_id_shown"} <= actions
+
+
+async def test_a_recovery_link_works_only_for_its_own_purpose(client):
+    account = await make_account(initial=False)
+    await _recover(client, "user-id", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
+    await _recover(client, "password", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
+    user_id_token = re.search(r"token=(\S+)", (await _mails(account["email"], "user_id_link"))[0]["body"]).group(1)
+    reset_token = re.search(r"token=(\S+)", (await _mails(account["email"], "password_reset"))[0]["body"]).group(1)
+    # Each link is signed for its own page: swapped, neither works, and neither is spent.
+    r = await client.post("/recover/user-id/show", data={"token": reset_token, **await csrf(client)})
+    assert account["user_id"] not in r.text and "expired or has already been used" in r.text
+    r = await client.get(f"/recover/reset?token={user_id_token}")
+    assert "expired or has already been used" in r.text
+    new = "quiet harbour lamps at dusk"
+    form = {"new_password": new, "confirm_password": new, **await csrf(client)}
+    r = await client.post("/recover/reset", data={"token": user_id_token, **form})
+    assert "expired or has already been used" in r.text
+    assert (await log_in(client, account["user_id"], account["password"])).status_code == 303
+    r = await client.post("/recover/user-id/show", data={"token": user_id_token, **await csrf(client)})
+    assert f'<p class="tracking-number">{account["user_id"]}</p>' in r.text
+    r = await client.get(f"/recover/reset?token={reset_token}")
+    assert "Set a new password" in r.text and 'name="new_password"' in r.text
 
 
 # ---- 8. Argon2 off the event loop -------------------------------------------------------------

@@ -48,7 +48,8 @@ def test_migrate_applies_to_an_empty_database_and_is_idempotent(empty_db):
     env = {"PORTAL_DATABASE_URL": empty_db}
     first = run("migrate", env=env)
     assert first.returncode == 0, first.stderr
-    assert "Running 7 migrations" in first.stdout
+    shipped = len(list((ROOT / "portal" / "models" / "piccolo_migrations").glob("portal_*.py")))
+    assert f"Running {shipped} migrations" in first.stdout and shipped >= 8
     second = run("migrate", env=env)
     assert second.returncode == 0, second.stderr
     assert "No migrations need to be run" in second.stdout
