@@ -126,8 +126,15 @@ def test_reject_needs_a_reason_and_errors_are_accessible(page: Page, javascript:
     page.goto("/approvals?application=EHRIP")
     kb.press(page.get_by_role("link", name=re.compile(rf"^{tracking}\s*, show details$")))
     expect(page.get_by_text("National Provider Identifier (NPI)")).to_be_visible()
-    kb.press(page.get_by_role("link", name=f"Reject {tracking}"))
+    reject_link = page.get_by_role("link", name=f"Reject {tracking}")
     reason = page.get_by_label(f"Reason for rejecting {tracking}")
+    if javascript:  # the focus stays where the keyboard user was, row swapped or not
+        expect(page.get_by_role("link", name=re.compile(rf"^{tracking}\s*, hide details$"))).to_be_focused()
+        kb.press(reject_link)
+        expect(reason).to_be_focused()
+        kb.press(page.get_by_role("link", name="Cancel"))
+        expect(reject_link).to_be_focused()
+    kb.press(reject_link)
     expect(reason).to_be_visible()
     assert_accessible(page)
     reject = page.get_by_role("button", name="Reject", exact=True)
@@ -198,6 +205,7 @@ def test_bulk_approve_two_at_once(page: Page, javascript: bool, server_env):
     expect(page.locator(f"#req-{third}")).to_be_visible()
     assert_accessible(page)
     if javascript:
+        expect(page.locator("#queue-status .notice")).to_be_focused()  # not lost to <body>
         assert_no_console_errors(page)
     for tracking in (first, second):
         page.goto(f"/approvals/{tracking}")
