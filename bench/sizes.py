@@ -1,5 +1,6 @@
 """Bytes on the wire: the first page with its assets, and every registration step's fragment,
-raw, gzip and brotli, measured through the real app (``make bench``)."""
+raw, gzip and brotli, measured through the real app (``make bench``). ``reqs`` counts the HTTP
+requests each row took, as the client made them (redirects are not followed for it)."""
 
 from __future__ import annotations
 
@@ -33,19 +34,34 @@ async def main() -> None:
     await reset_database(settings)
     app = create_app(settings)
     rows: list[tuple[str, int, int, int, int]] = []
+    sent = 0  # requests made so far, counted by the clients' own hook
+    mark = 0
+
+    async def count(_request) -> None:
+        nonlocal sent
+        sent += 1
+
+    def begin() -> None:
+        """The next row counts the requests made from here."""
+        nonlocal mark
+        mark = sent
+
+    def record(label: str, body: bytes) -> None:
+        rows.append((label, sent - mark, *sizes(body)))
 
     async with AsyncTestClient(app=app) as c:
         c.follow_redirects = False
+        c.event_hooks["request"].append(count)
         first = await c.get("/")
         assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', first.text)
         total_br = sizes(first.content)[2]
         rows.append(("GET / (page)", 1, *sizes(first.content)))
         for url in assets:
             body = (await c.get(url, headers={"Accept-Encoding": "identity"})).content
-            sent = int((await c.get(url, headers={"Accept-Encoding": "br"})).headers["content-length"])
+            br = int((await c.get(url, headers={"Accept-Encoding": "br"})).headers["content-length"])
             gz = int((await c.get(url, headers={"Accept-Encoding": "gzip"})).headers["content-length"])
-            rows.append((f"  {url.split('/')[-1]} (as served)", 1, len(body), gz, sent))
-            total_br += sent
+            rows.append((f"  {url.split('/')[-1]} (as served)", 1, len(body), gz, br))
+            total_br += br
         rows.append(("first visit total (brotli)", 1 + len(assets), 0, 0, total_br))
 
         token = {"_csrf_token": c.cookies["csrftoken"]}
@@ -53,9 +69,16 @@ async def main() -> None:
         async def post(path, data=None):
             return await c.post(path, data={**(data or {}), **token}, headers=HX)
 
+        begin()
         r = await c.get("/register/", params={"q": "medi"}, headers=HX)
-        rows.append(("search fragment (htmx)", 1, *sizes(r.content)))
-        await c.post("/register/PSR/terms", data=token)
+        record("search fragment (htmx)", r.content)
+        begin()
+        r = await c.post("/register/PSR/terms", data=token)  # a plain form: POST, 303, GET
+        r = await c.get(r.headers["location"])
+        record("accept terms -> step 1 page", r.content)
+        begin()
+        r = await c.get("/register/personal", headers=HX)
+        record("step 1 fragment (Back from step 2)", r.content)
         email = "bench@example.gov"
         steps = [
             (
@@ -71,14 +94,18 @@ async def main() -> None:
                 },
             ),
         ]
+        begin()
         r = await post(*steps[0][1:])
-        rows.append((steps[0][0], 1, *sizes(r.content)))
+        record(steps[0][0], r.content)
         body = (await OutboxMessage.select(OutboxMessage.body).where(OutboxMessage.to_address == email).first())["body"]
         code = re.search(r"code is: (\d{6})", body).group(1)
+        begin()
         r = await post("/register/verify", {"code": code})
-        rows.append(("step 2 -> step 3 fragment", 1, *sizes(r.content)))
+        record("step 2 -> step 3 fragment", r.content)
+        begin()
         r = await c.get("/register/contact/fields", params={"role": "security-official"}, headers=HX)
-        rows.append(("role fields fragment", 1, *sizes(r.content)))
+        record("role fields fragment", r.content)
+        begin()
         r = await post(
             "/register/contact",
             {
@@ -93,18 +120,22 @@ async def main() -> None:
                 "tin": "12-3456789",
             },
         )
-        rows.append(("step 3 -> step 4 fragment", 1, *sizes(r.content)))
+        record("step 3 -> step 4 fragment", r.content)
+        begin()
         r = await post(
             "/register/questions",
             {"question_1": "first-school", "answer_1": "Lincoln", "question_2": "first-car", "answer_2": "Ford"},
         )
-        rows.append(("step 4 -> step 5 fragment", 1, *sizes(r.content)))
+        record("step 4 -> step 5 fragment", r.content)
+        begin()
         r = await c.get("/register/review/contact/edit", headers=HX)
-        rows.append(("review: edit contact fragment", 1, *sizes(r.content)))
+        record("review: edit contact fragment", r.content)
+        begin()
         r = await post("/register/submit")
-        rows.append(("step 5 -> step 6 fragment", 1, *sizes(r.content)))
+        record("step 5 -> step 6 fragment", r.content)
+        begin()
         r = await c.get("/register/done")
-        rows.append(("step 6 full page", 1, *sizes(r.content)))
+        record("step 6 full page", r.content)
         tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
         await c.post("/register/done", data=token)
 
@@ -115,19 +146,25 @@ async def main() -> None:
     others = [await quick_request("PSR", "provider-user") for _ in range(30)]
     async with AsyncTestClient(app=app) as c:
         c.follow_redirects = False
+        c.event_hooks["request"].append(count)
         await c.get("/login")
         token = {"_csrf_token": c.cookies["csrftoken"]}
         await c.post("/login", data={"user_id": approver["user_id"], "password": approver["password"], **token})
+        begin()
         r = await c.get("/approvals", headers=HX)
-        rows.append(("approval table, 25 rows (htmx)", 1, *sizes(r.content)))
+        record("approval table, 25 rows (htmx)", r.content)
+        begin()
         r = await c.get(f"/approvals/{tracking}", headers=HX)
-        rows.append(("row expanded with details", 1, *sizes(r.content)))
+        record("row expanded with details", r.content)
+        begin()
         r = await c.post(f"/approvals/{tracking}/approve", data=token, headers=HX)
-        rows.append(("approve: row response", 1, *sizes(r.content)))
+        record("approve: row response", r.content)
+        begin()
         r = await c.get(f"/approvals/{others[0]}/reject", headers=HX)
-        rows.append(("reject: reason form in the row", 1, *sizes(r.content)))
+        record("reject: reason form in the row", r.content)
+        begin()
         r = await c.post(f"/approvals/{others[0]}/reject", data={"reason": "Not ours", **token}, headers=HX)
-        rows.append(("reject: row response", 1, *sizes(r.content)))
+        record("reject: row response", r.content)
 
     print(f"{'response':34} {'reqs':>4} {'raw':>7} {'gzip':>7} {'brotli':>7}")
     for name, reqs, raw, gz, br in rows:
