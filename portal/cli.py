@@ -124,14 +124,15 @@ async def _approver_add(settings: Settings, email: str, name: str, grants: list[
         if code != "*" and code not in codes:
             raise ValueError(f"--grant {grant!r}: no application {code!r} in the catalog")
         rights.append((None if code == "*" else codes[code], int(level)))
+    initial = await service.new_initial_password()
     async with transaction():
-        account_id, user_id, password = await service.create_account(
-            first_name=first, last_name=last.strip(), email=address
+        account_id, user_id = await service.create_account(
+            first_name=first, last_name=last.strip(), email=address, initial=initial
         )
         for application_id, level in rights:
             await q.add_approver_right(account_id, application_id, level)
         await q.audit("approver_created", actor="cli", subject=user_id, grants=grants)
-    return user_id, password
+    return user_id, initial.password
 
 
 async def _approver_reset(settings: Settings, user_id: str) -> str:

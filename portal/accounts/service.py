@@ -196,13 +196,25 @@ async def reset_password(reset_hash: str, new: str, confirm: str, *, ip: str) ->
 # ---- Creating accounts (approver CLI, provisioning) -------------------------------------------
 
 
-async def create_account(
-    *, first_name: str, last_name: str, email: str, questions: list | None = None
-) -> tuple[int, str, str]:
-    """An account with a unique User ID and a random initial password valid 72 hours, stored
-    only as an argon2id hash. Call inside a transaction. Returns (id, User ID, password)."""
+@dataclass(frozen=True)
+class InitialPassword:
+    password: str
+    hashed: str
+
+
+async def new_initial_password() -> InitialPassword:
+    """A random initial password meeting the policy, and its argon2id hash. Make it before the
+    transaction that stores it: hashing waits its turn on the hashing thread, and on SQLite a
+    transaction holds the database's write lock for as long as it lasts."""
     password = initial_password()
-    hashed = await hash_secret(password)
+    return InitialPassword(password, await hash_secret(password))
+
+
+async def create_account(
+    *, first_name: str, last_name: str, email: str, initial: InitialPassword, questions: list | None = None
+) -> tuple[int, str]:
+    """An account with a unique User ID and the given initial password (valid 72 hours), stored
+    only as its hash. Call inside a transaction. Returns (id, User ID)."""
     for _ in range(20):
         user_id = new_user_id()
         if not await q.user_id_exists(user_id):
@@ -215,13 +227,13 @@ async def create_account(
             "first_name": first_name,
             "last_name": last_name,
             "email": email.lower(),
-            "password_hash": hashed,
+            "password_hash": initial.hashed,
             "password_initial": True,
             "password_expires_at": q.now() + INITIAL_PASSWORD_LIFETIME,
             "questions": questions or [],
         }
     )
-    return account_id, user_id, password
+    return account_id, user_id
 
 
 # ---- Recovery ---------------------------------------------------------------------------------
@@ -259,7 +271,8 @@ async def recover(
     the answers match the account's, email its verified address a single-use link valid 30
     minutes (``link_for`` turns the link's secret id into its signed address); otherwise only
     audit the refusal. The caller answers the same either way, so nothing tells them apart."""
-    if account is None or not await answers_match(account, answers):
+    matched = await answers_match(account, answers)  # always: an unknown account costs the same
+    if account is None or not matched:
         subject = account["user_id"] if account else "unknown"
         await q.audit(f"recovery_{what}_refused", actor="anonymous", subject=subject, ip=ip)
         return

@@ -56,8 +56,11 @@ async def approve(approver: dict[str, Any], rights: list[dict], tracking: str, *
     if refusal is not None:
         return refusal
     who = approver["user_id"]
+    final = row["level"] >= row["levels"]
+    # A new account's password is hashed before the transaction opens (see new_initial_password).
+    initial = await accounts.new_initial_password() if final and not row.get("account_user_id") else None
     async with transaction():
-        if row["level"] < row["levels"]:
+        if not final:
             if not await q.advance_level(row["id"], from_level=row["level"], by=who):
                 return Decision(False, _decided_text(await q.request_row(tracking)))
             await accounts_q.audit(
@@ -83,7 +86,7 @@ async def approve(approver: dict[str, Any], rights: list[dict], tracking: str, *
             return Decision(True, f"Approved at level {row['level']}; it moves to level {row['level'] + 1}.")
         if not await q.finish(row["id"], level=row["level"], status="approved", by=who):
             return Decision(False, _decided_text(await q.request_row(tracking)))
-        await _provision(row, by=who, ip=ip, settings=settings)
+        await _provision(row, initial, by=who, ip=ip, settings=settings)
         await accounts_q.audit(
             "request_approved", actor=who, subject=tracking, ip=ip, level=row["level"], of=row["levels"]
         )
@@ -116,7 +119,7 @@ async def reject(approver: dict[str, Any], rights: list[dict], tracking: str, re
     return Decision(True, "Rejected. The applicant has been emailed the reason.")
 
 
-async def _provision(row: dict[str, Any], *, by: str, ip: str, settings: Any) -> None:
+async def _provision(row: dict[str, Any], initial: Any, *, by: str, ip: str, settings: Any) -> None:
     """Inside the final approval's transaction: the grant, and the account when the applicant
     has none yet, with its two emails (User ID; initial password without the User ID)."""
     holder = await accounts_q.account_by_user_id(row["account_user_id"]) if row.get("account_user_id") else None
@@ -133,9 +136,15 @@ async def _provision(row: dict[str, Any], *, by: str, ip: str, settings: Any) ->
             "grant_added", actor=by, subject=holder["user_id"], ip=ip, tracking=row["tracking_number"]
         )
         return
-    account_id, user_id, password = await accounts.create_account(
-        first_name=row["first_name"], last_name=row["last_name"], email=row["email"], questions=row["questions"]
+    initial = initial or await accounts.new_initial_password()  # an account gone since (never, in practice)
+    account_id, user_id = await accounts.create_account(
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        email=row["email"],
+        initial=initial,
+        questions=row["questions"],
     )
+    password = initial.password
     await accounts_q.add_grant(account_id, row["application"], row["role"], row["id"])
     await messages.user_id_issued(to=row["email"], user_id=user_id, application=row["application_name"])
     await messages.initial_password_issued(to=row["email"], password=password, login_url=settings.base_url + "/login")

@@ -23,11 +23,14 @@ async def make_account(
 ) -> dict:
     n = next(_n)
     questions = [{"question": k, "answer_hash": await hash_secret(normalise_answer(a))} for k, a in answers]
+    initial_password = await service.new_initial_password()
+    password = initial_password.password
     async with transaction():
-        account_id, user_id, password = await service.create_account(
+        account_id, user_id = await service.create_account(
             first_name="Maria",
             last_name=f"Lopez{n}",
             email=f"holder{n}.{id(_n) % 9999}@example.gov",
+            initial=initial_password,
             questions=questions,
         )
         for app_code, role_code in grants:

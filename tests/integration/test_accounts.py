@@ -6,6 +6,8 @@ import asyncio
 import re
 from datetime import timedelta
 
+import pytest
+
 from portal.models import accounts as q
 from portal.models.tables import Account, AuditEvent, OutboxMessage, PasswordReset, UserSession
 from tests.integration.accounts_support import GOOD_PASSWORD, csrf, log_in, make_account
@@ -315,6 +317,27 @@ async def test_wrong_answers_and_unknown_accounts_get_the_same_answer_and_no_ema
     assert len(labels_a) == 2 and labels_a == labels_b  # the same questions every time for the same input
     assert await _mails(account["email"], "password_reset") == []
     assert await PasswordReset.count().where(PasswordReset.account == account["id"]) == 0
+
+
+@pytest.mark.parametrize("what", ["password", "user-id"])
+async def test_unknown_accounts_cost_the_same_argon2_checks_as_wrong_answers(client, monkeypatch, what):
+    """Timing parity without timing: each path verifies exactly two argon2id hashes."""
+    import portal.hashing
+
+    verified: list[str] = []
+
+    class CountingHasher(type(portal.hashing.HASHER)):
+        def verify(self, hash, password):  # noqa: A002 (argon2's own parameter name)
+            verified.append(hash)
+            return super().verify(hash, password)
+
+    account = await make_account(initial=False)
+    monkeypatch.setattr(portal.hashing, "HASHER", CountingHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1))
+    await _recover(client, what, account["user_id"], ("Lincoln Elementary", "Honda Civic"))
+    wrong = len(verified)
+    await _recover(client, what, "nobody.at.all@example.gov", ("Lincoln Elementary", "Honda Civic"))
+    unknown = len(verified) - wrong
+    assert wrong == unknown == 2
 
 
 async def test_questions_alone_never_reset_anything(client):
