@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -101,7 +103,7 @@ class Prepared:
 
     def __init__(self, build: Callable[..., Any]) -> None:
         self._build = build
-        self._compiled: dict[tuple[str, tuple], _Shape] = {}
+        self._compiled: dict[tuple[str, int, tuple], _Shape] = {}
 
     def _compile(self, count: int, variant: tuple) -> _Shape:
         markers = [f"\x00Param{i}\x00" for i in range(count)]
@@ -116,8 +118,13 @@ class Prepared:
         return query, template, places
 
     async def rows(self, *values: Any, variant: tuple = ()) -> list[dict[str, Any]]:
+        for value in values:
+            # Piccolo rewrites these (None to IS NULL, rows to ids, enums to values); plain
+            # values only, so the SQL built once means the same for every call.
+            if not isinstance(value, str | int | float | datetime) or isinstance(value, Enum | bool):
+                raise TypeError(f"a prepared query takes str, number or datetime values, not {type(value).__name__}")
         engine = current_engine()
-        key = (engine.engine_type, variant)
+        key = (engine.engine_type, len(values), variant)
         if key not in self._compiled:
             self._compiled[key] = self._compile(len(values), variant)
         query, template, places = self._compiled[key]

@@ -11,20 +11,18 @@ from portal.hashing import hash_secret, normalise_answer, verify_secret
 
 
 async def test_hashes_run_off_the_loop_one_at_a_time():
-    loop_thread = threading.get_ident()
-    seen: list[tuple[int, int]] = []
+    seen: list[int] = []  # hashing threads alive, sampled by the loop while the hashes run
 
     async def watch():
         while len(seen) < 200:
-            seen.append((sum(t.name.startswith("argon2") for t in threading.enumerate()), threading.get_ident()))
+            seen.append(sum(t.name.startswith("argon2") for t in threading.enumerate()))
             await asyncio.sleep(0.001)
 
     watcher = asyncio.create_task(watch())
     hashes = await asyncio.gather(*(hash_secret(f"secret number {i}") for i in range(4)))
     watcher.cancel()
-    assert max(n for n, _ in seen) == 1  # four at once still share one hashing thread
-    assert all(ident == loop_thread for _, ident in seen)  # and the loop kept running meanwhile
-    assert len(seen) > 4
+    assert max(seen) == 1  # four at once still share one hashing thread
+    assert len(seen) > 4  # and the loop kept running meanwhile (it would not, hashing on it)
     params = extract_parameters(hashes[0])
     assert (params.type, params.memory_cost, params.time_cost, params.parallelism) == (Type.ID, 19 * 1024, 2, 1)
     assert await verify_secret(hashes[2], "secret number 2")
