@@ -1,14 +1,16 @@
-"""The two clocks the page keeps with JavaScript, run on Chromium's fake clock: the
-verification code's live countdown and the idle-session warning with Stay logged in."""
+"""The two clocks the page keeps with JavaScript, run on Chromium's fake clock set three hours
+wrong (the page counts from seconds left, so the computer's clock does not matter): the
+verification code's live countdown and the session warning with Stay logged in."""
 
 from __future__ import annotations
 
 import itertools
 import re
+from datetime import datetime, timedelta
 
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors, create_account
+from e2e.conftest import assert_accessible, assert_no_console_errors, create_account, in_database
 
 _n = itertools.count(1)
 
@@ -18,8 +20,17 @@ def _page(browser: Browser, base_url: str) -> Page:
     page = context.new_page()
     page.console_errors = []  # type: ignore[attr-defined]
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
-    page.clock.install()  # starts at the real time; moves only when the test moves it
+    # Three hours behind the real time, and moving only when the test moves it.
+    page.clock.install(time=datetime.now() - timedelta(hours=3))
     return page
+
+
+def _log_in(page: Page, account: dict) -> None:
+    page.goto("/login")
+    page.get_by_label("User ID").fill(account["user_id"])
+    page.get_by_label("Password").fill(account["password"])
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("My applications")
 
 
 def test_verification_countdown_runs_down_to_expired(browser: Browser, base_url: str, inbox):
@@ -54,11 +65,7 @@ def test_verification_countdown_runs_down_to_expired(browser: Browser, base_url:
 def test_idle_warning_two_minutes_before_with_stay_logged_in(browser: Browser, base_url: str, server_env):
     account = create_account(server_env, initial=False, grants=(("EQRS", "facility-editor"),))
     page = _page(browser, base_url)
-    page.goto("/login")
-    page.get_by_label("User ID").fill(account["user_id"])
-    page.get_by_label("Password").fill(account["password"])
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("My applications")
+    _log_in(page, account)
 
     warning = page.locator("#session-warning")
     stay = page.get_by_role("button", name="Stay logged in")
@@ -78,6 +85,7 @@ def test_idle_warning_two_minutes_before_with_stay_logged_in(browser: Browser, b
     assert refreshed.value.status == 200
     page.clock.run_for(100)  # htmx settles a swap after 20 ms
     expect(warning).to_be_hidden()
+    expect(page.locator("#main")).to_be_focused()  # not lost with the button that went
     page.clock.fast_forward("27:00")
     expect(warning).to_be_hidden()
     page.clock.fast_forward("01:30")
@@ -87,7 +95,42 @@ def test_idle_warning_two_minutes_before_with_stay_logged_in(browser: Browser, b
     page.clock.fast_forward("02:00")
     expect(stay).to_be_hidden()
     expect(warning).to_contain_text("For your security you have been logged out.")
-    expect(warning.get_by_role("link", name="Log in again")).to_have_attribute("href", "/login")
+    again = warning.get_by_role("link", name="Log in again")
+    expect(again).to_have_attribute("href", "/login")
+    expect(again).to_be_focused()  # the focused button went: the focus moves to what replaced it
     assert_accessible(page)
+    assert_no_console_errors(page)
+    page.context.close()
+
+
+def test_at_the_12_hour_limit_the_warning_cannot_offer_more_time(browser: Browser, base_url: str, server_env):
+    from portal.models.accounts import now
+    from portal.models.tables import Account, UserSession
+
+    account = create_account(server_env, initial=False, grants=(("EQRS", "facility-editor"),))
+    page = _page(browser, base_url)
+    _log_in(page, account)
+    owner = Account.select(Account.id).where(Account.user_id == account["user_id"]).first()
+
+    async def age_sessions():
+        row = await owner
+        await UserSession.update({UserSession.created_at: now() - timedelta(hours=11, minutes=59)}).where(
+            UserSession.account == row["id"]
+        )
+
+    in_database(server_env, age_sessions())
+    page.reload()
+    warning = page.locator("#session-warning")
+    page.clock.run_for(100)
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text(re.compile(r"logged out at \d\d:\d\d: a session lasts at most 12 hours"))
+    expect(page.get_by_role("button", name="Stay logged in")).to_have_count(0)  # hidden: it cannot help
+    expect(warning).to_be_focused()
+    assert_accessible(page)
+    # Activity does not move the end, and does not pull the focus back to the warning.
+    page.get_by_role("link", name="Request another application").focus()
+    page.clock.fast_forward("02:00")
+    expect(warning).to_contain_text("For your security you have been logged out.")
+    expect(page.get_by_role("link", name="Request another application")).to_be_focused()
     assert_no_console_errors(page)
     page.context.close()
