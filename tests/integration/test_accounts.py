@@ -368,6 +368,18 @@ async def test_forgot_user_id_emails_a_single_use_link_that_shows_it(client):
     assert {"recovery_user-id_sent", "user_id_shown"} <= actions
 
 
+async def test_a_user_id_link_expires_after_30_minutes(client):
+    account = await make_account(initial=False)
+    await _recover(client, "user-id", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
+    token = re.search(r"token=(\S+)", (await _mails(account["email"], "user_id_link"))[0]["body"]).group(1)
+    await PasswordReset.update({PasswordReset.expires_at: q.now() - timedelta(seconds=1)}).where(
+        PasswordReset.account == account["id"]
+    )
+    assert "expired or has already been used" in (await client.get(f"/recover/user-id/show?token={token}")).text
+    r = await client.post("/recover/user-id/show", data={"token": token, **await csrf(client)})
+    assert account["user_id"] not in r.text and "expired or has already been used" in r.text
+
+
 async def test_a_recovery_link_works_only_for_its_own_purpose(client):
     account = await make_account(initial=False)
     await _recover(client, "user-id", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
