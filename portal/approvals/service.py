@@ -119,7 +119,9 @@ async def reject(approver: dict[str, Any], rights: list[dict], tracking: str, re
     return Decision(True, "Rejected. The applicant has been emailed the reason.")
 
 
-async def _provision(row: dict[str, Any], initial: Any, *, by: str, ip: str, settings: Any) -> None:
+async def _provision(
+    row: dict[str, Any], initial: accounts.InitialPassword | None, *, by: str, ip: str, settings: Any
+) -> None:
     """Inside the final approval's transaction: the grant, and the account when the applicant
     has none yet, with its two emails (User ID; initial password without the User ID)."""
     holder = await accounts_q.account_by_user_id(row["account_user_id"]) if row.get("account_user_id") else None
