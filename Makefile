@@ -8,7 +8,7 @@ UV := .tools/uv/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-integration test-e2e chromium lint bench clean
+.PHONY: install run test test-unit test-integration test-e2e chromium redis lint bench clean
 
 # Pinned uv in its own little venv, then the locked dependencies into .venv.
 $(UV):
@@ -28,12 +28,16 @@ chromium:
 run: install
 	$(BIN)/python -m portal dev --host $(HOST) --port $(PORT)
 
-test: install chromium test-unit test-integration test-e2e
+# Debian's Redis server: the integration tests start their own, on a free port.
+redis:
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+test: install chromium redis test-unit test-integration test-e2e
 
 test-unit: install
 	$(BIN)/pytest tests/unit -q
 
-test-integration: install
+test-integration: install redis
 	$(BIN)/pytest tests/integration -q
 
 test-e2e: install chromium

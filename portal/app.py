@@ -25,7 +25,7 @@ from portal.crypto import FieldCipher
 from portal.drafts import DraftCookies
 from portal.mail.worker import run_worker
 from portal.models.db import bind, make_engine
-from portal.security import rate_limit, security_headers_hook
+from portal.security import rate_limit, rate_limit_stores, security_headers_hook
 from portal.settings import Settings, get_settings
 from portal.web import seconds_until, signed_in_account
 
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={**EXCEPTION_HANDLERS, LoginRequired: login_required_handler},
         before_request=load_session,
         middleware=[rate_limit(settings).middleware],
+        stores=rate_limit_stores(settings),
         plugins=[HTMXPlugin()],
         lifespan=[database_pool, inline_mail_worker],
         template_config=TemplateConfig(

@@ -1,13 +1,23 @@
-"""Security headers on every response, errors included."""
+"""Security headers on every response, errors included; the rate limit and where it counts."""
 
 from __future__ import annotations
+
+import logging
+from datetime import timedelta
 
 from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
 from litestar.types import Message, Scope
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from portal.settings import Settings
+
+log = logging.getLogger("portal.security")
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -63,7 +73,8 @@ THROTTLED_PATHS = ("/login", "/recover/", "/register/verify", "/status")
 
 def rate_limit(settings: Settings) -> RateLimitConfig:
     """Per client address (uvicorn resolves X-Forwarded-For from trusted proxies): at most
-    ``PORTAL_RATE_LIMIT`` POSTs a minute to the paths above, then 429 with Retry-After."""
+    ``PORTAL_RATE_LIMIT`` POSTs a minute to the paths above, then 429 with Retry-After. The
+    counts live where ``rate_limit_stores`` says."""
 
     async def throttled(request: Request) -> bool:  # async: a plain function would run in a thread
         path = request.url.path
@@ -78,3 +89,43 @@ def rate_limit(settings: Settings) -> RateLimitConfig:
         identifier_for_request=client,
         set_rate_limit_headers=False,
     )
+
+
+class SharedCounts(RedisStore):
+    """The rate limit's counts in Redis, shared by every worker process. While Redis cannot be
+    reached the counts fall back to this process's memory (logged once), so an outage of the
+    counter never locks everyone out of logging in; the per-account lockout is in the database
+    and holds either way."""
+
+    def __init__(self, url: str) -> None:
+        client = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        super().__init__(client, namespace="iacs-rate-limit", handle_client_shutdown=True)
+        self._local = MemoryStore()
+        self._down = False
+
+    def _failed(self) -> None:
+        if not self._down:
+            log.warning("rate limit: Redis unreachable, counting in this process until it is back")
+        self._down = True
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        try:
+            value = await super().get(key, renew_for)
+        except RedisError:
+            self._failed()
+            return await self._local.get(key, renew_for)
+        self._down = False
+        return value
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+        try:
+            await super().set(key, value, expires_in)
+        except RedisError:
+            self._failed()
+            await self._local.set(key, value, expires_in)
+
+
+def rate_limit_stores(settings: Settings) -> dict[str, Store]:
+    """With ``PORTAL_REDIS_URL`` the rate limit counts in Redis, across every worker; without
+    it, in each worker process's memory (Litestar's default store)."""
+    return {"rate_limit": SharedCounts(settings.redis_url)} if settings.redis_url else {}

@@ -29,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     catalog_file: str = ""
     db_pool_size: int = 10  # 0: no pool, a connection per query
     rate_limit_per_minute: int = 30  # POSTs a minute per client address to login, codes, recovery
+    redis_url: str = ""  # where the workers share rate-limit counts; empty: each worker's memory
     mail_worker_inline: bool = False  # deliver mail from inside the web process (make run)
 
     @property
@@ -75,6 +76,7 @@ ENV_VARS: dict[str, str] = {
     "PORTAL_DB_POOL_SIZE": "db_pool_size",
     "PORTAL_MAIL_WORKER_INLINE": "mail_worker_inline",
     "PORTAL_RATE_LIMIT": "rate_limit_per_minute",
+    "PORTAL_REDIS_URL": "redis_url",
 }
 
 

@@ -39,9 +39,11 @@ async def test_prepared_query_loads_json_and_sees_its_transactions_own_writes(da
     assert await Prepared(build).first("eligible-clinician") == plain
 
     events = Prepared(
-        lambda action: AuditEvent.select(AuditEvent.action, AuditEvent.detail)
-        .where(AuditEvent.action == action)
-        .output(load_json=True)
+        lambda action: (
+            AuditEvent.select(AuditEvent.action, AuditEvent.detail)
+            .where(AuditEvent.action == action)
+            .output(load_json=True)
+        )
     )
 
     class Undo(Exception):

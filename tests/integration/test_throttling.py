@@ -7,6 +7,7 @@ one), so its budget starts empty; its client HTML-checks every response like ``c
 from __future__ import annotations
 
 import re
+import socket
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
@@ -23,14 +24,14 @@ LIMIT = 4  # POSTs a minute per client address, for these tests
 
 
 @asynccontextmanager
-async def limited_client(database, limit: int = LIMIT):
+async def limited_client(database, limit: int = LIMIT, redis_url: str = ""):
     """A client of a fresh app whose rate limit is ``limit``; the shared engine binding is put
     back afterwards (creating an app binds the tables to its own engine)."""
     from portal.app import create_app
     from portal.models.db import bind, current_engine
 
     engine = current_engine()
-    app = create_app(msgspec.structs.replace(database, rate_limit_per_minute=limit))
+    app = create_app(msgspec.structs.replace(database, rate_limit_per_minute=limit, redis_url=redis_url))
     try:
         async with checked_client(app) as client:
             yield client
@@ -86,6 +87,39 @@ async def test_login_is_rate_limited_per_address(database):
     async with limited_client(database, limit=3) as c:
         statuses = [(await log_in(c, "ZZZZ999", "whatever whatever")).status_code for _ in range(5)]
     assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429]
+
+
+async def test_with_redis_the_workers_share_one_budget(database, redis_url):
+    """Two app instances stand for two worker processes: with PORTAL_REDIS_URL an address
+    spends one budget across both; each on its own memory would allow twice as much."""
+    async with limited_client(database, limit=4, redis_url=redis_url) as one:
+        async with limited_client(database, limit=4, redis_url=redis_url) as two:
+            statuses = [(await log_in(c, "ZZZZ998", "whatever whatever")).status_code for c in (one, two) * 3]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+
+
+async def test_without_redis_each_worker_counts_alone(database):
+    async with limited_client(database, limit=2) as one:
+        async with limited_client(database, limit=2) as two:
+            statuses = [(await log_in(c, "ZZZZ997", "whatever whatever")).status_code for c in (one, two) * 3]
+    assert statuses == [200, 200, 200, 200, 429, 429]  # 2 each: what the README warns of
+
+
+async def test_an_unreachable_redis_falls_back_to_counting_in_the_worker(database):
+    import logging
+
+    warnings: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warnings.append(record.getMessage())
+    logging.getLogger("portal.security").addHandler(handler)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens here once the socket is closed
+    async with limited_client(database, limit=3, redis_url=f"redis://127.0.0.1:{closed}/0") as c:
+        statuses = [(await log_in(c, "ZZZZ996", "whatever whatever")).status_code for _ in range(5)]
+    logging.getLogger("portal.security").removeHandler(handler)
+    assert statuses == [200, 200, 200, 429, 429]  # never a 500, and still limited
+    assert len([w for w in warnings if "Redis unreachable" in w]) == 1  # said once, not per request
 
 
 # ---- Code entry -------------------------------------------------------------------------------

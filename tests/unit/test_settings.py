@@ -23,8 +23,15 @@ def test_defaults_are_a_local_development_setup():
 
 def test_every_variable_is_read():
     s = from_env(
-        {**PROD, "PORTAL_SMTP_URL": "smtp://mail:25", "PORTAL_MAIL_FROM": "a@b.gov", "PORTAL_DB_POOL_SIZE": "4"}
+        {
+            **PROD,
+            "PORTAL_SMTP_URL": "smtp://mail:25",
+            "PORTAL_MAIL_FROM": "a@b.gov",
+            "PORTAL_DB_POOL_SIZE": "4",
+            "PORTAL_REDIS_URL": "redis://cache:6379/2",
+        }
     )
+    assert s.redis_url == "redis://cache:6379/2"
     assert s.production and s.smtp_url == "smtp://mail:25" and s.mail_from == "a@b.gov"
     assert s.db_pool_size == 4 and s.database_url.startswith("postgresql://")
 
