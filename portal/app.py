@@ -18,6 +18,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 from piccolo.engine.postgres import PostgresEngine
 
+from portal.accounts.service import IDLE_TIMEOUT
 from portal.assets import AssetManifest
 from portal.auth import LoginRequired, SessionCookies, load_session, login_required_handler
 from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         env.globals["asset"] = assets.url
         env.globals["production"] = settings.production
         env.globals["signed_in_account"] = signed_in_account
+        env.globals["session_idle_seconds"] = int(IDLE_TIMEOUT.total_seconds())
         env.filters["seconds_until"] = seconds_until
 
     app = Litestar(

@@ -101,7 +101,6 @@ async def current_session(token: str | None) -> dict[str, Any] | None:
         row["last_seen_at"] = at
     row["ends_at"] = row["created_at"] + ABSOLUTE_TIMEOUT
     row["expires_at"] = min(row["last_seen_at"] + IDLE_TIMEOUT, row["ends_at"])
-    row["idle_seconds"] = int(IDLE_TIMEOUT.total_seconds())
     return row
 
 

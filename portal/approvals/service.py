@@ -57,7 +57,8 @@ async def approve(approver: dict[str, Any], rights: list[dict], tracking: str, *
         return refusal
     who = approver["user_id"]
     final = row["level"] >= row["levels"]
-    # A new account's password is hashed before the transaction opens (see new_initial_password).
+    # A new account's password is hashed before the transaction opens (see new_initial_password);
+    # a holder's request ("Request another application") makes no account.
     initial = await accounts.new_initial_password() if final and not row.get("account_user_id") else None
     async with transaction():
         if not final:
@@ -123,9 +124,10 @@ async def _provision(
     row: dict[str, Any], initial: accounts.InitialPassword | None, *, by: str, ip: str, settings: Any
 ) -> None:
     """Inside the final approval's transaction: the grant, and the account when the applicant
-    has none yet, with its two emails (User ID; initial password without the User ID)."""
-    holder = await accounts_q.account_by_user_id(row["account_user_id"]) if row.get("account_user_id") else None
-    if holder is not None:
+    has none yet, with its two emails (User ID; initial password without the User ID).
+    ``initial`` is None exactly for a holder's request ("Request another application")."""
+    if initial is None:
+        holder = await accounts_q.account_by_user_id(row["account_user_id"])
         if not await accounts_q.add_grant(holder["id"], row["application"], row["role"], row["id"]):
             return  # held already (granted by another request meanwhile): nothing new to tell
         await messages.access_added(
@@ -138,7 +140,6 @@ async def _provision(
             "grant_added", actor=by, subject=holder["user_id"], ip=ip, tracking=row["tracking_number"]
         )
         return
-    initial = initial or await accounts.new_initial_password()  # an account gone since (never, in practice)
     account_id, user_id = await accounts.create_account(
         first_name=row["first_name"],
         last_name=row["last_name"],
@@ -146,10 +147,11 @@ async def _provision(
         initial=initial,
         questions=row["questions"],
     )
-    password = initial.password
     await accounts_q.add_grant(account_id, row["application"], row["role"], row["id"])
     await messages.user_id_issued(to=row["email"], user_id=user_id, application=row["application_name"])
-    await messages.initial_password_issued(to=row["email"], password=password, login_url=settings.base_url + "/login")
+    await messages.initial_password_issued(
+        to=row["email"], password=initial.password, login_url=settings.base_url + "/login"
+    )
     await accounts_q.audit("account_created", actor=by, subject=user_id, ip=ip, tracking=row["tracking_number"])
 
 

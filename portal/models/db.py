@@ -92,14 +92,14 @@ _Shape = tuple[Any, str, tuple[tuple[int | None, Any], ...]]
 class Prepared:
     """A hot select built by Piccolo once per engine type and then run with new values.
 
-    ``build(*params)`` returns the Piccolo query; it is called once with a marker for each
-    parameter, compiled, and the markers' places remembered. Each ``run(*values)`` then
-    executes that SQL with the values and lets the same query object turn the rows into
-    dicts (JSON columns loaded, as ``build`` asked). ``variant`` values are passed to ``build``
-    after the markers and pick a separately compiled shape (FOR UPDATE, say). Building the query tree is about a third
-    of a step read's CPU, and its shape never changes between calls. The markers must reach
-    the SQL unchanged: compare columns with them directly; a builder that transforms a
-    parameter is refused when it is first compiled."""
+    Building the query tree is about a third of a step read's CPU, and its shape never changes
+    between calls. ``build(*params, *variant)`` returns the Piccolo query; it is called once
+    with a marker for each parameter and compiled, and the markers' places are remembered.
+    ``rows(*values)`` then executes that SQL with the values and lets the same query object
+    turn the rows into dicts (JSON columns loaded, as ``build`` asked). ``variant`` values
+    pick a separately compiled shape (FOR UPDATE, say). The markers must reach the SQL
+    unchanged (compare columns with them directly): a builder that transforms a parameter is
+    refused when it is first compiled."""
 
     def __init__(self, build: Callable[..., Any]) -> None:
         self._build = build
