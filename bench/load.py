@@ -46,10 +46,12 @@ async def prepare(url: str) -> None:
 
 async def seed_requests(url: str, count: int) -> tuple[str, str]:
     """An approver for every application at level 1, and ``count`` pending requests."""
+    from portal.models.accounts import now
     from portal.models.db import bind, make_engine
-    from portal.models.tables import AccessRequest, Application, Role
+    from portal.models.tables import AccessRequest, Role
     from portal.settings import Settings
     from tests.integration.accounts_support import make_account
+    from tests.integration.test_approvals import pending_request
 
     bind(make_engine(Settings(database_url=url)))
     approver = await make_account(initial=False, grants=(), approver=((None, 1),))
@@ -57,33 +59,13 @@ async def seed_requests(url: str, count: int) -> tuple[str, str]:
     global TIMING_ACCOUNTS
     TIMING_ACCOUNTS = [(await make_account(initial=False))["user_id"] for _ in range(5)]
     roles = await Role.select(Role.id, Role.application, Role.review_days, Role.approval_levels)
-    apps = {a["id"] for a in await Application.select(Application.id)}
-    assert apps
-    now = __import__("portal.models.accounts", fromlist=["now"]).now()
-    rows = []
-    for i in range(count):
-        role = roles[i % len(roles)]
-        at = now - timedelta(days=i % 70, minutes=i)
-        rows.append(
-            AccessRequest(
-                tracking_number=f"IACS-B{i:03d}"[:9].ljust(9, "X") + f"-{i // 10000:04d}-{i % 10000:04d}",
-                draft_token=f"bench:{i}",
-                application=role["application"],
-                role=role["id"],
-                email=f"bench{i}@example.gov",
-                first_name="Pat",
-                last_name=f"Bench{i:05d}",
-                personal={},
-                contact={"organization": f"Org {i % 300}"},
-                organization=f"Org {i % 300}",
-                questions=[],
-                terms_version="2026-01",
-                terms_accepted_at=at,
-                levels=role["approval_levels"],
-                submitted_at=at,
-                due_at=at + timedelta(days=role["review_days"]),
-            )
+    at = now()
+    rows = [
+        pending_request(
+            roles[i % len(roles)], at=at - timedelta(days=i % 70, minutes=i), n=i, last_name=f"Bench{i:05d}"
         )
+        for i in range(count)
+    ]
     for start in range(0, len(rows), 1000):
         await AccessRequest.insert(*rows[start : start + 1000])
     return approver["user_id"], approver["password"]
@@ -132,21 +114,14 @@ def wrk(path: str, cookie: str, seconds: int = 10) -> dict[str, float]:
 
 
 async def draft_cookie(client: httpx.AsyncClient) -> str:
+    from tests.integration.registration_flow import PERSONAL
+
     await client.get("/register/PSR/terms")
     token = client.cookies["csrftoken"]
     await client.post("/register/PSR/terms", data={"_csrf_token": token})
     email = "load@example.gov"
     await client.post(
-        "/register/personal",
-        data={
-            "first_name": "Ana",
-            "last_name": "Lopez",
-            "date_of_birth": "1980-03-27",
-            "ssn": "123-45-6789",
-            "email": email,
-            "email_confirm": email,
-            "_csrf_token": token,
-        },
+        "/register/personal", data={**PERSONAL, "email": email, "email_confirm": email, "_csrf_token": token}
     )
     return f"iacs_draft={client.cookies['iacs_draft']}; csrftoken={token}"
 

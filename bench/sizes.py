@@ -9,6 +9,8 @@ import gzip
 import os
 import re
 import tempfile
+from collections.abc import Awaitable
+from typing import Any
 
 import brotli
 
@@ -28,6 +30,9 @@ async def main() -> None:
     from portal.app import create_app
     from portal.models.tables import OutboxMessage
     from portal.settings import from_env
+    from tests.integration.accounts_support import make_account
+    from tests.integration.registration_flow import CONTACT, PERSONAL, QUESTIONS, ROLE_FIELDS
+    from tests.integration.test_approvals import quick_request
     from tests.support import reset_database
 
     settings = from_env()
@@ -35,19 +40,17 @@ async def main() -> None:
     app = create_app(settings)
     rows: list[tuple[str, int, int, int, int]] = []
     sent = 0  # requests made so far, counted by the clients' own hook
-    mark = 0
 
     async def count(_request) -> None:
         nonlocal sent
         sent += 1
 
-    def begin() -> None:
-        """The next row counts the requests made from here."""
-        nonlocal mark
-        mark = sent
-
-    def record(label: str, body: bytes) -> None:
-        rows.append((label, sent - mark, *sizes(body)))
+    async def measure(label: str, action: Awaitable[Any]) -> Any:
+        """Run one user action (its requests, in turn) and record its last response."""
+        before = sent
+        r = await action
+        rows.append((label, sent - before, *sizes(r.content)))
+        return r
 
     async with AsyncTestClient(app=app) as c:
         c.follow_redirects = False
@@ -66,105 +69,48 @@ async def main() -> None:
 
         token = {"_csrf_token": c.cookies["csrftoken"]}
 
-        async def post(path, data=None):
-            return await c.post(path, data={**(data or {}), **token}, headers=HX)
+        def post(path, data=None):
+            return c.post(path, data={**(data or {}), **token}, headers=HX)
 
-        begin()
-        r = await c.get("/register/", params={"q": "medi"}, headers=HX)
-        record("search fragment (htmx)", r.content)
-        begin()
-        r = await c.post("/register/PSR/terms", data=token)  # a plain form: POST, 303, GET
-        r = await c.get(r.headers["location"])
-        record("accept terms -> step 1 page", r.content)
-        begin()
-        r = await c.get("/register/personal", headers=HX)
-        record("step 1 fragment (Back from step 2)", r.content)
+        async def accept_terms():  # a plain form: POST, 303, GET
+            r = await c.post("/register/PSR/terms", data=token)
+            return await c.get(r.headers["location"])
+
         email = "bench@example.gov"
-        steps = [
-            (
-                "step 1 -> step 2 fragment",
-                "/register/personal",
-                {
-                    "first_name": "Ana",
-                    "last_name": "Lopez",
-                    "date_of_birth": "1980-03-27",
-                    "ssn": "123-45-6789",
-                    "email": email,
-                    "email_confirm": email,
-                },
-            ),
-        ]
-        begin()
-        r = await post(*steps[0][1:])
-        record(steps[0][0], r.content)
+        await measure("search fragment (htmx)", c.get("/register/", params={"q": "medi"}, headers=HX))
+        await measure("accept terms -> step 1 page", accept_terms())
+        await measure("step 1 fragment (Back from step 2)", c.get("/register/personal", headers=HX))
+        personal = {**PERSONAL, "email": email, "email_confirm": email}
+        await measure("step 1 -> step 2 fragment", post("/register/personal", personal))
         body = (await OutboxMessage.select(OutboxMessage.body).where(OutboxMessage.to_address == email).first())["body"]
         code = re.search(r"code is: (\d{6})", body).group(1)
-        begin()
-        r = await post("/register/verify", {"code": code})
-        record("step 2 -> step 3 fragment", r.content)
-        begin()
-        r = await c.get("/register/contact/fields", params={"role": "security-official"}, headers=HX)
-        record("role fields fragment", r.content)
-        begin()
-        r = await post(
-            "/register/contact",
-            {
-                "organization": "Acme",
-                "address1": "1 Main St",
-                "city": "Baltimore",
-                "state": "MD",
-                "zip": "21244",
-                "phone": "410 786 3000",
-                "role": "provider-user",
-                "npi": "1234567893",
-                "tin": "12-3456789",
-            },
-        )
-        record("step 3 -> step 4 fragment", r.content)
-        begin()
-        r = await post(
-            "/register/questions",
-            {"question_1": "first-school", "answer_1": "Lincoln", "question_2": "first-car", "answer_2": "Ford"},
-        )
-        record("step 4 -> step 5 fragment", r.content)
-        begin()
-        r = await c.get("/register/review/contact/edit", headers=HX)
-        record("review: edit contact fragment", r.content)
-        begin()
-        r = await post("/register/submit")
-        record("step 5 -> step 6 fragment", r.content)
-        begin()
-        r = await c.get("/register/done")
-        record("step 6 full page", r.content)
+        await measure("step 2 -> step 3 fragment", post("/register/verify", {"code": code}))
+        fields = c.get("/register/contact/fields", params={"role": "security-official"}, headers=HX)
+        await measure("role fields fragment", fields)
+        contact = {**CONTACT, "role": "provider-user", **ROLE_FIELDS}
+        await measure("step 3 -> step 4 fragment", post("/register/contact", contact))
+        await measure("step 4 -> step 5 fragment", post("/register/questions", QUESTIONS))
+        await measure("review: edit contact fragment", c.get("/register/review/contact/edit", headers=HX))
+        await measure("step 5 -> step 6 fragment", post("/register/submit"))
+        r = await measure("step 6 full page", c.get("/register/done"))
         tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
         await c.post("/register/done", data=token)
 
-    from tests.integration.accounts_support import make_account
-    from tests.integration.test_approvals import quick_request
-
     approver = await make_account(initial=False, grants=(), approver=(("PSR", 1),))
-    others = [await quick_request("PSR", "provider-user") for _ in range(30)]
+    others = [await quick_request("PSR", "provider-user") for _ in range(30)]  # more than a page of 25
+    other = others[0]
     async with AsyncTestClient(app=app) as c:
         c.follow_redirects = False
         c.event_hooks["request"].append(count)
         await c.get("/login")
         token = {"_csrf_token": c.cookies["csrftoken"]}
         await c.post("/login", data={"user_id": approver["user_id"], "password": approver["password"], **token})
-        begin()
-        r = await c.get("/approvals", headers=HX)
-        record("approval table, 25 rows (htmx)", r.content)
-        begin()
-        r = await c.get(f"/approvals/{tracking}", headers=HX)
-        record("row expanded with details", r.content)
-        begin()
-        r = await c.post(f"/approvals/{tracking}/approve", data=token, headers=HX)
-        record("approve: row response", r.content)
-        begin()
-        r = await c.get(f"/approvals/{others[0]}/reject", headers=HX)
-        record("reject: reason form in the row", r.content)
-        begin()
-        r = await c.post(f"/approvals/{others[0]}/reject", data={"reason": "Not ours", **token}, headers=HX)
-        record("reject: row response", r.content)
+        await measure("approval table, 25 rows (htmx)", c.get("/approvals", headers=HX))
+        await measure("row expanded with details", c.get(f"/approvals/{tracking}", headers=HX))
+        await measure("approve: row response", c.post(f"/approvals/{tracking}/approve", data=token, headers=HX))
+        await measure("reject: reason form in the row", c.get(f"/approvals/{other}/reject", headers=HX))
+        reject = c.post(f"/approvals/{other}/reject", data={"reason": "Not ours", **token}, headers=HX)
+        await measure("reject: row response", reject)
 
     print(f"{'response':34} {'reqs':>4} {'raw':>7} {'gzip':>7} {'brotli':>7}")
     for name, reqs, raw, gz, br in rows:

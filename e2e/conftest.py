@@ -140,15 +140,22 @@ def javascript(request) -> bool:
     return request.param
 
 
-@pytest.fixture
-def page(browser: Browser, base_url: str, javascript: bool) -> Page:
+def new_page(browser: Browser, base_url: str, javascript: bool = True) -> Page:
+    """A page in a browser context of its own (cookies apart) that records console errors for
+    ``assert_no_console_errors``; close it with ``page.context.close()``."""
     context = browser.new_context(base_url=base_url, java_script_enabled=javascript)
     page = context.new_page()
     page.javascript = javascript  # type: ignore[attr-defined]
     page.console_errors = []  # type: ignore[attr-defined]
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
+    return page
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str, javascript: bool) -> Page:
+    page = new_page(browser, base_url, javascript)
     yield page
-    context.close()
+    page.context.close()
 
 
 _AXE = Axe()
@@ -240,3 +247,27 @@ class Keyboard:
             return
         self.tab_to(target)
         self.page.keyboard.press("Enter")
+
+
+def log_in(page: Page, account: dict) -> None:
+    """Sign in from the login page, submitting with the Enter key."""
+    page.goto("/login")
+    page.get_by_label("User ID").fill(account["user_id"])
+    page.get_by_label("Password").fill(account["password"])
+    page.get_by_label("Password").press("Enter")
+    expect(page.get_by_role("heading", level=1)).not_to_have_text("Log in to IACS")
+
+
+def start_registration(
+    page: Page, application: str, email: str, *, first: str = "Lee", last: str = "Okafor", born: str = "1985-06-15"
+) -> None:
+    """Accept ``application``'s terms and send step 1 (with the mouse): the code is on its way."""
+    page.goto(f"/register/{application}/terms")
+    page.get_by_role("button", name="Accept").click()
+    page.get_by_label("First name").fill(first)
+    page.get_by_label("Last name").fill(last)
+    page.get_by_label("Date of birth").fill(born)
+    page.get_by_label("Work email address", exact=True).fill(email)
+    page.get_by_label("Confirm work email address").fill(email)
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Step 2 of 6: Email Verification")

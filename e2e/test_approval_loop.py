@@ -9,21 +9,23 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import Keyboard, assert_accessible, assert_no_console_errors, create_account, in_database
+from e2e.conftest import (
+    Keyboard,
+    assert_accessible,
+    assert_no_console_errors,
+    create_account,
+    in_database,
+    log_in,
+    new_page,
+    start_registration,
+)
 
 _n = itertools.count(1)
 
 
 def register(page: Page, inbox, email: str) -> str:
     """Through the six steps for EHRIP / Eligible Clinician; the tracking number."""
-    page.goto("/register/EHRIP/terms")
-    page.get_by_role("button", name="Accept").click()
-    page.get_by_label("First name").fill("Lee")
-    page.get_by_label("Last name").fill("Okafor")
-    page.get_by_label("Date of birth").fill("1985-06-15")
-    page.get_by_label("Work email address", exact=True).fill(email)
-    page.get_by_label("Confirm work email address").fill(email)
-    page.get_by_role("button", name="Next").click()
+    start_registration(page, "EHRIP", email)
     page.get_by_label("Verification code").fill(inbox.code_for(email))
     page.get_by_role("button", name="Verify").click()
     page.get_by_label("Organization").fill("Okafor Clinic")
@@ -47,29 +49,14 @@ def register(page: Page, inbox, email: str) -> str:
     return page.locator(".tracking-number").inner_text()
 
 
-def log_in(page: Page, account: dict) -> None:
-    """Sign in from the login page, submitting with the Enter key."""
-    page.goto("/login")
-    page.get_by_label("User ID").fill(account["user_id"])
-    page.get_by_label("Password").fill(account["password"])
-    page.get_by_label("Password").press("Enter")
-    expect(page.get_by_role("heading", level=1)).not_to_have_text("Log in to IACS")
-
-
 def test_register_approve_and_first_login(browser: Browser, base_url: str, javascript: bool, inbox, server_env):
     email = f"loop{next(_n)}.{'js' if javascript else 'nojs'}@example.gov"
     approver = create_account(server_env, initial=False, grants=(), approver=(("EHRIP", 1),))
 
-    applicant_ctx = browser.new_context(base_url=base_url, java_script_enabled=javascript)
-    applicant = applicant_ctx.new_page()
-    applicant.javascript = javascript  # type: ignore[attr-defined]
+    applicant = new_page(browser, base_url, javascript)
     tracking = register(applicant, inbox, email)
 
-    approver_ctx = browser.new_context(base_url=base_url, java_script_enabled=javascript)
-    page = approver_ctx.new_page()
-    page.javascript = javascript  # type: ignore[attr-defined]
-    page.console_errors = []  # type: ignore[attr-defined]
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
+    page = new_page(browser, base_url, javascript)
     log_in(page, approver)
     page.goto("/approvals?application=EHRIP")
     expect(page.get_by_role("heading", level=1)).to_have_text("Requests waiting for your approval")
@@ -111,8 +98,8 @@ def test_register_approve_and_first_login(browser: Browser, base_url: str, javas
     expect(applicant.get_by_role("heading", level=1)).to_have_text("My applications")
     applicant.get_by_role("link", name="Log in to EHRIP").click()
     expect(applicant.get_by_text("as Eligible Clinician")).to_be_visible()
-    applicant_ctx.close()
-    approver_ctx.close()
+    applicant.context.close()
+    page.context.close()
 
 
 def test_reject_needs_a_reason_and_errors_are_accessible(page: Page, javascript: bool, inbox, server_env):

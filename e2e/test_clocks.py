@@ -10,41 +10,39 @@ from datetime import datetime, timedelta
 
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors, create_account, in_database
+from e2e.conftest import (
+    assert_accessible,
+    assert_no_console_errors,
+    create_account,
+    in_database,
+    log_in,
+    new_page,
+    start_registration,
+)
 
 _n = itertools.count(1)
 
 
 def _page(browser: Browser, base_url: str) -> Page:
-    context = browser.new_context(base_url=base_url)
-    page = context.new_page()
-    page.console_errors = []  # type: ignore[attr-defined]
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
+    page = new_page(browser, base_url)
     # Three hours behind the real time, and moving only when the test moves it.
     page.clock.install(time=datetime.now() - timedelta(hours=3))
     return page
 
 
-def _log_in(page: Page, account: dict) -> None:
-    page.goto("/login")
-    page.get_by_label("User ID").fill(account["user_id"])
-    page.get_by_label("Password").fill(account["password"])
-    page.get_by_role("button", name="Log in").click()
+def _signed_in(browser: Browser, base_url: str, server_env) -> tuple[Page, dict]:
+    """A new account's page on the fake clock, signed in at My applications."""
+    account = create_account(server_env, initial=False, grants=(("EQRS", "facility-editor"),))
+    page = _page(browser, base_url)
+    log_in(page, account)
     expect(page.get_by_role("heading", level=1)).to_have_text("My applications")
+    return page, account
 
 
 def test_verification_countdown_runs_down_to_expired(browser: Browser, base_url: str, inbox):
     page = _page(browser, base_url)
     email = f"clock{next(_n)}@example.gov"
-    page.goto("/register/EHRIP/terms")
-    page.get_by_role("button", name="Accept").click()
-    page.get_by_label("First name").fill("Ines")
-    page.get_by_label("Last name").fill("Moreau")
-    page.get_by_label("Date of birth").fill("1979-02-11")
-    page.get_by_label("Work email address", exact=True).fill(email)
-    page.get_by_label("Confirm work email address").fill(email)
-    page.get_by_role("button", name="Next").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Step 2 of 6: Email Verification")
+    start_registration(page, "EHRIP", email, first="Ines", last="Moreau", born="1979-02-11")
 
     clock = page.locator(".countdown-clock")
     expect(clock).to_have_text(re.compile(r"^(29:[0-5]\d|30:00)$"))
@@ -63,9 +61,7 @@ def test_verification_countdown_runs_down_to_expired(browser: Browser, base_url:
 
 
 def test_idle_warning_two_minutes_before_with_stay_logged_in(browser: Browser, base_url: str, server_env):
-    account = create_account(server_env, initial=False, grants=(("EQRS", "facility-editor"),))
-    page = _page(browser, base_url)
-    _log_in(page, account)
+    page, _ = _signed_in(browser, base_url, server_env)
 
     warning = page.locator("#session-warning")
     stay = page.get_by_role("button", name="Stay logged in")
@@ -105,20 +101,14 @@ def test_idle_warning_two_minutes_before_with_stay_logged_in(browser: Browser, b
 
 def test_at_the_12_hour_limit_the_warning_cannot_offer_more_time(browser: Browser, base_url: str, server_env):
     from portal.models.accounts import now
-    from portal.models.tables import Account, UserSession
+    from portal.models.tables import UserSession
 
-    account = create_account(server_env, initial=False, grants=(("EQRS", "facility-editor"),))
-    page = _page(browser, base_url)
-    _log_in(page, account)
-    owner = Account.select(Account.id).where(Account.user_id == account["user_id"]).first()
-
-    async def age_sessions():
-        row = await owner
-        await UserSession.update({UserSession.created_at: now() - timedelta(hours=11, minutes=59)}).where(
-            UserSession.account == row["id"]
-        )
-
-    in_database(server_env, age_sessions())
+    page, account = _signed_in(browser, base_url, server_env)
+    eleven_59_ago = now() - timedelta(hours=11, minutes=59)
+    in_database(
+        server_env,
+        UserSession.update({UserSession.created_at: eleven_59_ago}).where(UserSession.account == account["id"]).run(),
+    )
     page.reload()
     warning = page.locator("#session-warning")
     page.clock.run_for(100)

@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import Locator, Page, expect
 
-from e2e.conftest import Keyboard, assert_accessible, assert_no_console_errors
+from e2e.conftest import Keyboard, assert_accessible, assert_no_console_errors, start_registration
 
 _n = itertools.count(1)
 
@@ -187,15 +187,7 @@ def _type_date(page: Page, kb: Keyboard) -> None:
 
 def test_back_and_reload_keep_the_values(page: Page, javascript: bool, inbox):
     email = f"back{next(_n)}.{'js' if javascript else 'nojs'}@example.gov"
-    page.goto("/register/EQRS/terms")
-    page.get_by_role("button", name="Accept").click()
-    page.get_by_label("First name").fill("Kim")
-    page.get_by_label("Last name").fill("O'Neil")
-    page.get_by_label("Date of birth").fill("1975-12-01")
-    page.get_by_label("Work email address", exact=True).fill(email)
-    page.get_by_label("Confirm work email address").fill(email)
-    page.get_by_role("button", name="Next").click()
-    expect(heading(page)).to_have_text("Step 2 of 6: Email Verification")
+    start_registration(page, "EQRS", email, first="Kim", last="O'Neil", born="1975-12-01")
     page.reload()
     expect(heading(page)).to_have_text("Step 2 of 6: Email Verification")
     page.go_back()

@@ -45,6 +45,22 @@ async def checked_client(app):
         yield client
 
 
+@asynccontextmanager
+async def client_of(settings):
+    """A checked client of a fresh app made with ``settings`` (production, a broken database, a
+    small rate limit...). Making an app binds the tables to its engine: the shared binding is
+    put back afterwards."""
+    from portal.app import create_app
+    from portal.models.db import bind, current_engine
+
+    engine = current_engine()
+    try:
+        async with checked_client(create_app(settings)) as client:
+            yield client
+    finally:
+        bind(engine)
+
+
 @pytest.fixture
 async def client(app):
     async with checked_client(app) as client:

@@ -12,7 +12,7 @@ from portal.models import accounts as q
 from portal.models.tables import Account, AuditEvent, OutboxMessage, PasswordReset, UserSession
 from tests.integration.accounts_support import GOOD_PASSWORD, csrf, log_in, make_account
 from tests.integration.conftest import checked_client
-from tests.integration.registration_flow import error_messages, h1
+from tests.integration.registration_flow import CONTACT, ROLE_FIELDS, error_messages, h1
 
 SESSION = "iacs_session"
 
@@ -267,6 +267,12 @@ async def _mails(to: str, kind: str) -> list[dict]:
     return await OutboxMessage.select().where((OutboxMessage.to_address == to) & (OutboxMessage.kind == kind))
 
 
+async def _emailed_link(account: dict, kind: str) -> str:
+    """The recovery link (path and token) in the account's first email of ``kind``."""
+    body = (await _mails(account["email"], kind))[0]["body"]
+    return re.search(r"(/recover/\S+\?token=\S+)", body).group(1)
+
+
 async def test_forgot_password_emails_a_single_use_link(client):
     account = await make_account(initial=False)
     labels, r = await _recover(client, "password", account["user_id"].lower(), ("lincoln  ELEMENTARY", "ford focus"))
@@ -297,9 +303,7 @@ async def test_forgot_password_emails_a_single_use_link(client):
 async def test_recovery_link_expires_after_30_minutes(client):
     account = await make_account(initial=False)
     await _recover(client, "password", account["email"], ("Lincoln Elementary", "Ford Focus"))
-    link = re.search(
-        r"(/recover/reset\?token=\S+)", (await _mails(account["email"], "password_reset"))[0]["body"]
-    ).group(1)
+    link = await _emailed_link(account, "password_reset")
     await PasswordReset.update({PasswordReset.expires_at: q.now() - timedelta(seconds=1)}).where(
         PasswordReset.account == account["id"]
     )
@@ -371,7 +375,7 @@ async def test_forgot_user_id_emails_a_single_use_link_that_shows_it(client):
 async def test_a_user_id_link_expires_after_30_minutes(client):
     account = await make_account(initial=False)
     await _recover(client, "user-id", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
-    token = re.search(r"token=(\S+)", (await _mails(account["email"], "user_id_link"))[0]["body"]).group(1)
+    token = (await _emailed_link(account, "user_id_link")).split("token=")[1]
     await PasswordReset.update({PasswordReset.expires_at: q.now() - timedelta(seconds=1)}).where(
         PasswordReset.account == account["id"]
     )
@@ -384,8 +388,8 @@ async def test_a_recovery_link_works_only_for_its_own_purpose(client):
     account = await make_account(initial=False)
     await _recover(client, "user-id", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
     await _recover(client, "password", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
-    user_id_token = re.search(r"token=(\S+)", (await _mails(account["email"], "user_id_link"))[0]["body"]).group(1)
-    reset_token = re.search(r"token=(\S+)", (await _mails(account["email"], "password_reset"))[0]["body"]).group(1)
+    user_id_token = (await _emailed_link(account, "user_id_link")).split("token=")[1]
+    reset_token = (await _emailed_link(account, "password_reset")).split("token=")[1]
     # Each link is signed for its own page: swapped, neither works, and neither is spent.
     r = await client.post("/recover/user-id/show", data={"token": reset_token, **await csrf(client)})
     assert account["user_id"] not in r.text and "expired or has already been used" in r.text
@@ -438,17 +442,7 @@ async def test_request_another_application_goes_to_approval_without_registering_
     assert 'href="/my/request/PSR"' not in r.text and 'href="/my/request/HPMS"' in r.text  # PSR already granted
     r = await client.get("/my/request/HPMS/fields", params={"role": "plan-user"}, headers={"HX-Request": "true"})
     assert set(re.findall(r'<input id="(\w+)"', r.text)) == {"contract_number", "legal_business_name"}
-    form = {
-        "organization": "Acme Plans",
-        "address1": "1 Main St",
-        "city": "Baltimore",
-        "state": "MD",
-        "zip": "21244",
-        "phone": "410 786 3000",
-        "role": "plan-user",
-        "contract_number": "H1234",
-        "legal_business_name": "Acme Plans, Inc",
-    }
+    form = {**CONTACT, **ROLE_FIELDS, "role": "plan-user"}
     r = await client.post("/my/request/HPMS", data={**form, "contract_number": "X1", **await csrf(client)})
     assert error_messages(r.text)["contract_number"].startswith("Enter a valid Contract Number")
     r = await client.post("/my/request/HPMS", data={**form, **await csrf(client)})
@@ -464,9 +458,7 @@ async def test_request_another_application_goes_to_approval_without_registering_
 async def test_a_password_change_closes_open_recovery_links(client):
     account = await make_account(initial=False)
     await _recover(client, "password", account["user_id"], ("Lincoln Elementary", "Ford Focus"))
-    link = re.search(
-        r"(/recover/reset\?token=\S+)", (await _mails(account["email"], "password_reset"))[0]["body"]
-    ).group(1)
+    link = await _emailed_link(account, "password_reset")
     await log_in(client, account["user_id"], account["password"])
     new = "seven quiet mountains drifting"
     r = await client.post(

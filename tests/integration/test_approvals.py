@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import html5lib
@@ -17,7 +17,7 @@ from portal.models import accounts as aq
 from portal.models.tables import AccessGrant, AccessRequest, Account, Application, OutboxMessage, Role
 from tests.integration.accounts_support import csrf, log_in, make_account
 from tests.integration.conftest import _check_html_response, checked_client
-from tests.integration.registration_flow import NS, Applicant, error_messages
+from tests.integration.registration_flow import CONTACT, NS, ROLE_FIELDS, Applicant, error_messages
 
 HX = {"HX-Request": "true"}
 _n = itertools.count(1)
@@ -31,47 +31,49 @@ async def submitted(client_factory, smtp, app_code="PSR", role="provider-user") 
     return re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
 
 
+def pending_request(role: dict, *, at: datetime, n: int, email: str = "", last_name: str = "") -> AccessRequest:
+    """A pending request row for ``role`` (a Role row), submitted ``at``; ``n`` makes it distinct."""
+    from portal.registration.tracking import new_tracking_number
+
+    tracking = new_tracking_number()
+    return AccessRequest(
+        tracking_number=tracking,
+        draft_token=f"quick:{tracking}",
+        application=role["application"],
+        role=role["id"],
+        email=email or f"quick{n}.{id(_n) % 9999}@example.gov",
+        first_name="Pat",
+        last_name=last_name or f"Quick{n:04d}",
+        personal={},
+        contact={
+            "organization": f"Org {n:04d}",
+            "address1": "1 Main",
+            "city": "X",
+            "state": "MD",
+            "zip": "21244",
+            "phone": "(410) 786-3000",
+            "phone_ext": "",
+            "fields": {},
+        },
+        organization=f"Org {n:04d}",
+        questions=[],
+        terms_version="2026-01",
+        terms_accepted_at=at,
+        levels=role["approval_levels"],
+        submitted_at=at,
+        due_at=at + timedelta(days=role["review_days"]),
+    )
+
+
 async def quick_request(
     app_code: str, role_code: str, *, days_ago: int = 0, last_name: str = "", email: str = ""
 ) -> str:
     """A pending request written straight to the table (for volume: sorting, paging)."""
-    from portal.registration.tracking import new_tracking_number
-
     app = await Application.select(Application.id).where(Application.code == app_code).first()
     role = await Role.select().where((Role.application == app["id"]) & (Role.code == role_code)).first()
-    at = aq.now() - timedelta(days=days_ago)
-    tracking = new_tracking_number()
-    n = next(_n)
-    await AccessRequest.insert(
-        AccessRequest(
-            tracking_number=tracking,
-            draft_token=f"quick:{tracking}",
-            application=app["id"],
-            role=role["id"],
-            email=email or f"quick{n}.{id(_n) % 9999}@example.gov",
-            first_name="Pat",
-            last_name=last_name or f"Quick{n:04d}",
-            personal={},
-            contact={
-                "organization": f"Org {n:04d}",
-                "address1": "1 Main",
-                "city": "X",
-                "state": "MD",
-                "zip": "21244",
-                "phone": "(410) 786-3000",
-                "phone_ext": "",
-                "fields": {},
-            },
-            organization=f"Org {n:04d}",
-            questions=[],
-            terms_version="2026-01",
-            terms_accepted_at=at,
-            levels=role["approval_levels"],
-            submitted_at=at,
-            due_at=at + timedelta(days=role["review_days"]),
-        )
-    )
-    return tracking
+    row = pending_request(role, at=aq.now() - timedelta(days=days_ago), n=next(_n), email=email, last_name=last_name)
+    await AccessRequest.insert(row)
+    return row.tracking_number
 
 
 async def approver_client(client, rights, **kw):
@@ -366,17 +368,7 @@ async def test_a_holders_request_only_adds_the_grant_with_one_email(client, app)
     holder = await make_account(initial=False)
     async with checked_client(app) as h:
         await log_in(h, holder["user_id"], holder["password"])
-        form = {
-            "organization": "Acme",
-            "address1": "1 Main St",
-            "city": "Baltimore",
-            "state": "MD",
-            "zip": "21244",
-            "phone": "410 786 3000",
-            "role": "issuer-submitter",
-            "tin": "12-3456789",
-            "legal_business_name": "Acme Health",
-        }
+        form = {**CONTACT, **ROLE_FIELDS, "role": "issuer-submitter"}
         r = await h.post("/my/request/HIOS", data={**form, **await csrf(h)})
         tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
     await approver_client(client, (("HIOS", 1),))
@@ -390,15 +382,13 @@ async def test_a_holders_request_only_adds_the_grant_with_one_email(client, app)
 
 async def test_a_holder_cannot_ask_again_for_a_role_they_hold_and_a_late_duplicate_sends_nothing(client, app):
     holder = await make_account(initial=False)  # holds PSR / provider-user
-    psr = {"organization": "Acme", "address1": "1 Main St", "city": "Baltimore", "state": "MD", "zip": "21244"}
-    psr |= {"phone": "410 786 3000", "role": "provider-user", "npi": "1245319599", "tin": "12-3456789"}
+    psr = {**CONTACT, **ROLE_FIELDS, "role": "provider-user"}
     async with checked_client(app) as h:
         await log_in(h, holder["user_id"], holder["password"])
         r = await h.post("/my/request/PSR", data={**psr, **await csrf(h)})
         assert error_messages(r.text)["role"] == "You already have PSR as Provider User"
         assert await AccessRequest.count().where(AccessRequest.email == holder["email"]) == 0
-        hios = {**psr, "role": "issuer-submitter", "tin": "12-3456789", "legal_business_name": "Acme Health"}
-        r = await h.post("/my/request/HIOS", data={**hios, **await csrf(h)})
+        r = await h.post("/my/request/HIOS", data={**psr, "role": "issuer-submitter", **await csrf(h)})
         tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
     # Granted by other means before the approval: approving adds nothing and tells nobody.
     request = await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first()

@@ -27,11 +27,8 @@ async def test_production_sends_hsts_and_secure_cookies(database):
 
     import msgspec
 
-    from portal.app import create_app
-    from portal.models.db import bind, current_engine
-    from tests.integration.conftest import checked_client
+    from tests.integration.conftest import client_of
 
-    engine = current_engine()
     production = msgspec.structs.replace(
         database,
         env="production",
@@ -39,18 +36,15 @@ async def test_production_sends_hsts_and_secure_cookies(database):
         data_key=base64.b64encode(b"k" * 32).decode(),
         base_url="https://iacs.example.gov",
     ).check()
-    try:
-        async with checked_client(create_app(production)) as client:
-            for path in ("/no-such-page", "/login", "/"):
-                response = await client.get(path)
-                hsts = response.headers["strict-transport-security"]
-                assert int(hsts.split("max-age=")[1].split(";")[0]) >= 31536000, hsts
-                assert "includeSubDomains" in hsts
-                assert "unsafe-inline" not in response.headers["content-security-policy"]
-            cookie = response.headers["set-cookie"]
-            assert "csrftoken=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
-    finally:
-        bind(engine)
+    async with client_of(production) as client:
+        for path in ("/no-such-page", "/login", "/"):
+            response = await client.get(path)
+            hsts = response.headers["strict-transport-security"]
+            assert int(hsts.split("max-age=")[1].split(";")[0]) >= 31536000, hsts
+            assert "includeSubDomains" in hsts
+            assert "unsafe-inline" not in response.headers["content-security-policy"]
+        cookie = response.headers["set-cookie"]
+        assert "csrftoken=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
 
 
 async def test_pages_are_not_cached(client):

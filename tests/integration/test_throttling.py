@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import socket
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import msgspec
@@ -17,26 +16,15 @@ from itsdangerous import URLSafeTimedSerializer
 from portal.drafts import COOKIE, SALT
 from portal.models.tables import Account, OutboxMessage, PasswordReset, RegistrationDraft
 from tests.integration.accounts_support import log_in, make_account
-from tests.integration.conftest import checked_client
+from tests.integration.conftest import client_of
 from tests.integration.registration_flow import Applicant, error_messages, h1
 
 LIMIT = 4  # POSTs a minute per client address, for these tests
 
 
-@asynccontextmanager
-async def limited_client(database, limit: int = LIMIT, redis_url: str = ""):
-    """A client of a fresh app whose rate limit is ``limit``; the shared engine binding is put
-    back afterwards (creating an app binds the tables to its own engine)."""
-    from portal.app import create_app
-    from portal.models.db import bind, current_engine
-
-    engine = current_engine()
-    app = create_app(msgspec.structs.replace(database, rate_limit_per_minute=limit, redis_url=redis_url))
-    try:
-        async with checked_client(app) as client:
-            yield client
-    finally:
-        bind(engine)
+def limited_client(database, limit: int = LIMIT, redis_url: str = ""):
+    """A client of a fresh app whose rate limit is ``limit`` (its budget starts empty)."""
+    return client_of(msgspec.structs.replace(database, rate_limit_per_minute=limit, redis_url=redis_url))
 
 
 def assert_throttled(r) -> None:
