@@ -11,11 +11,11 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException
-from litestar.response import Redirect, Response
+from litestar.response import Response
 
 from portal.accounts import service
 from portal.settings import Settings
-from portal.web import redirect, wants_fragment
+from portal.web import redirect
 
 # Pages a signed-in person with an initial password may still see.
 INITIAL_PASSWORD_ALLOWED = ("/password/change", "/logout", "/static/", "/healthz", "/session/")
@@ -45,9 +45,7 @@ async def load_session(request: Request) -> Response | None:
     """before_request: find the signed-in account (if any) once per request, and keep a person
     with an initial password on Change password."""
     cookies: SessionCookies = request.app.state.sessions
-    token = cookies.token(request)
-    request.state.account = await service.current_session(token) if token else None
-    account = request.state.account
+    account = request.state.account = await service.current_session(cookies.token(request))
     if account and account["password_initial"]:
         path = request.url.path
         if not path.startswith(INITIAL_PASSWORD_ALLOWED):
@@ -64,10 +62,7 @@ def signed_in(request: Request) -> dict[str, Any]:
 
 
 def login_required_handler(request: Request, exc: LoginRequired) -> Response:
-    url = request.app.route_reverse("accounts:login")
-    if wants_fragment(request):
-        return redirect(request, url)
-    return Redirect(url, status_code=303)
+    return redirect(request, request.app.route_reverse("accounts:login"))
 
 
 def client_ip(request: Request) -> str:

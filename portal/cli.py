@@ -139,8 +139,6 @@ async def _approver_reset(settings: Settings, user_id: str) -> str:
     """A new initial password for an account (approvers made here have no authentication
     questions, so Forgot password cannot help them): valid 72 hours, sessions ended."""
     from portal.accounts import service
-    from portal.accounts.passwords import initial_password
-    from portal.hashing import hash_secret
     from portal.models import accounts as q
     from portal.models.db import bind, make_engine, transaction
 
@@ -148,23 +146,11 @@ async def _approver_reset(settings: Settings, user_id: str) -> str:
     account = await q.account_by_user_id(user_id.strip().upper())
     if account is None:
         raise ValueError(f"no account with User ID {user_id!r}")
-    password = initial_password()
-    hashed = await hash_secret(password)
+    initial = await service.new_initial_password()
     async with transaction():
-        await q.update_account(
-            account["id"],
-            {
-                "password_hash": hashed,
-                "password_initial": True,
-                "password_expires_at": q.now() + service.INITIAL_PASSWORD_LIFETIME,
-                "failed_logins": 0,
-                "locked_until": None,
-            },
-        )
-        await q.delete_sessions_of(account["id"])
-        await q.close_resets_of(account["id"])
+        await service.set_password(account["id"], initial.hashed, initial=True)
         await q.audit("initial_password_reissued", actor="cli", subject=account["user_id"])
-    return password
+    return initial.password
 
 
 def cmd_approver_reset(args: argparse.Namespace) -> int:

@@ -104,13 +104,13 @@ async def current_session(token: str | None) -> dict[str, Any] | None:
     return row
 
 
-async def logout(token: str | None, *, ip: str) -> None:
-    if not token:
-        return
-    row = await q.session_with_account(token_hash(token))
-    await q.delete_session(token_hash(token))
-    if row:
-        await q.audit("logout", actor=row["user_id"], subject=row["user_id"], ip=ip)
+async def logout(token: str | None, account: dict[str, Any] | None, *, ip: str) -> None:
+    """End the session ``token`` names; ``account`` is what it was signed in as (None when it
+    had already lapsed)."""
+    if token:
+        await q.delete_session(token_hash(token))
+    if account:
+        await q.audit("logout", actor=account["user_id"], subject=account["user_id"], ip=ip)
 
 
 @dataclass
@@ -138,7 +138,7 @@ async def change_password(session: dict[str, Any], current: str, new: str, confi
     hashed = await hash_secret(normalise(new))
     token = secrets.token_urlsafe(32)
     async with transaction():
-        await _set_password(account["id"], hashed)
+        await set_password(account["id"], hashed)
         await q.create_session(token_hash(token), account["id"])
         await q.audit("password_changed", actor=account["user_id"], subject=account["user_id"], ip=ip)
     return ChangeResult({}, token)
@@ -156,19 +156,18 @@ def _new_password_errors(account: dict[str, Any], new: str, confirm: str) -> dic
     return {}
 
 
-async def _set_password(account_id: int, hashed: str) -> None:
-    """Inside a transaction: the account's own password from now on; every session and open
-    recovery link of the account ends."""
+async def set_password(account_id: int, hashed: str, *, initial: bool = False) -> None:
+    """Inside a transaction: the account's own password from now on (or, ``initial``, a one-time
+    password to change within 72 hours); every session and open recovery link of the account
+    ends, and any lockout."""
+    changed = (
+        {"password_expires_at": q.now() + INITIAL_PASSWORD_LIFETIME}
+        if initial
+        else {"password_expires_at": None, "password_changed_at": q.now()}
+    )
     await q.update_account(
         account_id,
-        {
-            "password_hash": hashed,
-            "password_initial": False,
-            "password_expires_at": None,
-            "password_changed_at": q.now(),
-            "failed_logins": 0,
-            "locked_until": None,
-        },
+        {"password_hash": hashed, "password_initial": initial, "failed_logins": 0, "locked_until": None, **changed},
     )
     await q.delete_sessions_of(account_id)
     await q.close_resets_of(account_id)
@@ -187,7 +186,7 @@ async def reset_password(reset_hash: str, new: str, confirm: str, *, ip: str) ->
     async with transaction():
         if await q.use_reset(reset_hash, "password") is None:
             return None
-        await _set_password(account["id"], hashed)
+        await set_password(account["id"], hashed)
         await q.audit("password_reset", actor=account["user_id"], subject=account["user_id"], ip=ip)
     return {}
 
@@ -253,8 +252,7 @@ def questions_for(account: dict[str, Any] | None, identifier: str, secret_key: s
 
 async def answers_match(account: dict[str, Any] | None, answers: list[str]) -> bool:
     """Every answer checked (argon2id off the loop); the unknown path costs the same."""
-    stored = {x["question"]: x["answer_hash"] for x in (account or {}).get("questions") or []}
-    hashes = list(stored.values())[:2] if account else []
+    hashes = [x["answer_hash"] for x in (account or {}).get("questions") or []][:2]
     ok = bool(account) and len(hashes) == 2
     for i, answer in enumerate(answers[:2]):
         target = hashes[i] if i < len(hashes) else _DUMMY_HASH

@@ -107,7 +107,7 @@ class AccountsController(Controller):
     @post("/logout", name="accounts:logout", status_code=200)
     async def logout(self, request: HTMXRequest) -> Response:
         sessions = request.app.state.sessions
-        await service.logout(sessions.token(request), ip=client_ip(request))
+        await service.logout(sessions.token(request), request.state.account, ip=client_ip(request))
         response = redirect(request, request.app.route_reverse("accounts:login") + "?signed_out=1")
         response.set_cookie(sessions.clear())
         return response

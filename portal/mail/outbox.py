@@ -71,11 +71,11 @@ def _claimable(now: datetime):
     )
 
 
-async def claim_due(*, batch: int, lease: timedelta, now: datetime | None = None) -> list[dict[str, Any]]:
+async def claim_due(*, batch: int, lease: timedelta) -> list[dict[str, Any]]:
     """Claim up to ``batch`` due, unsent messages for ``lease`` and return them (oldest due
     first). The claim is one conditional UPDATE that repeats the "due and unclaimed" test, so
     when two workers race for a row only one UPDATE matches it: the other gets nothing back."""
-    now = now or utcnow()
+    now = utcnow()
     candidates = await (
         OutboxMessage.select(OutboxMessage.id)
         .where(_claimable(now))
@@ -108,11 +108,11 @@ SECRET_KINDS = ("verification_code", "initial_password", "password_reset", "user
 REMOVED = "[removed after delivery: this email carried a secret]"
 
 
-async def mark_sent(message_id: int, now: datetime | None = None) -> None:
+async def mark_sent(message_id: int) -> None:
     """Record a delivery; the row is never claimed again, and a secret body is erased."""
     await OutboxMessage.update(
         {
-            OutboxMessage.sent_at: now or utcnow(),
+            OutboxMessage.sent_at: utcnow(),
             OutboxMessage.claimed_until: None,
             OutboxMessage.last_error: "",
         }
