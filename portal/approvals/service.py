@@ -40,14 +40,14 @@ def _decided_text(row: dict[str, Any]) -> str:
 async def _decidable(approver: dict[str, Any], rights: list[dict], tracking: str) -> tuple[dict, Decision | None]:
     """The request, or why this approver cannot decide it now: already decided (who and when),
     or not theirs to decide at all (their own, another application, or both levels)."""
-    row = await q.request_full(tracking)
+    decidable = await q.may_decide(approver, rights, tracking)
+    row = await q.request_full(tracking)  # read after: as fresh as the answer above
     if row is None:
         return {}, Decision(False, refused=True)
-    if await q.may_decide(approver, rights, tracking):
+    if decidable:
         return row, None
-    fresh = await q.request_row(tracking)
-    if fresh and (fresh["status"] != "pending" or fresh["level1_by"]) and in_their_applications(rights, row):
-        return row, Decision(False, _decided_text(fresh))
+    if decided_in_their_applications(rights, row):
+        return row, Decision(False, _decided_text(row))
     return row, Decision(False, refused=True)
 
 
@@ -94,9 +94,14 @@ async def approve(approver: dict[str, Any], rights: list[dict], tracking: str, *
     return Decision(True, "Approved. The account has been provisioned.")
 
 
+def decided_in_their_applications(rights: list[dict], row: dict) -> bool:
+    """Decided (or past level 1) in an application this approver decides: telling them who
+    decided it, and when, reveals nothing they could not have seen in their own table."""
+    return (row["status"] != "pending" or bool(row["level1_by"])) and in_their_applications(rights, row)
+
+
 def in_their_applications(rights: list[dict], row: dict) -> bool:
-    """Whether the request is of an application this approver decides (so telling them who
-    decided it reveals nothing they could not have seen in their own table)."""
+    """Whether the request is of an application this approver decides."""
     return any(r["application"] is None or r["application"] == row["application"] for r in rights)
 
 

@@ -192,12 +192,11 @@ class ApprovalsController(Controller):
         error: str = "",
         back: str = "",
     ) -> Template:
-        row = await q.request_row(tracking[:20])
+        row = await (q.request_full if expanded else q.request_row)(tracking[:20])
         if row is None:
             raise NotFoundException()
         may_decide = await q.may_decide(approver, rights, tracking)
-        decided = row["status"] != "pending" or bool(row["level1_by"])
-        if not may_decide and not (decided and service.in_their_applications(rights, row)):
+        if not may_decide and not service.decided_in_their_applications(rights, row):
             raise PermissionDeniedException()
         context: dict[str, Any] = {
             "row": row,
@@ -212,14 +211,8 @@ class ApprovalsController(Controller):
             "may_decide": may_decide,
         }
         if expanded:
-            context["details"] = await _details(request, tracking)
-        if wants_fragment(request):
-            return Template(
-                template_name="approvals/_request.html",
-                context={**context, "swapped": True},
-                headers={"Vary": "HX-Request"},
-            )
-        return render(request, "approvals/request.html", context)
+            context["details"] = await _details(request, row)
+        return render(request, "approvals/request.html", context, fragment="approvals/_request.html")
 
 
 class _Notices:
@@ -251,10 +244,10 @@ def _view_from(url: str) -> q.QueueView:
     return q.QueueView.from_params({k: v[0] for k, v in parse_qs(urlsplit(url).query).items()})
 
 
-async def _details(request: Request, tracking: str) -> dict[str, Any]:
-    """What an expanded row shows: SSN and TIN masked to the last four, and the audit trail."""
+async def _details(request: Request, full: dict[str, Any]) -> dict[str, Any]:
+    """What an expanded row (``full``: its request_full) shows: SSN and TIN masked to the last
+    four, and the audit trail."""
     cipher = request.app.state.cipher
-    full = await q.request_full(tracking)
     _, rules = await role_rules(full["application"])
     contact = full.get("contact") or {}
     fields = []
@@ -269,5 +262,5 @@ async def _details(request: Request, tracking: str) -> dict[str, Any]:
         "ssn": mask(cipher.decrypt(personal["ssn"], "ssn")) if personal.get("ssn") else "",
         "date_of_birth": personal.get("date_of_birth", ""),
         "questions": [QUESTIONS.get(x["question"], "") for x in full.get("questions") or []],
-        "audit": list(reversed(await accounts_q.audit_events(subject=tracking))),
+        "audit": list(reversed(await accounts_q.audit_events(subject=full["tracking_number"]))),
     }
