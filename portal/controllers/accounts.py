@@ -318,7 +318,7 @@ class RequestAnotherController(Controller):
         from portal.models import catalog as catalog_queries
 
         granted = {g["application_code"] for g in await q.grants_of(account["account_id"])}
-        apps = [a for a in await catalog_queries.active_applications() if a.code not in granted]
+        apps = [a for a in await catalog_queries.active_applications(with_roles=False) if a.code not in granted]
         return render(request, "accounts/request_start.html", {"account": account, "applications": apps})
 
     @get("/{code:str}", name="accounts:request-form")
@@ -327,12 +327,8 @@ class RequestAnotherController(Controller):
         app = await reg_q.application_by_code(code)
         if app is None:
             raise NotFoundException()
-        contact = await reg_service.latest_contact(account["email"])
-        base = {
-            k: contact.get(k, "")
-            for k in ("organization", "address1", "address2", "city", "state", "zip", "phone", "phone_ext")
-        }
-        return await self._render(request, account, app, ContactForm(**base, role=role[:40]), {})
+        form = await reg_service.holder_contact_form(account["email"], role[:40])
+        return await self._render(request, account, app, form, {})
 
     @get("/{code:str}/fields", name="accounts:request-fields")
     async def fields(self, request: HTMXRequest, code: FromPath[str], role: FromQuery[str] = "") -> Template:

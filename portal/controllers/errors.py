@@ -19,14 +19,12 @@ MESSAGES = {
     405: ("That action is not allowed here", "Go back and use the buttons on the page."),
     413: ("What you sent is too large", "Shorten your answers and try again."),
     429: ("Too many attempts", "Wait a minute, then try again."),
-    503: ("The service is busy", "Try again in a few minutes."),
 }
+SERVER_ERROR = ("Sorry, something went wrong", "Try again in a few minutes. Nothing you entered has been lost.")
 
 
-def error_page(request: Request, status: int, headers: dict[str, str] | None = None) -> Template:
-    title, advice = MESSAGES.get(status, MESSAGES[400] if status < 500 else MESSAGES[503])
-    if status >= 500:
-        title, advice = "Sorry, something went wrong", "Try again in a few minutes. Nothing you entered has been lost."
+def error_page(status: int, headers: dict[str, str] | None = None) -> Template:
+    title, advice = SERVER_ERROR if status >= 500 else MESSAGES.get(status, MESSAGES[400])
     return Template(
         template_name="errors/error.html",
         context={"status": status, "title": title, "advice": advice},
@@ -43,7 +41,7 @@ def _http_exception(request: Request, exc: HTTPException) -> Template:
     headers = dict(exc.headers or {})
     if exc.status_code == 429:
         headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
-    return error_page(request, exc.status_code, headers)
+    return error_page(exc.status_code, headers)
 
 
 def _server_error(request: Request, exc: Exception) -> Template:
@@ -51,7 +49,7 @@ def _server_error(request: Request, exc: Exception) -> Template:
     # user typed (personal data), so they are never logged.
     frames = "".join(traceback.format_tb(exc.__traceback__)[-8:])
     log.error("unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames)
-    return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
+    return error_page(HTTP_500_INTERNAL_SERVER_ERROR)
 
 
 EXCEPTION_HANDLERS = {HTTPException: _http_exception, HTTP_500_INTERNAL_SERVER_ERROR: _server_error}

@@ -25,10 +25,10 @@ from portal.registration.forms import (
     QuestionsForm,
     VerifyForm,
 )
-from portal.registration.questions import QUESTIONS, SLOTS
+from portal.registration.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
 from portal.registration.steps import BY_SLUG, STEPS, Step, first_unfinished, may_visit
 from portal.registration.verification import CODE_LIFETIME
-from portal.web import parse_form, redirect, render, wants_fragment
+from portal.web import VARY, parse_form, redirect, render, wants_fragment
 
 STEP_FORMS = {"personal": PersonalForm, "verify": VerifyForm, "contact": ContactForm, "questions": QuestionsForm}
 REVIEW_SECTIONS = ("personal", "contact", "questions")
@@ -61,7 +61,7 @@ async def role_fields_fragment(application_id: int, role: str) -> Template:
     return Template(
         template_name="registration/_role_fields.html",
         context={"rules": rules.get(role, []), "form": ContactForm(role=role), "errors": {}},
-        headers={"Vary": "HX-Request"},
+        headers=VARY,
     )
 
 
@@ -76,7 +76,7 @@ class RegistrationController(Controller):
         self, request: HTMXRequest, term: Annotated[str, QueryParameter(name="q")] = "", expired: FromQuery[str] = ""
     ) -> Template:
         term = term.strip()[:100]
-        apps = await catalog_queries.active_applications()
+        apps = await catalog_queries.active_applications(with_roles=False)  # on every pause in typing
         if term:
             needle = term.casefold()
             apps = [
@@ -138,11 +138,11 @@ class RegistrationController(Controller):
         if isinstance(found, Response):
             return found
         outcome = await service.resend_code(found[0], settings=request.app.state.settings)
-        return await self._show(request, "verify", errors=outcome.errors, notice=outcome.notice)
+        return await self._after_write(request, found[0], "verify", errors=outcome.errors, notice=outcome.notice)
 
     @get("/contact", name="registration:contact")
     async def contact(self, request: HTMXRequest, role: FromQuery[str] = "") -> Template | Redirect:
-        return await self._show(request, "contact", role=role)
+        return await self._show(request, "contact", form=ContactForm(role=role) if role else None)
 
     @get("/contact/fields", name="registration:contact-fields")
     async def contact_fields(self, request: HTMXRequest, role: FromQuery[str] = "") -> Template | Redirect:
@@ -217,7 +217,7 @@ class RegistrationController(Controller):
         if not wants_fragment(request):
             if outcome.ok:
                 return Redirect(request.app.route_reverse("registration:review"), status_code=303)
-            return await self._show(request, section, form=form, errors=outcome.errors, from_review=True)
+            return await self._after_write(request, token, section, form=form, errors=outcome.errors, from_review=True)
         draft = await q.get_draft(token)
         ctx = await self._context(
             request, draft, BY_SLUG["review"] if outcome.ok else BY_SLUG[section], form=form if not outcome.ok else None
@@ -247,8 +247,8 @@ class RegistrationController(Controller):
                 {"tracking_number": outcome.errors["_pending"], "draft": draft},
             )
         if outcome.errors:
-            return await self._show(request, "review", errors=outcome.errors)
-        return await self._show(request, "done", push=True)
+            return await self._after_write(request, token, "review", errors=outcome.errors)
+        return await self._after_write(request, token, "done", push=True)
 
     @get("/done", name="registration:done")
     async def done(self, request: HTMXRequest) -> Template | Redirect:
@@ -291,7 +291,8 @@ class RegistrationController(Controller):
             return _expired(request)
         from_review = request.query_params.get("from") == "review"
         if not outcome.ok:
-            return await self._show(request, slug, form=form, errors=outcome.errors, from_review=from_review)
+            errors = outcome.errors
+            return await self._after_write(request, token, slug, form=form, errors=errors, from_review=from_review)
         draft = await q.get_draft(token)
         nxt = BY_SLUG["review"] if from_review and may_visit(draft, "review") else first_unfinished(draft)
         if wants_fragment(request):
@@ -309,7 +310,6 @@ class RegistrationController(Controller):
         form: Any = None,
         errors: dict | None = None,
         notice: str = "",
-        role: str = "",
         push: bool = False,
         from_review: bool | None = None,
     ) -> Template | Redirect:
@@ -317,8 +317,6 @@ class RegistrationController(Controller):
         if isinstance(found, Response):
             return found
         draft = found[1]
-        if form is None and role and slug == "contact":
-            form = ContactForm(role=role)
         return await self._render_step(
             request,
             draft,
@@ -329,6 +327,14 @@ class RegistrationController(Controller):
             push=push,
             from_review=from_review,
         )
+
+    async def _after_write(self, request: HTMXRequest, token: str, slug: str, **options: Any) -> Template | Redirect:
+        """Step ``slug`` again once this request has written to the draft (read afresh; the
+        cookie was checked when the request began)."""
+        draft = await q.get_draft(token)
+        if draft is None:
+            return _expired(request)
+        return await self._render_step(request, draft, BY_SLUG[slug], **options)
 
     async def _context(self, request: Request, draft: dict[str, Any], step: Step, form: Any = None) -> dict[str, Any]:
         cipher = request.app.state.cipher
@@ -352,7 +358,7 @@ class RegistrationController(Controller):
             "states": STATES,
             "questions": QUESTIONS,
             "slots": SLOTS,
-            "roles": roles,
+            "min_questions": MIN_QUESTIONS,
             "role_options": [(r["code"], r["name"]) for r in roles],
             "fields_url": request.app.route_reverse("registration:contact-fields"),
             "saved_fields": ((draft.get("contact") or {}).get("fields")) or {},
@@ -395,4 +401,4 @@ class RegistrationController(Controller):
         ctx["section"] = section
         ctx["editing"] = editing
         ctx["swapped"] = True
-        return Template(template_name="registration/_review_section.html", context=ctx, headers={"Vary": "HX-Request"})
+        return Template(template_name="registration/_review_section.html", context=ctx, headers=VARY)

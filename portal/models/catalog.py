@@ -103,8 +103,9 @@ class ApplicationView(msgspec.Struct, frozen=True):
     roles: list[RoleView]
 
 
-async def active_applications() -> list[ApplicationView]:
-    """Every active application with its active roles, in catalog order (two queries)."""
+async def active_applications(*, with_roles: bool = True) -> list[ApplicationView]:
+    """Every active application with its active roles, in catalog order (two queries; one, and
+    no roles, for a list of applications only)."""
     apps = (
         await Application.select(
             Application.id,
@@ -116,6 +117,8 @@ async def active_applications() -> list[ApplicationView]:
         .where(Application.active.eq(True))
         .order_by(Application.position)
     )
+    if not with_roles:
+        return [ApplicationView(**row, roles=[]) for row in apps]
     roles = (
         await Role.select(
             Role.application,

@@ -28,7 +28,7 @@ from portal.registration.forms import (
     validate_personal,
     validate_questions,
 )
-from portal.registration.questions import QUESTIONS
+from portal.registration.questions import MIN_QUESTIONS, QUESTIONS
 from portal.registration.tracking import new_tracking_number
 from portal.settings import Settings
 
@@ -241,10 +241,13 @@ def contact_form_from(
         k: (cipher.decrypt(val, k) if reveal else "") if k in sensitive else val
         for k, val in (c.get("fields") or {}).items()
     }
-    base = {
-        k: c.get(k, "") for k in ("organization", "address1", "address2", "city", "state", "zip", "phone", "phone_ext")
-    }
-    return ContactForm(**base, role=draft.get("role_code") or "", **fields)
+    return ContactForm(**_contact_details(c), role=draft.get("role_code") or "", **fields)
+
+
+def _contact_details(contact: dict[str, Any]) -> dict[str, str]:
+    """The organization, address and phone of saved contact information, as form values."""
+    keys = ("organization", "address1", "address2", "city", "state", "zip", "phone", "phone_ext")
+    return {k: contact.get(k, "") for k in keys}
 
 
 def summary(draft: dict[str, Any], cipher: FieldCipher, rules: dict[str, list]) -> dict[str, Any]:
@@ -307,7 +310,7 @@ async def _submit(token: str, *, settings: Settings, cipher: FieldCipher, status
         errors = {**e1, **e3}
         if not draft.get("email_verified_at"):
             errors["email"] = "Your email address is not verified"
-        if len(draft.get("questions") or []) < 2:
+        if len(draft.get("questions") or []) < MIN_QUESTIONS:
             errors["questions"] = "Answer at least two authentication questions"
         if errors:
             return Outcome(errors=errors)
@@ -424,6 +427,6 @@ async def _file_request(
     return tracking
 
 
-async def latest_contact(email: str) -> dict[str, Any]:
-    """The contact details of a holder's most recent request, to fill a new one in."""
-    return await q.latest_contact(email)
+async def holder_contact_form(email: str, role: str) -> ContactForm:
+    """A holder's new request, filled in from the contact details of their latest one."""
+    return ContactForm(**_contact_details(await q.latest_contact(email)), role=role)

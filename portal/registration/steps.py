@@ -32,38 +32,27 @@ STEPS = (
 BY_SLUG = {s.slug: s for s in STEPS}
 
 
-def completed(draft: dict[str, Any]) -> set[str]:
-    done: set[str] = set()
-    if draft.get("personal") and draft.get("email"):
-        done.add("personal")
-    if draft.get("email_verified_at"):
-        done.add("verify")
-    if draft.get("contact") and draft.get("role"):
-        done.add("contact")
-    if draft.get("questions"):
-        done.add("questions")
-    if draft.get("tracking_number"):
-        done.add("review")
-    return done
+def _finished(draft: dict[str, Any], slug: str) -> bool:
+    """Whether step ``slug`` (personal to questions) has been done on this draft."""
+    return {
+        "personal": bool(draft.get("personal") and draft.get("email")),
+        "verify": bool(draft.get("email_verified_at")),
+        "contact": bool(draft.get("contact") and draft.get("role")),
+        "questions": bool(draft.get("questions")),
+    }[slug]
 
 
 def first_unfinished(draft: dict[str, Any]) -> Step:
-    done = completed(draft)
+    """Where the draft goes next: the acknowledgement once submitted, else the first step not
+    done, else Review Details."""
     if draft.get("tracking_number"):
         return BY_SLUG["done"]
-    for step in STEPS:
-        if step.slug not in done:
-            return step
-    return BY_SLUG["done"]
+    return next((step for step in STEPS[:4] if not _finished(draft, step.slug)), BY_SLUG["review"])
 
 
 def may_visit(draft: dict[str, Any], slug: str) -> bool:
     """A step may be shown when every step before it is finished. Once submitted, only the
     acknowledgement is left; before that, the acknowledgement is out of reach."""
-    target = BY_SLUG[slug]
-    nxt = first_unfinished(draft)
     if draft.get("tracking_number"):
         return slug == "done"
-    if slug == "done":
-        return False
-    return target.number <= nxt.number
+    return slug != "done" and BY_SLUG[slug].number <= first_unfinished(draft).number
