@@ -70,7 +70,7 @@ class RegistrationDraft(Table, tablename="registration_draft"):
     code_expires_at = Timestamptz(null=True, default=None)
     code_voided = Boolean(default=False)
     code_failures = Integer(default=0)  # wrong tries on the current code
-    code_sends = JSONB(default=[])  # ISO times of the sends in the last hour
+    code_sends = JSONB(default=[])  # the sends of the last hour: {"at": ISO time, "digest": the code's}
     code_wrong_tries = JSONB(default=[])  # ISO times of wrong tries in the last hour
     # Step 3: contact information, role and the role's fields (TIN encrypted inside).
     contact = JSONB(null=True, default=None)

@@ -59,8 +59,7 @@ async def _issue_code(draft: dict[str, Any], settings: Settings, at: datetime, e
     code = v.new_code()
     digest = code_digest(settings.secret_key, draft["token"], code)
     expires = at + v.CODE_LIFETIME
-    sends = [s for s in (draft.get("code_sends") or []) if isinstance(s, dict)]
-    sends = [s for s in sends if datetime.fromisoformat(s["at"]) > at - v.WINDOW]
+    sends = v.recent_sends(draft.get("code_sends"), at)
     await messages.verification_code(to=email, code=code, expires_at=expires, application=draft["application_name"])
     return {
         "code_hash": digest,
@@ -138,7 +137,7 @@ async def verify_code(token: str, form: VerifyForm, *, settings: Settings) -> Ou
             await q.update_draft(token, {"email_verified_at": at, "code_hash": None, "code_sends": []})
             return Outcome()
         if verdict is v.CodeVerdict.WRONG:
-            tries = [*v.recent(draft.get("code_wrong_tries") or [], at), at.isoformat()]
+            tries = [*v.recent_wrong_tries(draft.get("code_wrong_tries"), at), at.isoformat()]
             voided = len(tries) >= v.MAX_WRONG_PER_HOUR
             await q.update_draft(
                 token,

@@ -20,14 +20,18 @@ def new_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
-def recent(times: list[Any], at: datetime) -> list[str]:
-    """The ISO timestamps (or {"at": ...} entries) of the last hour, as ISO strings."""
-    out = []
-    for t in times or []:
-        stamp = t["at"] if isinstance(t, dict) else t
-        if datetime.fromisoformat(stamp) > at - WINDOW:
-            out.append(stamp)
-    return out
+def _in_last_hour(stamp: str, at: datetime) -> bool:
+    return datetime.fromisoformat(stamp) > at - WINDOW
+
+
+def recent_sends(sends: list[dict[str, str]], at: datetime) -> list[dict[str, str]]:
+    """The sends ({"at": ISO time, "digest": the code's}) of the last hour, oldest first."""
+    return sorted((s for s in sends or [] if _in_last_hour(s["at"], at)), key=lambda s: s["at"])
+
+
+def recent_wrong_tries(tries: list[str], at: datetime) -> list[str]:
+    """The wrong tries (ISO times) of the last hour, oldest first."""
+    return sorted(t for t in tries or [] if _in_last_hour(t, at))
 
 
 class ResendVerdict(enum.Enum):
@@ -36,13 +40,13 @@ class ResendVerdict(enum.Enum):
     HOURLY_LIMIT = "hourly_limit"
 
 
-def may_send(sends: list[Any], at: datetime) -> tuple[ResendVerdict, datetime | None]:
+def may_send(sends: list[dict[str, str]], at: datetime) -> tuple[ResendVerdict, datetime | None]:
     """Whether a new code may be sent now; when not, the time it may."""
-    last_hour = sorted(recent(sends, at))
+    last_hour = [datetime.fromisoformat(s["at"]) for s in recent_sends(sends, at)]
     if len(last_hour) >= MAX_SENDS_PER_HOUR:
-        return ResendVerdict.HOURLY_LIMIT, datetime.fromisoformat(last_hour[0]) + WINDOW
-    if last_hour and datetime.fromisoformat(last_hour[-1]) + RESEND_GAP > at:
-        return ResendVerdict.TOO_SOON, datetime.fromisoformat(last_hour[-1]) + RESEND_GAP
+        return ResendVerdict.HOURLY_LIMIT, last_hour[0] + WINDOW
+    if last_hour and last_hour[-1] + RESEND_GAP > at:
+        return ResendVerdict.TOO_SOON, last_hour[-1] + RESEND_GAP
     return ResendVerdict.ALLOWED, None
 
 
@@ -56,7 +60,7 @@ class CodeVerdict(enum.Enum):
 
 
 def judge(draft: dict[str, Any], digest: str, at: datetime) -> CodeVerdict:
-    if len(recent(draft.get("code_wrong_tries") or [], at)) >= MAX_WRONG_PER_HOUR:
+    if len(recent_wrong_tries(draft.get("code_wrong_tries"), at)) >= MAX_WRONG_PER_HOUR:
         return CodeVerdict.LOCKED
     current = draft.get("code_hash")
     if not current:
@@ -67,13 +71,11 @@ def judge(draft: dict[str, Any], digest: str, at: datetime) -> CodeVerdict:
         if draft["code_expires_at"] <= at:
             return CodeVerdict.EXPIRED
         return CodeVerdict.VERIFIED
-    if any(
-        hmac.compare_digest(s.get("digest", ""), digest) for s in draft.get("code_sends") or [] if isinstance(s, dict)
-    ):
+    if any(hmac.compare_digest(s["digest"], digest) for s in draft.get("code_sends") or []):
         return CodeVerdict.VOIDED  # an earlier code, replaced by a resend
     return CodeVerdict.WRONG
 
 
-def unlock_time(wrong_tries: list[Any], at: datetime) -> datetime:
-    last_hour = sorted(recent(wrong_tries, at))
+def unlock_time(wrong_tries: list[str], at: datetime) -> datetime:
+    last_hour = recent_wrong_tries(wrong_tries, at)
     return datetime.fromisoformat(last_hour[0]) + WINDOW if last_hour else at
