@@ -20,6 +20,12 @@ class Step(msgspec.Struct, frozen=True):
     def route(self) -> str:
         return f"registration:{self.slug}"
 
+    @property
+    def template(self) -> str:
+        """Steps 1, 3 and 4 are one form of their fields; the others have pages of their own."""
+        own = self.slug in {"verify", "review", "done"}
+        return f"registration/steps/{self.slug if own else '_form'}.html"
+
 
 STEPS = (
     Step(1, "personal", "New User Registration"),
