@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery
@@ -23,6 +22,7 @@ from portal.models import approvals as q
 from portal.models import catalog as catalog_queries
 from portal.models.registration import role_rules
 from portal.registration.questions import QUESTIONS
+from portal.signing import Signed, signed
 from portal.web import parse_form, render, wants_fragment
 
 
@@ -60,7 +60,8 @@ class ApprovalsController(Controller):
         approver, rights = await _approver(request)
         params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
         view = q.QueueView.from_params(params)
-        return await self._table(request, approver, rights, view, notice=_notice(request).read(params.get("done", "")))
+        notice = _notices(request).loads(params.get("done")) or ""
+        return await self._table(request, approver, rights, view, notice=notice)
 
     async def _table(
         self, request: Request, approver: dict, rights: list, view: q.QueueView, notice: str = ""
@@ -215,29 +216,14 @@ class ApprovalsController(Controller):
         return render(request, "approvals/request.html", context, fragment="approvals/_request.html")
 
 
-class _Notices:
+def _notices(request: Request) -> Signed:
     """The message shown after a decision without JavaScript travels in the redirect's URL,
     signed so nobody can make the table say something the portal did not."""
-
-    def __init__(self, secret: str) -> None:
-        self.signer = URLSafeTimedSerializer(secret, salt="iacs.approvals-notice.v1")
-
-    def read(self, token: str) -> str:
-        if not token or len(token) > 1000:
-            return ""
-        try:
-            value = self.signer.loads(token, max_age=300)
-        except BadSignature:
-            return ""
-        return value if isinstance(value, str) else ""
-
-
-def _notice(request: Request) -> _Notices:
-    return _Notices(request.app.state.settings.secret_key)
+    return signed(request.app.state.settings.secret_key, "iacs.approvals-notice.v1", 300, max_length=1000)
 
 
 def _with_notice(request: Request, url: str, message: str) -> str:
-    return url + ("&" if "?" in url else "?") + urlencode({"done": _notice(request).signer.dumps(message)})
+    return url + ("&" if "?" in url else "?") + urlencode({"done": _notices(request).dumps(message)})
 
 
 def _view_from(url: str) -> q.QueueView:
