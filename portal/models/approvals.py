@@ -225,11 +225,11 @@ async def all_approvers() -> list[dict[str, Any]]:
 async def _approver_accounts(where: Any) -> list[dict[str, Any]]:
     """The accounts holding approver rights that match ``where`` (all rights when None)."""
     rights = ApproverRight.select(ApproverRight.account)
-    ids = sorted({r["account"] for r in await (rights.where(where) if where is not None else rights)})
-    if not ids:
-        return []
-    return await Account.select(Account.id, Account.user_id, Account.email, Account.first_name).where(
-        Account.id.is_in(ids)
+    holders = rights.where(where) if where is not None else rights
+    return await (
+        Account.select(Account.id, Account.user_id, Account.email, Account.first_name)
+        .where(Account.id.is_in(holders))
+        .order_by(Account.id)
     )
 
 
