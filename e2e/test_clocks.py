@@ -36,6 +36,7 @@ def _signed_in(browser: Browser, base_url: str, server_env) -> tuple[Page, dict]
     page = _page(browser, base_url)
     log_in(page, account)
     expect(page.get_by_role("heading", level=1)).to_have_text("My applications")
+    page.wait_for_load_state("load")  # session.js has read the page's times before the clock moves
     return page, account
 
 
