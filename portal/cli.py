@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
+        proxy_headers=False,  # the portal believes X-Forwarded-For from PORTAL_TRUSTED_PROXIES only
         server_header=False,
         log_level="info",
     )

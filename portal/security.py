@@ -72,7 +72,8 @@ THROTTLED_PATHS = ("/login", "/recover/", "/register/verify", "/status")
 
 
 def rate_limit(settings: Settings) -> RateLimitConfig:
-    """Per client address (uvicorn resolves X-Forwarded-For from trusted proxies): at most
+    """Per client address (the socket's peer, or from X-Forwarded-For when the peer is one of
+    ``PORTAL_TRUSTED_PROXIES``: see portal.edge): at most
     ``PORTAL_RATE_LIMIT`` POSTs a minute to the paths above, then 429 with Retry-After. The
     counts live where ``rate_limit_stores`` says."""
 

@@ -29,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     catalog_file: str = ""
     db_pool_size: int = 10  # 0: no pool, a connection per query
     rate_limit_per_minute: int = 30  # POSTs a minute per client address to login, codes, recovery
+    trusted_proxies: str = ""  # addresses/networks whose X-Forwarded-For is believed; empty: none
     redis_url: str = ""  # where the workers share rate-limit counts; empty: each worker's memory
     mail_worker_inline: bool = False  # deliver mail from inside the web process (make run)
 
@@ -43,11 +44,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def check(self) -> Settings:
         """Refuse a malformed data key, and unsafe production settings; return self so calls chain."""
         from portal.crypto import DataKeyError, FieldCipher
+        from portal.edge import parse_networks
 
         try:
             FieldCipher(self.data_key)
         except DataKeyError as exc:
             raise SettingsError(f"{exc} (comma-separated keys for rotation)") from None
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError(f"PORTAL_TRUSTED_PROXIES: {exc}") from None
         if not self.production:
             return self
         for var, value, default in (
@@ -77,6 +83,7 @@ ENV_VARS: dict[str, str] = {
     "PORTAL_MAIL_WORKER_INLINE": "mail_worker_inline",
     "PORTAL_RATE_LIMIT": "rate_limit_per_minute",
     "PORTAL_REDIS_URL": "redis_url",
+    "PORTAL_TRUSTED_PROXIES": "trusted_proxies",
 }
 
 

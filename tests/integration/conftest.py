@@ -18,7 +18,7 @@ CHECKED_PAGES: list[str] = []
 
 async def _check_html_response(response) -> None:
     """Every HTML page or fragment the app renders passes the HTML check."""
-    if "text/html" not in response.headers.get("content-type", ""):
+    if "text/html" not in response.headers.get("content-type", "") or response.request.method == "HEAD":
         return
     await response.aread()
     fragment = response.request.headers.get("HX-Request") == "true" and not response.text.lstrip().startswith(

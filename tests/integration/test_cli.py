@@ -193,6 +193,53 @@ def test_dev_is_what_make_run_starts(tmp_path):
     assert f"Mail to {email}" in output and f"verification code is: {code[1]}" in output
 
 
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
+def test_serve_believes_forwarded_for_only_from_trusted_proxies(database, trusted):
+    """uvicorn's own proxy handling (which trusts 127.0.0.1 by default) is off: from the
+    loopback a spoofed X-Forwarded-For escapes the rate limit only when the operator listed
+    the loopback in PORTAL_TRUSTED_PROXIES."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": database.database_url,
+        "PORTAL_RATE_LIMIT": "2",
+        "PORTAL_TRUSTED_PROXIES": trusted,
+        "FORWARDED_ALLOW_IPS": "*",  # uvicorn's setting: must not matter
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as web:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if web.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.2)
+            web.get("/login")
+            data = {"user_id": "ZZZZ995", "password": "whatever whatever", "_csrf_token": web.cookies["csrftoken"]}
+            statuses = [
+                web.post("/login", data=data, headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+                for i in range(4)
+            ]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert statuses == ([200] * 4 if trusted else [200, 200, 429, 429])
+
+
 async def test_approver_add_and_reset_print_credentials_only_on_the_console(empty_db):
     env = {"PORTAL_DATABASE_URL": empty_db}
     assert run("migrate", env=env).returncode == 0

@@ -113,3 +113,46 @@ def test_access_log_never_records_query_strings():
     )
     assert strip_query_strings(record) is True
     assert "secret" not in record.getMessage() and "/recover/reset" in record.getMessage()
+
+
+@pytest.mark.parametrize("path", ["/", "/applications", "/register", "/login", "/status", "/healthz", "/no-such-page"])
+async def test_head_answers_like_get_without_a_body(client, path):
+    get = await client.get(path, headers={"Accept-Encoding": "identity"})
+    head = await client.head(path, headers={"Accept-Encoding": "identity"})
+    assert head.status_code == get.status_code
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert int(head.headers["content-length"]) == len(get.content)
+    assert head.headers["content-security-policy"] == get.headers["content-security-policy"]
+
+
+async def test_head_on_a_static_file(client):
+    url = AssetManifest().url("portal.css")
+    head = await client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_oversized_body_gets_413_before_it_is_parsed(client, concurrent_client, chunked):
+    from portal.app import MAX_BODY
+    from portal.models.tables import AuditEvent
+
+    web = concurrent_client if chunked else client  # httpx's own ASGI transport streams a body
+    await web.get("/login")
+    before = await AuditEvent.count()
+    body = ("user_id=ZZZZ994&password=" + "x" * MAX_BODY + "&_csrf_token=" + web.cookies["csrftoken"]).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if chunked:  # no Content-Length: refused as the bytes arrive
+
+        async def stream():
+            for i in range(0, len(body), 8192):
+                yield body[i : i + 8192]
+
+        r = await web.post("/login", content=stream(), headers=headers)
+        assert "content-length" not in r.request.headers
+    else:
+        r = await web.post("/login", content=body, headers=headers)
+    assert r.status_code == 413
+    assert "What you sent is too large" in r.text
+    assert await AuditEvent.count() == before  # no login was tried

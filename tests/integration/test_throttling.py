@@ -232,3 +232,71 @@ async def test_a_throttled_response_says_when_to_retry(database, smtp):
             assert r.status_code == 429, path
             assert "retry-after" in r.headers, f"no Retry-After on the 429 for {path}"
             assert 0 < int(r.headers["retry-after"]) <= 60, path
+
+
+# ---- Whose address is counted: X-Forwarded-For only from PORTAL_TRUSTED_PROXIES -----------------
+
+
+async def _peer_client(database, peer: str, trusted: str, limit: int):
+    """An httpx client whose requests reach a fresh app from the socket address ``peer``."""
+    import httpx
+
+    from portal.app import create_app
+    from portal.models.db import bind, current_engine
+
+    engine = current_engine()
+    app = create_app(msgspec.structs.replace(database, rate_limit_per_minute=limit, trusted_proxies=trusted))
+    bind(engine)
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver.local")
+
+
+async def _login_as(client, forwarded_for: str):
+    if "csrftoken" not in client.cookies:
+        await client.get("/login")
+    return await client.post(
+        "/login",
+        data={"user_id": "ZZZZ996", "password": "whatever whatever", "_csrf_token": client.cookies["csrftoken"]},
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+
+
+async def _ips_of_failed_logins_since(last_id: int) -> list[str]:
+    from portal.models.tables import AuditEvent
+
+    rows = await AuditEvent.select(AuditEvent.ip).where(
+        (AuditEvent.id > last_id) & (AuditEvent.action == "login_failed")
+    )
+    return [r["ip"] for r in rows]
+
+
+async def _last_audit_id() -> int:
+    from portal.models.tables import AuditEvent
+
+    row = await AuditEvent.select(AuditEvent.id).order_by(AuditEvent.id, ascending=False).first()
+    return row["id"] if row else 0
+
+
+async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing(database):
+    """The default trusts nobody, the loopback included: each try claims another address, yet
+    the peer's one budget is spent and the audit log records the peer."""
+    for trusted in ("", "10.0.0.1"):
+        since = await _last_audit_id()
+        async with await _peer_client(database, "127.0.0.1", trusted, limit=3) as c:
+            statuses = [(await _login_as(c, f"198.51.100.{i}")).status_code for i in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+        assert set(await _ips_of_failed_logins_since(since)) == {"127.0.0.1"}
+
+
+async def test_a_trusted_proxys_forwarded_for_names_the_client(database):
+    since = await _last_audit_id()
+    async with await _peer_client(database, "10.0.0.7", "10.0.0.0/24, 127.0.0.1", limit=3) as c:
+        # Each client address has its own budget...
+        statuses = [(await _login_as(c, f"203.0.113.{i}")).status_code for i in range(5)]
+        assert statuses == [200] * 5
+        # ...and what a client wrote in the header before our proxy appended its peer is not
+        # believed: the right-most untrusted hop is the client.
+        spoofed = [(await _login_as(c, f"192.0.2.{i}, 203.0.113.50")).status_code for i in range(5)]
+        assert spoofed == [200, 200, 200, 429, 429]
+    ips = await _ips_of_failed_logins_since(since)
+    assert ips == [f"203.0.113.{i}" for i in range(5)] + ["203.0.113.50"] * 3
