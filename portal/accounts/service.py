@@ -7,7 +7,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from portal.accounts.passwords import initial_password, normalise, problem
@@ -43,31 +43,54 @@ class LoginResult:
     account: dict[str, Any] | None = None
 
 
+async def check_password(user_id: str, password: str, *, ip: str, at: datetime) -> dict[str, Any] | None:
+    """One password check of ``user_id``, reserved in the database before the argon2id hash so
+    that no burst of concurrent tries gets more than ``LOCK_AFTER`` checks (see
+    ``reserve_login``). The account when the password is right and the account was not locked
+    meanwhile; None otherwise, audited. Every refusal runs the same statements and one hash,
+    whether the User ID is real, unknown or locked, so its time tells nothing."""
+    account = await q.reserve_login(user_id, limit=LOCK_AFTER, at=at)
+    if account is None:  # unknown, locked, or at the limit with checks in progress
+        locked_now = await q.lock_if_at_limit(user_id, limit=LOCK_AFTER, at=at, lock_for=LOCK_FOR)
+        exists = await q.user_id_exists(user_id)
+        await verify_secret(_DUMMY_HASH, password)
+        await _audit_refusal(user_id if exists else "", ip, locked_now)
+        return None
+    if not await verify_secret(account["password_hash"], password):
+        locked_now = await q.lock_if_at_limit(user_id, limit=LOCK_AFTER, at=at, lock_for=LOCK_FOR)
+        exists = await q.user_id_exists(user_id)
+        await _audit_refusal(user_id, ip, locked_now, failed=exists)
+        return None
+    if not await q.settle_login(account["id"], at=q.now()):
+        await q.audit("login_refused_locked", actor=user_id, subject=user_id, ip=ip, reason="locked during the check")
+        return None
+    if account["locked_until"]:
+        await q.audit("account_unlocked", actor="system", subject=user_id, ip=ip, reason="lock expired")
+    return account
+
+
+async def _audit_refusal(user_id: str, ip: str, locked_now: bool, *, failed: bool = False) -> None:
+    """One audit event per refused password check, for real and unknown User IDs alike (the
+    User ID typed for no account is not kept: it may be a password typed in the wrong box)."""
+    if locked_now:
+        minutes = int(LOCK_FOR.total_seconds() // 60)
+        await q.audit("account_locked", actor="system", subject=user_id, ip=ip, minutes=minutes, after=LOCK_AFTER)
+    elif failed:
+        await q.audit("login_failed", actor=user_id, subject=user_id, ip=ip)
+    elif user_id:  # a real account, locked (or at the limit with checks in progress)
+        await q.audit("login_refused_locked", actor=user_id, subject=user_id, ip=ip)
+    else:
+        await q.audit("login_failed", actor="anonymous", subject="unknown", ip=ip)
+
+
 async def login(user_id: str, password: str, *, ip: str) -> LoginResult:
-    """Check a User ID and password. A wrong password and an unknown User ID give the same
-    message and cost one argon2id verification each; a locked account fails without checking."""
+    """Check a User ID and password. A wrong password, an unknown User ID and a locked account
+    give the same message and cost the same (see ``check_password``)."""
     user_id = user_id.strip().upper()[:20]
     password = normalise(password)
-    account = await q.account_by_user_id(user_id) if user_id else None
     at = q.now()
+    account = await check_password(user_id, password, ip=ip, at=at)
     if account is None:
-        await verify_secret(_DUMMY_HASH, password)
-        await q.audit("login_failed", actor="anonymous", subject="unknown", ip=ip)
-        return LoginResult(False, LOGIN_FAILED)
-    if account["locked_until"] and account["locked_until"] > at:
-        await verify_secret(_DUMMY_HASH, password)  # same cost as every other refusal
-        await q.audit("login_refused_locked", actor=user_id, subject=user_id, ip=ip)
-        return LoginResult(False, LOGIN_FAILED)
-    if account["locked_until"]:
-        await q.update_account(account["id"], {"locked_until": None})
-        await q.audit("account_unlocked", actor="system", subject=user_id, ip=ip, reason="lock expired")
-    if not await verify_secret(account["password_hash"], password):
-        count, locked = await q.record_failure(account["id"], lock_after=LOCK_AFTER, lock_for=LOCK_FOR)
-        await q.audit("login_failed", actor=user_id, subject=user_id, ip=ip, consecutive=count)
-        if locked:
-            await q.audit(
-                "account_locked", actor="system", subject=user_id, ip=ip, minutes=int(LOCK_FOR.total_seconds() // 60)
-            )
         return LoginResult(False, LOGIN_FAILED)
     if account["password_initial"] and account["password_expires_at"] and account["password_expires_at"] <= at:
         await q.audit("login_refused_initial_expired", actor=user_id, subject=user_id, ip=ip)
@@ -77,7 +100,6 @@ async def login(user_id: str, password: str, *, ip: str) -> LoginResult:
         )
     token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
     async with transaction():
-        await q.update_account(account["id"], {"failed_logins": 0})
         await q.create_session(token_hash(token), account["id"])
         await q.audit("login", actor=user_id, subject=user_id, ip=ip)
     return LoginResult(True, session_token=token, account=account)
@@ -127,7 +149,9 @@ async def change_password(session: dict[str, Any], current: str, new: str, confi
     assert account is not None
     if not current:
         errors["current_password"] = "Enter your current password"
-    elif not await verify_secret(account["password_hash"], normalise(current)):
+    elif await check_password(account["user_id"], normalise(current), ip=ip, at=q.now()) is None:
+        # A wrong current password counts toward the lockout like a wrong login (a stolen
+        # session must not be a way to guess the password without limit).
         errors["current_password"] = "Your current password is not correct"
     errors |= _new_password_errors(account, new, confirm)
     if not errors.get("new_password") and "current_password" not in errors and normalise(new) == normalise(current):

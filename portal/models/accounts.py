@@ -47,24 +47,55 @@ async def update_account(account_id: int, values: dict[str, Any]) -> None:
     await Account.update(values).where(Account.id == account_id)
 
 
-async def record_failure(account_id: int, *, lock_after: int, lock_for: timedelta) -> tuple[int, bool]:
-    """Count one more consecutive failure in a single conditional UPDATE (safe under
-    concurrency); lock the account when the count reaches ``lock_after``. Returns the new
-    count and whether this failure locked the account."""
+def _unlocked(at: datetime) -> Any:
+    return Account.locked_until.is_null() | (Account.locked_until <= at)
+
+
+async def reserve_login(user_id: str, *, limit: int, at: datetime) -> dict[str, Any] | None:
+    """Reserve one password check of ``user_id`` before it is made, in one conditional UPDATE:
+    the account's count of failures (a check in progress counts as one until it succeeds) goes
+    up by one unless the account is locked or already at ``limit``. The account, when the
+    check may go ahead; None when it may not, or there is no such account (the same statement
+    either way)."""
     rows = (
         await Account.update({Account.failed_logins: Account.failed_logins + 1})
-        .where(Account.id == account_id)
-        .returning(Account.failed_logins)
-    )
-    count = rows[0]["failed_logins"] if rows else 0
-    if count >= lock_after:
-        locked = (
-            await Account.update({Account.locked_until: now() + lock_for, Account.failed_logins: 0})
-            .where((Account.id == account_id) & (Account.failed_logins >= lock_after))
-            .returning(Account.id)
+        .where((Account.user_id == user_id) & (Account.failed_logins < limit) & _unlocked(at))
+        .returning(
+            Account.id,
+            Account.user_id,
+            Account.first_name,
+            Account.last_name,
+            Account.email,
+            Account.password_hash,
+            Account.password_initial,
+            Account.password_expires_at,
+            Account.locked_until,
         )
-        return count, bool(locked)
-    return count, False
+    )
+    return rows[0] if rows else None
+
+
+async def lock_if_at_limit(user_id: str, *, limit: int, at: datetime, lock_for: timedelta) -> bool:
+    """Lock ``user_id`` for ``lock_for`` when its count has reached ``limit`` (failures, and
+    checks still in progress) and it is not locked yet; True when this call locked it. Run on
+    every refused sign-in, for real and unknown User IDs alike."""
+    rows = (
+        await Account.update({Account.locked_until: at + lock_for, Account.failed_logins: 0})
+        .where((Account.user_id == user_id) & (Account.failed_logins >= limit) & _unlocked(at))
+        .returning(Account.id)
+    )
+    return bool(rows)
+
+
+async def settle_login(account_id: int, *, at: datetime) -> bool:
+    """A right password: the count starts again, unless the account was locked while the check
+    ran (a burst of tries reached the limit meanwhile). True when the sign-in may go ahead."""
+    rows = (
+        await Account.update({Account.failed_logins: 0, Account.locked_until: None})
+        .where((Account.id == account_id) & _unlocked(at))
+        .returning(Account.id)
+    )
+    return bool(rows)
 
 
 # ---- Sessions ---------------------------------------------------------------------------------

@@ -200,6 +200,64 @@ async def test_ten_failures_lock_the_account_for_15_minutes(client):
     assert await events(account["user_id"], "account_unlocked")
 
 
+async def test_a_burst_of_wrong_passwords_gets_ten_checks_and_locks_before_the_right_one(
+    concurrent_client, monkeypatch
+):
+    """25 wrong passwords and the right one sent at once: each check is reserved in the
+    database before its hash, so at most 10 are checked, the account locks, and the right
+    password (sent last) is refused like any other."""
+    import portal.hashing
+
+    client = concurrent_client
+    account = await make_account(initial=False)
+    checked: list[str] = []
+
+    class CountingHasher(type(portal.hashing.HASHER)):
+        def verify(self, hash, password):  # noqa: A002 (argon2's own parameter name)
+            if hash == account["password_hash"]:
+                checked.append(password)
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(portal.hashing, "HASHER", CountingHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1))
+    await csrf(client)
+    tries = [f"wrong guess number {i:02d}" for i in range(25)] + [account["password"]]
+    answers = await asyncio.gather(*(log_in(client, account["user_id"], p) for p in tries))
+    assert all(r.status_code == 200 for r in answers)  # nobody signed in: no 303 to My applications
+    assert error_messages(answers[-1].text) == {"password": "The User ID or password is not correct."}
+    assert SESSION not in client.cookies
+    assert len(checked) <= 10 and account["password"] not in checked
+    row = await Account.select().where(Account.id == account["id"]).first()
+    assert row["locked_until"] is not None and row["locked_until"] > q.now()
+    assert len(await events(account["user_id"], "account_locked")) == 1
+    assert await events(account["user_id"], "login_refused_locked")
+    assert await UserSession.count().where(UserSession.account == account["id"]) == 0
+
+
+async def test_a_right_password_whose_check_overlapped_a_lock_is_refused(client):
+    """The success path checks again: an account locked while its check ran stays locked."""
+    account = await make_account(initial=False)
+    at = q.now()
+    reserved = await q.reserve_login(account["user_id"], limit=10, at=at)
+    assert reserved is not None  # the right password's check is under way...
+    await q.update_account(account["id"], {"locked_until": at + timedelta(minutes=15)})  # ...a burst locks it
+    assert await q.settle_login(account["id"], at=q.now()) is False
+    assert (await log_in(client, account["user_id"], account["password"])).status_code == 200
+
+
+async def test_wrong_current_passwords_count_toward_the_lockout(client):
+    account = await make_account(initial=False)
+    await log_in(client, account["user_id"], account["password"])
+    for _ in range(10):
+        r = await client.post(
+            "/password/change",
+            data={"current_password": "not it at all, sorry", "new_password": "", **await csrf(client)},
+        )
+        assert error_messages(r.text)["current_password"] == "Your current password is not correct"
+    row = await Account.select().where(Account.id == account["id"]).first()
+    assert row["locked_until"] is not None
+    assert await events(account["user_id"], "account_locked")
+
+
 async def test_a_success_resets_the_consecutive_count(client):
     account = await make_account(initial=False)
     for _ in range(9):
