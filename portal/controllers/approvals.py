@@ -120,7 +120,7 @@ class ApprovalsController(Controller):
             approver, rights, tracking[:20], ip=client_ip(request), settings=request.app.state.settings
         )
         if decision.refused:
-            raise PermissionDeniedException()
+            raise NotFoundException()  # exactly like an unknown tracking number: no oracle
         return await self._after(request, approver, rights, tracking, decision, form.back)
 
     @post("/{tracking:str}/reject", name="approvals:reject", status_code=200)
@@ -129,7 +129,7 @@ class ApprovalsController(Controller):
         form = await parse_form(request, DecisionForm)
         decision = await service.reject(approver, rights, tracking[:20], form.reason, ip=client_ip(request))
         if decision.refused:
-            raise PermissionDeniedException()
+            raise NotFoundException()  # exactly like an unknown tracking number: no oracle
         if decision.error:
             return await self._row(
                 request,
@@ -148,7 +148,7 @@ class ApprovalsController(Controller):
         """Approve every selected row; each is its own decision, exactly once."""
         approver, rights = await _approver(request)
         form = await parse_form(request, BulkForm)
-        selected = [t[:20] for t in (await request.form()).getall("selected")][:100]
+        selected = [t[:20] for t in (await request.form()).getall("selected", []) if isinstance(t, str)][:100]
         approved, skipped = 0, 0
         for tracking in selected:
             decision = await service.approve(
@@ -193,12 +193,12 @@ class ApprovalsController(Controller):
         error: str = "",
         back: str = "",
     ) -> Template:
+        # Both queries whatever the answer, and one answer (404) for a request outside this
+        # approver's rights and for no request at all: the table is no oracle of tracking numbers.
+        may_decide = await q.may_decide(approver, rights, tracking[:20])
         row = await (q.request_full if expanded else q.request_row)(tracking[:20])
-        if row is None:
+        if row is None or not (may_decide or service.decided_in_their_applications(rights, row)):
             raise NotFoundException()
-        may_decide = await q.may_decide(approver, rights, tracking)
-        if not may_decide and not service.decided_in_their_applications(rights, row):
-            raise PermissionDeniedException()
         context: dict[str, Any] = {
             "row": row,
             "expanded": expanded,

@@ -271,6 +271,49 @@ async def test_bulk_approve(client):
     assert [(await request(t))["status"] for t in more] == ["approved", "approved"]
 
 
+@pytest.mark.parametrize("htmx", [True, False])
+async def test_bulk_approve_with_nothing_selected_says_so(client, htmx):
+    """ "Approve selected" with no row ticked sends no ``selected`` field at all."""
+    tracking = await quick_request("HIOS", "issuer-submitter")
+    await approver_client(client, (("HIOS", 1),))
+    data = {"back": "/approvals", **await csrf(client)}
+    r = await client.post("/approvals/bulk", data=data, headers=HX if htmx else {})
+    if not htmx:
+        assert r.status_code == 303
+        r = await client.get(r.headers["location"])
+    assert r.status_code == 200
+    notice = html5lib.parse(r.text).find(".//h:div[@role='status']", NS)
+    assert notice is not None and "Select at least one request to approve." in "".join(notice.itertext())
+    assert (await request(tracking))["status"] == "pending"
+
+
+async def test_a_request_outside_the_approvers_rights_answers_like_an_unknown_one(client):
+    """No oracle: another application's tracking number and one that does not exist get the
+    same status and the same page on every approval route."""
+    theirs = await quick_request("HPMS", "plan-user")
+    unknown = "IACS-ZZZZ-ZZZZ-ZZZZ"
+    await approver_client(client, (("HIOS", 1),))
+
+    async def answers(tracking: str) -> list[tuple[int, str]]:
+        out = []
+        for method, path, headers in (
+            ("GET", f"/approvals/{tracking}", {}),
+            ("GET", f"/approvals/{tracking}/row", HX),
+            ("GET", f"/approvals/{tracking}/reject", HX),
+            ("POST", f"/approvals/{tracking}/approve", HX),
+            ("POST", f"/approvals/{tracking}/reject", HX),
+        ):
+            data = {"reason": "Not eligible", **await csrf(client)} if method == "POST" else None
+            r = await client.request(method, path, data=data, headers=headers)
+            out.append((r.status_code, r.text.replace(tracking, "TRACKING")))
+        return out
+
+    mine, none = await answers(theirs), await answers(unknown)
+    assert [s for s, _ in mine] == [404] * 5
+    assert mine == none
+    assert (await request(theirs))["status"] == "pending"
+
+
 # ---- 3. Levels and own requests ---------------------------------------------------------------
 
 
@@ -302,7 +345,7 @@ async def test_nobody_decides_their_own_request(client):
     own = await quick_request("HPMS", "plan-user", email=approver["email"])
     assert own not in row_ids((await client.get("/approvals", params={"application": "HPMS"})).text)
     r = await client.post(f"/approvals/{own}/approve", data=await csrf(client), headers=HX)
-    assert r.status_code == 403 and (await request(own))["status"] == "pending"
+    assert r.status_code == 404 and (await request(own))["status"] == "pending"
 
 
 # ---- 4. Exactly once --------------------------------------------------------------------------
