@@ -143,3 +143,17 @@ async def mark_failed(message_id: int, *, attempts: int, retry_at: datetime, err
             OutboxMessage.last_error: error[:MAX_ERROR_LENGTH],
         }
     ).where((OutboxMessage.id == message_id) & OutboxMessage.sent_at.is_null())
+
+
+async def queued_to(address: str, kinds: tuple[str, ...], since: datetime) -> list[datetime]:
+    """When each email of ``kinds`` to ``address`` was queued since ``since``, oldest first."""
+    rows = (
+        await OutboxMessage.select(OutboxMessage.created_at)
+        .where(
+            (OutboxMessage.to_address == address)
+            & OutboxMessage.kind.is_in(list(kinds))
+            & (OutboxMessage.created_at > since)
+        )
+        .order_by(OutboxMessage.created_at)
+    )
+    return [r["created_at"] for r in rows]

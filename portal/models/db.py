@@ -134,3 +134,12 @@ class Prepared:
     async def first(self, *values: Any, variant: tuple = ()) -> dict[str, Any] | None:
         found = await self.rows(*values, variant=variant)
         return found[0] if found else None
+
+
+async def serialize_on(key: str) -> None:
+    """Inside a transaction: wait for, then hold until it ends, a lock on ``key``, so that
+    transactions that read-then-write about the same thing take turns. PostgreSQL: an advisory
+    transaction lock; SQLite: nothing to do, ``transaction()`` already holds the write lock."""
+    engine = current_engine()
+    if isinstance(engine, PostgresEngine):
+        await engine.run_querystring(QueryString("SELECT pg_advisory_xact_lock(hashtext({}))", key))

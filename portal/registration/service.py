@@ -12,7 +12,7 @@ import msgspec
 from portal.approvals.service import notify_new_request
 from portal.crypto import FieldCipher, mask
 from portal.hashing import code_digest, hash_secret, normalise_answer
-from portal.mail import messages
+from portal.mail import caps, messages
 from portal.models import accounts as accounts_q
 from portal.models import registration as q
 from portal.models.db import UNIQUE_VIOLATIONS, transaction
@@ -49,8 +49,19 @@ class Outcome:
         return not self.errors
 
 
-def _when(at: datetime) -> str:
-    return at.strftime("%H:%M UTC")
+def _when(moment: datetime, now: datetime | None = None) -> str:
+    """A time to try again: "14:05 UTC", with its day when that is not today."""
+    if now is not None and moment.date() != now.date():
+        return moment.strftime("%H:%M UTC on %-d %B")
+    return moment.strftime("%H:%M UTC")
+
+
+def _capped(until: datetime, at: datetime) -> str:
+    """The per-address cap's message: says when, never whether the address has an account."""
+    return (
+        "We have sent as many codes to this email address as we can for now. You can ask for a"
+        f" code again at {_when(until, at)}."
+    )
 
 
 async def _issue_code(draft: dict[str, Any], settings: Settings, at: datetime, email: str) -> dict[str, Any]:
@@ -94,6 +105,9 @@ async def save_personal(token: str, form: PersonalForm, *, settings: Settings, c
             update["email"] = values["email"]
             verdict, when = v.may_send(draft.get("code_sends") or [], at)
             if verdict is v.ResendVerdict.ALLOWED:
+                capped_until = await caps.may_email(values["email"], caps.CODES, at)
+                if capped_until:
+                    return Outcome(errors={"email": _capped(capped_until, at)})
                 update |= await _issue_code(draft, settings, at, values["email"])
             else:
                 update |= {"code_hash": None, "code_voided": False}
@@ -117,6 +131,9 @@ async def resend_code(token: str, *, settings: Settings) -> Outcome:
             return Outcome(
                 errors={"code": f"You have asked for 5 codes in the last hour. You can ask again at {_when(when)}."}
             )
+        capped_until = await caps.may_email(draft["email"], caps.CODES, at)
+        if capped_until:
+            return Outcome(errors={"code": _capped(capped_until, at)})
         await q.update_draft(token, await _issue_code(draft, settings, at, draft["email"]))
     return Outcome(notice=f"We have sent a new code to {draft['email']}. Only the newest code works.")
 
@@ -414,14 +431,15 @@ async def _file_request(
             "due_at": due,
         }
     )
-    await messages.tracking_number(
-        to=person["email"],
-        tracking=tracking,
-        application=application_name,
-        role=role["name"],
-        due_at=due,
-        status_url=status_url,
-    )
+    if await caps.may_email(person["email"], caps.STATUS, at) is None:  # else the page alone shows it
+        await messages.tracking_number(
+            to=person["email"],
+            tracking=tracking,
+            application=application_name,
+            role=role["name"],
+            due_at=due,
+            status_url=status_url,
+        )
     await notify_new_request(person["application"], tracking, application_name, due, status_url, person["email"])
     return tracking
 

@@ -14,7 +14,7 @@ import pytest
 from portal.hashing import normalise_answer, verify_secret
 from portal.models.tables import AccessRequest, OutboxMessage, RegistrationDraft
 from tests.integration.conftest import checked_client
-from tests.integration.registration_flow import NS, Applicant, error_messages, h1
+from tests.integration.registration_flow import NS, Applicant, error_messages, h1, unique_email
 
 HX = {"HX-Request": "true"}
 
@@ -195,6 +195,82 @@ async def _shift_sends(draft: dict, *, minutes: int) -> None:
         for s in draft["code_sends"]
     ]
     await RegistrationDraft.update({RegistrationDraft.code_sends: sends}).where(RegistrationDraft.id == draft["id"])
+
+
+async def _codes_to(email: str) -> int:
+    return await OutboxMessage.count().where(
+        (OutboxMessage.to_address == email) & (OutboxMessage.kind == "verification_code")
+    )
+
+
+async def _queued_earlier(email: str, kind: str, ages: list[timedelta]) -> None:
+    """Emails to ``email`` queued that long ago (as if sent by other drafts and browsers)."""
+    from portal.mail.outbox import new_message_id
+    from portal.models.accounts import now
+
+    for age in ages:
+        at = now() - age
+        await OutboxMessage.insert(
+            OutboxMessage(
+                kind=kind,
+                to_address=email,
+                subject="earlier",
+                body="",
+                message_id=new_message_id(),
+                created_at=at,
+                next_attempt_at=at,
+                sent_at=at,
+            )
+        )
+
+
+CAPPED = "We have sent as many codes to this email address as we can for now. You can ask for a code again at"
+
+
+async def test_one_address_gets_at_most_five_codes_an_hour_across_drafts_and_browsers(app, smtp):
+    email = unique_email()
+    for _ in range(5):
+        async with checked_client(app) as browser:
+            a = Applicant(browser, smtp, email=email)
+            await a.accept_terms()
+            assert (await a.personal()).status_code == 303
+    async with checked_client(app) as browser:
+        a = Applicant(browser, smtp, email=email)
+        await a.accept_terms()
+        r = await a.personal()
+        assert r.status_code == 200 and h1(r.text).startswith("Step 1 of 6")
+        message = error_messages(r.text)["email"]
+        assert message.startswith(CAPPED) and re.search(r"again at \d\d:\d\d UTC", message)
+        assert "account" not in message
+        assert (await latest_draft())["email"] is None  # nothing half-saved
+    assert await _codes_to(email) == 5
+
+
+async def test_ten_codes_a_day_to_one_address_and_resend_is_capped_too(client, smtp):
+    a = Applicant(client, smtp)
+    await a.accept_terms()
+    assert (await a.personal()).status_code == 303  # 1 today, just now
+    await _queued_earlier(a.email, "verification_code", [timedelta(hours=h) for h in range(2, 11)])  # 9 more
+    await _shift_sends(await latest_draft(), minutes=2)  # the draft's own once-a-minute rule allows it
+    r = await a.post("/register/verify/resend")
+    message = error_messages(r.text)["code"]
+    assert message.startswith(CAPPED)
+    assert await _codes_to(a.email) == 10
+
+
+async def test_tracking_number_emails_to_one_address_are_capped(client, smtp):
+    """Past five status emails in the hour the request is still made and its page shows the
+    tracking number; only the email is not sent."""
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    await _queued_earlier(a.email, "tracking_number", [timedelta(minutes=m) for m in range(1, 6)])
+    r = await a.submit()
+    tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    assert await AccessRequest.count().where(AccessRequest.tracking_number == tracking) == 1
+    sent = await OutboxMessage.count().where(
+        (OutboxMessage.to_address == a.email) & (OutboxMessage.kind == "tracking_number")
+    )
+    assert sent == 5
 
 
 async def test_five_wrong_codes_void_the_code_and_a_resend_does_not_reset_the_count(client, smtp):
