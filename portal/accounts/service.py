@@ -13,7 +13,7 @@ from typing import Any
 from portal.accounts.passwords import initial_password, normalise, problem
 from portal.accounts.userids import new_user_id
 from portal.hashing import HASHER, hash_secret, normalise_answer, verify_secret
-from portal.mail import messages
+from portal.mail import caps, messages
 from portal.models import accounts as q
 from portal.models.db import transaction
 from portal.registration.questions import QUESTIONS
@@ -261,44 +261,57 @@ async def create_account(
 # ---- Recovery ---------------------------------------------------------------------------------
 
 
-def questions_for(account: dict[str, Any] | None, identifier: str, secret_key: str) -> list[str]:
-    """The keys of the questions to ask: the account's own two, or, for no account, two chosen
-    from the identifier with a keyed hash, so the same input always gets the same questions
-    and nobody can tell from the page whether an account exists."""
-    if account and len(account.get("questions") or []) >= 2:
-        return [q_["question"] for q_ in account["questions"][:2]]
+def questions_for(account: dict[str, Any] | None, email: str, secret_key: str) -> list[str]:
+    """The keys of the two questions to ask about ``email``: its account's own, or, for an
+    address with no account, two chosen from the address with a keyed hash, so the same
+    address always gets the same questions and nobody can tell from the page whether it has
+    an account. Only the email address decides: a User ID typed beside it changes nothing, so
+    the page never confirms that an ID and an address belong together."""
+    own = [x["question"] for x in (account or {}).get("questions") or [] if x.get("question") in QUESTIONS]
+    if len(own) >= 2:
+        return own[:2]
     keys = sorted(QUESTIONS)
-    digest = hmac.new(secret_key.encode(), identifier.casefold().encode(), hashlib.sha256).digest()
+    digest = hmac.new(secret_key.encode(), email.casefold().encode(), hashlib.sha256).digest()
     first = keys[digest[0] % len(keys)]
     rest = [k for k in keys if k != first]
     return [first, rest[digest[1] % len(rest)]]
 
 
-async def answers_match(account: dict[str, Any] | None, answers: list[str]) -> bool:
-    """Every answer checked (argon2id off the loop); the unknown path costs the same."""
-    hashes = [x["answer_hash"] for x in (account or {}).get("questions") or []][:2]
-    ok = bool(account) and len(hashes) == 2
-    for i, answer in enumerate(answers[:2]):
-        target = hashes[i] if i < len(hashes) else _DUMMY_HASH
-        if not await verify_secret(target, normalise_answer(answer)):
+async def answers_match(account: dict[str, Any] | None, keys: list[str], answers: list[str]) -> bool:
+    """Whether ``answers`` answer the questions ``keys`` of ``account``: two argon2id checks
+    (off the loop) whatever the account, so an unknown one costs the same."""
+    hashes = {x["question"]: x["answer_hash"] for x in (account or {}).get("questions") or []}
+    ok = bool(account) and len(keys) == len(answers) == 2
+    for key, answer in zip(keys[:2], answers[:2], strict=False):
+        if not await verify_secret(hashes.get(key, _DUMMY_HASH), normalise_answer(answer)):
             ok = False
     return ok
 
 
 async def recover(
-    what: str, account: dict[str, Any] | None, answers: list[str], link_for: Callable[[str], str], *, ip: str
+    what: str,
+    account: dict[str, Any] | None,
+    keys: list[str],
+    answers: list[str],
+    link_for: Callable[[str], str],
+    *,
+    ip: str,
 ) -> None:
-    """Forgot password / Forgot User ID, once the person has answered the two questions: when
-    the answers match the account's, email its verified address a single-use link valid 30
-    minutes (``link_for`` turns the link's secret id into its signed address); otherwise only
-    audit the refusal. The caller answers the same either way, so nothing tells them apart."""
-    matched = await answers_match(account, answers)  # always: an unknown account costs the same
+    """Forgot password / Forgot User ID, once the person has answered the questions ``keys``:
+    when the answers match the account's, email its verified address a single-use link valid
+    30 minutes (``link_for`` turns the link's secret id into its signed address), unless that
+    address has had its recovery emails for the hour or the day; otherwise only audit the
+    refusal. The caller answers the same either way, so nothing tells them apart."""
+    matched = await answers_match(account, keys, answers)  # always: an unknown account costs the same
     if account is None or not matched:
         subject = account["user_id"] if account else "unknown"
         await q.audit(f"recovery_{what}_refused", actor="anonymous", subject=subject, ip=ip)
         return
     link_id = secrets.token_urlsafe(24)
     async with transaction():
+        if await caps.may_email(account["email"], caps.RECOVERY, q.now()):
+            await q.audit(f"recovery_{what}_capped", actor="anonymous", subject=account["user_id"], ip=ip)
+            return
         await q.create_reset(token_hash(link_id), account["id"], RESET_LIFETIME, what)
         if what == "password":
             await messages.password_reset(to=account["email"], link=link_for(link_id))

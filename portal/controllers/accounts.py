@@ -14,10 +14,11 @@ from portal.accounts import service
 from portal.accounts.passwords import MIN_LENGTH
 from portal.auth import client_ip, signed_in
 from portal.controllers.registration import role_fields_fragment
+from portal.crypto import DataKeyError, FieldCipher
 from portal.models import accounts as q
 from portal.models import registration as reg_q
 from portal.registration import service as reg_service
-from portal.registration.forms import ContactForm
+from portal.registration.forms import ContactForm, normalise_email
 from portal.registration.questions import QUESTIONS
 from portal.signing import Signed, signed
 from portal.web import parse_form, redirect, render
@@ -42,7 +43,8 @@ class ChangeForm(msgspec.Struct):
 
 
 class IdentifyForm(msgspec.Struct):
-    identifier: str = ""
+    user_id: str = ""  # Forgot password only
+    email: str = ""
 
 
 class AnswersForm(msgspec.Struct):
@@ -182,31 +184,43 @@ class AccountsController(Controller):
         if what not in RECOVERY_WHAT:
             raise NotFoundException()
         form = await parse_form(request, IdentifyForm)
-        identifier = form.identifier.strip()[:254]
-        if not identifier:
-            return _identify_page(request, what, {"identifier": "Enter your User ID or email address"})
-        account = await q.account_by_identifier(identifier)
-        ticket = _signed(request, RECOVERY_SALT).dumps({"i": identifier, "w": what})
-        return _questions_page(request, what, account, identifier, ticket, {})
+        user_id = form.user_id.strip().upper()[:20] if what == "password" else ""
+        email = normalise_email(form.email[:254])
+        errors = {}
+        if what == "password" and not user_id:
+            errors["user_id"] = "Enter your User ID"
+        if not form.email.strip():
+            errors["email"] = "Enter the email address of your account"
+        elif email is None:
+            errors["email"] = "Enter an email address in the correct format, like name@example.com"
+        if errors or email is None:
+            return _identify_page(request, what, errors, form)
+        # The questions depend on the email address alone (see service.questions_for).
+        keys = service.questions_for(await q.account_for_email(email), email, request.app.state.settings.secret_key)
+        ticket = _tickets(request).seal({"u": user_id, "e": email, "w": what, "k": keys})
+        return _questions_page(request, what, keys, ticket, {})
 
     @post("/recover/{what:str}/answers", name="accounts:recover-answers", status_code=200)
     async def recover_answers(self, request: HTMXRequest, what: FromPath[str]) -> Template | Redirect:
         if what not in RECOVERY_WHAT:
             raise NotFoundException()
         form = await parse_form(request, AnswersForm)
-        ticket = _signed(request, RECOVERY_SALT).loads(form.ticket, dict)
-        if ticket is None or ticket.get("w") != what:
+        ticket = _tickets(request).open(form.ticket)
+        if ticket is None or ticket.w != what:
             return Redirect(request.app.route_reverse("accounts:recover", what=what), status_code=303)
-        identifier = str(ticket.get("i", ""))
-        account = await q.account_by_identifier(identifier)
+        errors = {
+            k: "Enter your answer"
+            for k, v in (("answer_1", form.answer_1), ("answer_2", form.answer_2))
+            if not v.strip()
+        }
+        if errors:
+            return _questions_page(request, what, ticket.k, form.ticket, errors)
+        account = (
+            await q.account_by_user_id_and_email(ticket.u, ticket.e)
+            if what == "password"
+            else await q.account_for_email(ticket.e)
+        )
         settings = request.app.state.settings
-        if not form.answer_1.strip() or not form.answer_2.strip():
-            errors = {
-                k: "Enter your answer"
-                for k, v in (("answer_1", form.answer_1), ("answer_2", form.answer_2))
-                if not v.strip()
-            }
-            return _questions_page(request, what, account, identifier, form.ticket, errors)
         salt, route = RECOVERY_LINKS[what]
 
         def link_for(link_id: str) -> str:
@@ -214,7 +228,7 @@ class AccountsController(Controller):
             return f"{settings.base_url}{request.app.route_reverse(route)}?token={token}"
 
         answers = [form.answer_1[:200], form.answer_2[:200]]
-        await service.recover(what, account, answers, link_for, ip=client_ip(request))
+        await service.recover(what, account, ticket.k, answers, link_for, ip=client_ip(request))
         return render(request, "accounts/recover_sent.html", {"what": what, "title": RECOVERY_WHAT[what]})
 
     @get("/recover/reset", name="accounts:reset")
@@ -253,20 +267,17 @@ class AccountsController(Controller):
         return render(request, "accounts/user_id_link.html", context)
 
 
-def _identify_page(request: Request, what: str, errors: dict[str, str]) -> Template:
+def _identify_page(request: Request, what: str, errors: dict[str, str], form: IdentifyForm | None = None) -> Template:
     return render(
         request,
         "accounts/recover_identify.html",
-        {"what": what, "title": RECOVERY_WHAT[what], "errors": errors, "value": ""},
+        {"what": what, "title": RECOVERY_WHAT[what], "errors": errors, "form": form or IdentifyForm()},
     )
 
 
-def _questions_page(
-    request: Request, what: str, account: dict | None, identifier: str, ticket: str, errors: dict[str, str]
-) -> Template:
+def _questions_page(request: Request, what: str, keys: list[str], ticket: str, errors: dict[str, str]) -> Template:
     """The two questions to answer: the account's own, or (no account) the same two stand-ins
-    every time for the same identifier."""
-    keys = service.questions_for(account, identifier, request.app.state.settings.secret_key)
+    every time for the same email address."""
     return render(
         request,
         "accounts/recover_questions.html",
@@ -278,6 +289,45 @@ def _questions_page(
             "errors": errors,
         },
     )
+
+
+class RecoveryTicket(msgspec.Struct, frozen=True):
+    """What the questions page carries to the answers: the typed User ID and email, the
+    journey, and the question keys asked."""
+
+    u: str
+    e: str
+    w: str
+    k: list[str]
+
+
+class Tickets:
+    """Recovery tickets: encrypted (AES-GCM with ``PORTAL_DATA_KEY``), so the typed User ID
+    and email never travel in clear in the page, then signed and timed (15 minutes)."""
+
+    PURPOSE = "recovery-ticket"
+
+    def __init__(self, cipher: FieldCipher, signer: Signed) -> None:
+        self._cipher = cipher
+        self._signer = signer
+
+    def seal(self, value: dict) -> str:
+        return self._signer.dumps(self._cipher.encrypt(msgspec.json.encode(value).decode(), self.PURPOSE))
+
+    def open(self, token: str) -> RecoveryTicket | None:
+        sealed = self._signer.loads(token)
+        if sealed is None:
+            return None
+        try:
+            ticket = msgspec.json.decode(self._cipher.decrypt(sealed, self.PURPOSE), type=RecoveryTicket)
+        except (DataKeyError, msgspec.DecodeError):
+            return None
+        return ticket if len(ticket.k) == 2 and all(k in QUESTIONS for k in ticket.k) else None
+
+
+def _tickets(request: Request) -> Tickets:
+    settings = request.app.state.settings
+    return Tickets(request.app.state.cipher, signed(settings.secret_key, RECOVERY_SALT, 900, max_length=1200))
 
 
 # How long each signed value lives: the questions step 15 minutes, emailed links 30.

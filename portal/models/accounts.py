@@ -25,13 +25,21 @@ async def account_by_user_id(user_id: str) -> dict[str, Any] | None:
     return await Account.select().where(Account.user_id == user_id).output(load_json=True).first()
 
 
-async def account_by_identifier(identifier: str) -> dict[str, Any] | None:
-    """By User ID, or by email when exactly one account has it."""
-    row = await account_by_user_id(identifier.upper())
-    if row is not None:
-        return row
-    rows = await Account.select().where(Account.email == identifier.lower()).output(load_json=True).limit(2)
-    return rows[0] if len(rows) == 1 else None
+async def account_for_email(email: str) -> dict[str, Any] | None:
+    """The account of an email address (the oldest, when several share it)."""
+    return (
+        await Account.select().where(Account.email == email.lower()).order_by(Account.id).output(load_json=True).first()
+    )
+
+
+async def account_by_user_id_and_email(user_id: str, email: str) -> dict[str, Any] | None:
+    """The account with this User ID, when this is its email address."""
+    return (
+        await Account.select()
+        .where((Account.user_id == user_id) & (Account.email == email.lower()))
+        .output(load_json=True)
+        .first()
+    )
 
 
 async def user_id_exists(user_id: str) -> bool:
