@@ -26,6 +26,7 @@ from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
 from portal.crypto import FieldCipher
 from portal.drafts import DraftCookies
 from portal.edge import head_as_get, parse_networks, resolve_client
+from portal.invisible import displayable
 from portal.mail.worker import run_worker
 from portal.models.db import bind, make_engine
 from portal.security import rate_limit, rate_limit_stores, security_headers_hook
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Portal:
     def configure_jinja(jinja: JinjaTemplateEngine) -> None:
         env = jinja.engine
         env.undefined = StrictUndefined
+        env.finalize = displayable
         env.trim_blocks = True
         env.lstrip_blocks = True
         env.globals["asset"] = assets.url

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -13,11 +12,6 @@ from litestar.response import Redirect, Template
 
 VARY = {"Vary": "HX-Request"}
 T = TypeVar("T", bound=msgspec.Struct)
-# Characters HTML forbids in a document (controls, surrogates, noncharacters): dropped from
-# every posted value so they are neither stored nor echoed back.
-CONTROL = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff\U0010fffe\U0010ffff]"
-)
 
 
 def seconds_until(moment: datetime) -> int:
@@ -67,13 +61,14 @@ def redirect(request: HTMXRequest, url: str) -> Redirect | ClientRedirect:
 async def parse_form(request: Request, form_type: type[T]) -> T:
     """A posted form as ``form_type`` (a msgspec Struct of ``str`` fields, all defaulted).
     Unknown fields (the CSRF token) are ignored; a repeated field keeps its first value; a
-    missing one keeps its default. So a crafted body is a validation message, never a 400."""
+    missing one keeps its default; a file is ignored. So a crafted body is a validation
+    message, never a 400."""
     raw = await request.form()
     values = {}
     for name in form_type.__struct_fields__:
         value = raw.get(name)
         if isinstance(value, str):
-            values[name] = CONTROL.sub("", value)  # never echo control characters into HTML
+            values[name] = value  # kept as typed: the form's checks refuse invisible characters
     return msgspec.convert(values, form_type)
 
 

@@ -11,6 +11,8 @@ import unicodedata
 from functools import lru_cache
 from itertools import pairwise
 
+from portal.invisible import has_invisible
+
 MIN_LENGTH = 15
 MAX_LENGTH = 256  # far above the 64 NIST asks to accept; bounds the hashing work
 PORTAL_WORDS = ("iacs", "cms")
@@ -45,6 +47,8 @@ def _is_sequence(text: str) -> bool:
 def problem(password: str, *, user_id: str = "", names: tuple[str, ...] = ()) -> str | None:
     """The reason a new password is refused, or None when it is acceptable."""
     pw = normalise(password)
+    if has_invisible(pw):
+        return "Your password must not contain invisible or control characters"
     if len(pw) < MIN_LENGTH:
         return f"Your password must be at least {MIN_LENGTH} characters long"
     if len(pw) > MAX_LENGTH:

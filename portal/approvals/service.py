@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from portal.accounts import service as accounts
+from portal.invisible import has_invisible
 from portal.mail import messages
 from portal.models import accounts as accounts_q
 from portal.models import approvals as q
@@ -106,6 +107,8 @@ def in_their_applications(rights: list[dict], row: dict) -> bool:
 
 
 async def reject(approver: dict[str, Any], rights: list[dict], tracking: str, reason: str, *, ip: str) -> Decision:
+    if has_invisible(reason):
+        return Decision(False, error="The reason must not contain invisible or control characters: type it again")
     reason = " ".join(reason.split())
     if not reason:
         return Decision(False, error="Enter the reason for rejecting this request")

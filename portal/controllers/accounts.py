@@ -15,10 +15,11 @@ from portal.accounts.passwords import MIN_LENGTH
 from portal.auth import client_ip, signed_in
 from portal.controllers.registration import role_fields_fragment
 from portal.crypto import DataKeyError, FieldCipher
+from portal.invisible import invisible_errors
 from portal.models import accounts as q
 from portal.models import registration as reg_q
 from portal.registration import service as reg_service
-from portal.registration.forms import ContactForm, normalise_email
+from portal.registration.forms import LABELS, ContactForm, normalise_email
 from portal.registration.questions import QUESTIONS
 from portal.signing import Signed, signed
 from portal.web import parse_form, redirect, render
@@ -82,6 +83,7 @@ class AccountsController(Controller):
             errors["user_id"] = "Enter your User ID"
         if not form.password:
             errors["password"] = "Enter your password"
+        errors |= invisible_errors(form, {"user_id": "User ID"}, skip=("password",))
         if errors:
             return render(
                 request,
@@ -193,6 +195,7 @@ class AccountsController(Controller):
             errors["email"] = "Enter the email address of your account"
         elif email is None:
             errors["email"] = "Enter an email address in the correct format, like name@example.com"
+        errors |= invisible_errors(form, {"user_id": "User ID", "email": "Email address"})
         if errors or email is None:
             return _identify_page(request, what, errors, form)
         # The questions depend on the email address alone (see service.questions_for).
@@ -213,6 +216,7 @@ class AccountsController(Controller):
             for k, v in (("answer_1", form.answer_1), ("answer_2", form.answer_2))
             if not v.strip()
         }
+        errors |= invisible_errors(form, LABELS, skip=("ticket",))
         if errors:
             return _questions_page(request, what, ticket.k, form.ticket, errors)
         account = (

@@ -4,6 +4,7 @@ row actions swap only the row. Without JavaScript the same links and forms reloa
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -44,9 +45,20 @@ async def _approver(request: Request) -> tuple[dict[str, Any], list[dict[str, An
 
 
 def _back(request: Request, back: str) -> str:
-    """Where a plain form returns: the table view it came from (never another site)."""
+    """Where a plain form returns: the table view it came from (never another site, and only
+    the characters a URL of ours holds)."""
     base = request.app.route_reverse("approvals:table")
-    return back if back.startswith(base) and "//" not in back else base
+    safe = back.startswith(base) and "//" not in back and _URL_CHARS.fullmatch(back) is not None
+    return back[:1000] if safe else base
+
+
+_URL_CHARS = re.compile(r"[A-Za-z0-9/?&=%._~+-]*")
+_TRACKING = re.compile(r"[A-Z0-9-]{1,20}")
+
+
+def _tracking(value: str) -> str:
+    """A tracking number from the URL, or "" (which no request has) when it cannot be one."""
+    return value if _TRACKING.fullmatch(value) else ""
 
 
 class ApprovalsController(Controller):
@@ -117,7 +129,7 @@ class ApprovalsController(Controller):
         approver, rights = await _approver(request)
         form = await parse_form(request, DecisionForm)
         decision = await service.approve(
-            approver, rights, tracking[:20], ip=client_ip(request), settings=request.app.state.settings
+            approver, rights, _tracking(tracking), ip=client_ip(request), settings=request.app.state.settings
         )
         if decision.refused:
             raise NotFoundException()  # exactly like an unknown tracking number: no oracle
@@ -127,7 +139,7 @@ class ApprovalsController(Controller):
     async def reject(self, request: HTMXRequest, tracking: FromPath[str]) -> Template | Redirect:
         approver, rights = await _approver(request)
         form = await parse_form(request, DecisionForm)
-        decision = await service.reject(approver, rights, tracking[:20], form.reason, ip=client_ip(request))
+        decision = await service.reject(approver, rights, _tracking(tracking), form.reason, ip=client_ip(request))
         if decision.refused:
             raise NotFoundException()  # exactly like an unknown tracking number: no oracle
         if decision.error:
@@ -148,7 +160,9 @@ class ApprovalsController(Controller):
         """Approve every selected row; each is its own decision, exactly once."""
         approver, rights = await _approver(request)
         form = await parse_form(request, BulkForm)
-        selected = [t[:20] for t in (await request.form()).getall("selected", []) if isinstance(t, str)][:100]
+        selected = [t for t in (await request.form()).getall("selected", []) if isinstance(t, str) and _tracking(t)][
+            :100
+        ]
         approved, skipped = 0, 0
         for tracking in selected:
             decision = await service.approve(
@@ -195,8 +209,8 @@ class ApprovalsController(Controller):
     ) -> Template:
         # Both queries whatever the answer, and one answer (404) for a request outside this
         # approver's rights and for no request at all: the table is no oracle of tracking numbers.
-        may_decide = await q.may_decide(approver, rights, tracking[:20])
-        row = await (q.request_full if expanded else q.request_row)(tracking[:20])
+        may_decide = await q.may_decide(approver, rights, _tracking(tracking))
+        row = await (q.request_full if expanded else q.request_row)(_tracking(tracking))
         if row is None or not (may_decide or service.decided_in_their_applications(rights, row)):
             raise NotFoundException()
         context: dict[str, Any] = {

@@ -6,8 +6,9 @@ from litestar import Controller, get, post
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
+from portal.invisible import invisible_errors
 from portal.models import registration as q
-from portal.registration.forms import StatusForm, normalise_email
+from portal.registration.forms import LABELS, StatusForm, normalise_email
 from portal.registration.tracking import normalise_tracking_number
 from portal.web import parse_form, render
 
@@ -43,6 +44,7 @@ class StatusController(Controller):
             errors["email"] = "Enter the email address you registered with"
         elif email is None:
             errors["email"] = "Enter an email address in the correct format, like name@example.com"
+        errors |= invisible_errors(form, LABELS)
         result = None
         not_found = False
         if not errors:

@@ -9,6 +9,7 @@ from typing import Any
 
 from piccolo.columns.combination import Or
 
+from portal.invisible import strip_invisible
 from portal.models.accounts import now
 from portal.models.db import current_engine
 from portal.models.tables import AccessRequest, Account, ApproverRight
@@ -63,10 +64,11 @@ class QueueView:
         descending: bool = False,
         page: int = 1,
     ) -> None:
-        self.application = application[:20]
-        self.role = role[:40]
+        # What a URL can carry that no catalog code or search needs: dropped, never queried.
+        self.application = strip_invisible(application)[:20]
+        self.role = strip_invisible(role)[:40]
         self.overdue = overdue
-        self.search = search.strip()[:100]
+        self.search = strip_invisible(search).strip()[:100]
         self.sort = sort if sort in SORTS else "due"
         self.descending = descending
         self.page = max(1, min(page, 100_000))

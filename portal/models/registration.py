@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +21,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+_CODE = re.compile(r"[A-Za-z0-9_-]{1,20}")
+
+
 async def application_by_code(code: str) -> dict[str, Any] | None:
+    if not _CODE.fullmatch(code):  # not a catalog code: no query (and no NUL reaches the driver)
+        return None
     return (
         await Application.select(Application.id, Application.code, Application.name, Application.requires_ssn)
         .where((Application.code == code) & (Application.active.eq(True)))

@@ -15,11 +15,41 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from portal.formats import EXTRA_CHECKS
+from portal.invisible import CONTROL, invisible_errors
 from portal.registration.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
-from portal.web import CONTROL
 
 Errors = dict[str, str]
 MAX_NAME = 50
+
+# How each field is named in a message about the field as a whole (invisible characters).
+LABELS = {
+    "first_name": "First name",
+    "middle_initial": "Middle initial",
+    "last_name": "Last name",
+    "date_of_birth": "Date of birth",
+    "ssn": "Social Security Number",
+    "email": "Email address",
+    "email_confirm": "The confirmed email address",
+    "code": "The code",
+    "organization": "Organization",
+    "address1": "Address line 1",
+    "address2": "Address line 2",
+    "city": "City",
+    "state": "State",
+    "zip": "ZIP code",
+    "phone": "Phone number",
+    "phone_ext": "Extension",
+    "role": "Role",
+    "tin": "TIN",
+    "legal_business_name": "Legal business name",
+    "contract_number": "Contract number",
+    "gentran_mailbox": "Gentran mailbox",
+    "npi": "NPI",
+    "organization_number": "Organization number",
+    "tracking_number": "Tracking number",
+    **{f"question_{i}": f"Question {i}" for i in range(1, 4)},
+    **{f"answer_{i}": f"Answer {i}" for i in range(1, 4)},
+}
 
 
 class PersonalForm(msgspec.Struct):
@@ -68,6 +98,10 @@ class QuestionsForm(msgspec.Struct):
 class StatusForm(msgspec.Struct):
     tracking_number: str = ""
     email: str = ""
+
+
+# The contact step's own fields (the rest of ContactForm are the roles' fields and the action).
+CONTACT_FIELDS = ("organization", "address1", "address2", "city", "state", "zip", "phone", "phone_ext", "role")
 
 
 STATES = {
@@ -239,7 +273,7 @@ def validate_personal(
         submitted = clean(form.email)
         if submitted and normalise_email(submitted) != locked_email:
             errors["email"] = "Your email address is verified and cannot be changed"
-        return values, errors
+        return values, {**errors, **invisible_errors(form, LABELS, skip=("email", "email_confirm"))}
 
     email = normalise_email(form.email) if len(form.email) <= 254 else None
     if not clean(form.email):
@@ -253,10 +287,12 @@ def validate_personal(
         elif confirm != email:
             errors["email_confirm"] = "The email addresses do not match"
     values["email"] = email or clean(form.email)[:254]
-    return values, errors
+    return values, {**errors, **invisible_errors(form, LABELS)}
 
 
 def validate_code(form: VerifyForm) -> tuple[str, Errors]:
+    if invisible := invisible_errors(form, LABELS):
+        return "", invisible
     code = re.sub(r"\s", "", clean(form.code))
     if not code:
         return "", {"code": "Enter the 6-digit code from the email"}
@@ -340,7 +376,9 @@ def validate_contact(form: ContactForm, *, roles: dict[str, list[FieldRule]]) ->
             elif rule.key == "tin":
                 fields[rule.key] = value.replace("-", "")
     v["fields"] = fields
-    return v, errors
+    read = {*CONTACT_FIELDS, *(r.key for r in roles.get(role, []))}  # what is not read is not kept
+    ignored = tuple(k for k in ContactForm.__struct_fields__ if k not in read)
+    return v, {**errors, **invisible_errors(form, LABELS, skip=ignored)}
 
 
 def validate_questions(form: QuestionsForm) -> tuple[list[tuple[str, str]], Errors]:
@@ -368,4 +406,4 @@ def validate_questions(form: QuestionsForm) -> tuple[list[tuple[str, str]], Erro
             seen.add(q)
         if f"question_{i}" not in errors and f"answer_{i}" not in errors:
             chosen.append((q, a))
-    return chosen, errors
+    return chosen, {**errors, **invisible_errors(form, LABELS)}

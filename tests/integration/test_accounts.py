@@ -184,6 +184,17 @@ async def test_wrong_password_and_unknown_user_id_look_the_same(client):
     assert page(wrong.text) == page(unknown.text)
 
 
+@pytest.mark.parametrize("user_id", ["ABCD\u202e234", "\x00ABCD234", "AB\u200bCD234"])
+async def test_a_user_id_with_invisible_characters_is_refused_before_any_check(client, user_id):
+    before = await AuditEvent.count()
+    r = await log_in(client, user_id, "whatever whatever whatever")
+    assert r.status_code == 200
+    assert (
+        error_messages(r.text)["user_id"] == "User ID must not contain invisible or control characters: type it again"
+    )
+    assert await AuditEvent.count() == before  # no password was checked
+
+
 async def test_ten_failures_lock_the_account_for_15_minutes(client):
     account = await make_account(initial=False)
     for _ in range(10):

@@ -314,6 +314,31 @@ async def test_a_request_outside_the_approvers_rights_answers_like_an_unknown_on
     assert (await request(theirs))["status"] == "pending"
 
 
+async def test_a_rejection_reason_with_invisible_characters_is_refused_and_nothing_is_sent(client):
+    tracking = await quick_request("HIOS", "issuer-submitter")
+    await approver_client(client, (("HIOS", 1),))
+    for reason in ("Not eligible \u202egnissim", "Missing\u200b documents", "Bad\x00 data"):
+        r = await client.post(
+            f"/approvals/{tracking}/reject", data={"reason": reason, **await csrf(client)}, headers=HX
+        )
+        assert r.status_code == 200
+        assert error_messages(r.text)[f"reason-{tracking}"] == (
+            "The reason must not contain invisible or control characters: type it again"
+        )
+    row = await request(tracking)
+    assert row["status"] == "pending" and row["reason"] == ""
+    assert await mails(row["email"], "request_rejected") == []
+
+
+async def test_the_table_never_prints_invisible_characters_whatever_is_stored(client):
+    """Older rows (or a future bug) cannot spoof the table: pages drop bidi controls on output."""
+    tracking = await quick_request("HIOS", "issuer-submitter", last_name="Smith\u202eevil\u202c")
+    await approver_client(client, (("HIOS", 1),))
+    r = await client.get("/approvals", params={"application": "HIOS", "q": tracking})
+    assert tracking in row_ids(r.text)
+    assert "\u202e" not in r.text and "\u202c" not in r.text and "Smithevil" in r.text
+
+
 # ---- 3. Levels and own requests ---------------------------------------------------------------
 
 

@@ -349,7 +349,7 @@ async def test_contact_rejects_bad_legal_business_name(client, smtp, value):
 async def test_contact_accepts_unicode_and_keeps_markup_out_of_the_page(client, smtp):
     a, token = await at_contact(client, smtp)
     org = "Zoë Ångström Klinik — 李小龙 محمد"
-    r = await a.contact(organization=org, address2="Suite «7» \u200b", city="Malmö")
+    r = await a.contact(organization=org, address2="Suite «7»", city="Malmö")
     assert r.status_code == 303, error_messages(r.text)
     row = await draft_row(token)
     assert row["contact"]["organization"] == org
@@ -357,10 +357,27 @@ async def test_contact_accepts_unicode_and_keeps_markup_out_of_the_page(client, 
     assert stored_is_clean(row["contact"])
 
 
+INVISIBLE = ["\u202e", "\u2066", "\u200b", "\u200d", "\ufeff", "\x00", "\x1b", "\x85", "\u2028", "\ue000"]
+
+
+@pytest.mark.parametrize("char", INVISIBLE, ids=lambda c: f"U+{ord(c):04X}")
+async def test_contact_refuses_invisible_and_bidi_characters_with_a_message(client, smtp, char):
+    """A bidi override in the second address line would show the address reversed to the
+    approver: refused, with a message next to the field, and nothing saved."""
+    a, token = await at_contact(client, smtp)
+    r = await a.contact(address2=f"Suite {char}7", npi=f"12345{char}67893")
+    assert r.status_code == 200
+    errors = error_messages(r.text)
+    assert errors["address2"] == "Address line 2 must not contain invisible or control characters: type it again"
+    assert errors["npi"] == "NPI must not contain invisible or control characters: type it again"
+    assert char not in r.text
+    assert (await draft_row(token))["contact"] is None
+
+
 async def test_contact_stores_only_clean_formats(client, smtp):
     """What a valid step stores: ZIP, phone and extension in ASCII digits, the TIN without its dash."""
     a, token = await at_contact(client, smtp)
-    r = await a.contact(zip=" 21244 ", phone="(410) 786-3000", phone_ext="12\x00")
+    r = await a.contact(zip=" 21244 ", phone="(410) 786-3000", phone_ext=" 12 ")
     assert r.status_code == 303, error_messages(r.text)
     c = (await draft_row(token))["contact"]
     assert c["zip"] == "21244" and c["phone_ext"] == "12"
