@@ -13,8 +13,7 @@ async def forwards():
 
     async def create():
         await engine_finder().run_ddl(
-            "CREATE INDEX IF NOT EXISTS outbox_message_to_kind_created"
-            " ON outbox_message (to_address, kind, created_at)"
+            "CREATE INDEX IF NOT EXISTS outbox_message_to_kind_created ON outbox_message (to_address, kind, created_at)"
         )
 
     async def drop():
