@@ -197,3 +197,9 @@ def test_bulk_approve_two_at_once(page: Page, javascript: bool, server_env):
     for tracking in (first, second):
         page.goto(f"/approvals/{tracking}")
         expect(page.locator(f"#req-{tracking}")).to_contain_text(f"Approved by {approver['user_id']}")
+    # Nothing ticked: a message, not an error page, and nothing decided.
+    page.goto(f"/approvals?q={name}")
+    page.get_by_role("button", name="Approve selected").click()
+    expect(page.locator("#queue-status .notice")).to_have_text("Select at least one request to approve.")
+    expect(page.locator(f"#req-{third}")).to_be_visible()
+    assert_accessible(page)
