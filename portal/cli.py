@@ -104,9 +104,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 async def _approver_add(settings: Settings, email: str, name: str, grants: list[str]) -> tuple[str, str]:
     from portal.accounts import service
+    from portal.invisible import has_invisible
     from portal.models import accounts as q
     from portal.models.db import bind, make_engine, transaction
-    from portal.registration.forms import normalise_email
+    from portal.registration.forms import MAX_NAME, normalise_email
 
     address = normalise_email(email)
     if address is None:
@@ -114,6 +115,8 @@ async def _approver_add(settings: Settings, email: str, name: str, grants: list[
     first, _, last = name.strip().partition(" ")
     if not first or not last.strip():
         raise ValueError('--name needs a first and a last name, like --name "Maria Lopez"')
+    if has_invisible(name) or len(first) > MAX_NAME or len(last.strip()) > MAX_NAME:
+        raise ValueError(f"--name: at most {MAX_NAME} characters a name, and no invisible or control characters")
     bind(make_engine(settings))
     codes = await q.application_ids_by_code()
     rights: list[tuple[int | None, int]] = []

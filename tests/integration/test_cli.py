@@ -266,6 +266,10 @@ async def test_approver_add_and_reset_print_credentials_only_on_the_console(empt
     assert second != first and len(second) >= 15
     bad = run("approver", "add", "--email", "x@example.gov", "--name", "X Y", "--grant", "NOPE:1", env=env)
     assert bad.returncode == 2 and "no application 'NOPE'" in bad.stderr
+    spoofed = run(
+        "approver", "add", "--email", "x@example.gov", "--name", "Eve \u202eNosliw", "--grant", "*:1", env=env
+    )
+    assert spoofed.returncode == 2 and "no invisible or control characters" in spoofed.stderr
     assert run("approver", "reset", "--user-id", "ZZZZ999", env=env).returncode == 2
 
 
