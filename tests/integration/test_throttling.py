@@ -168,7 +168,9 @@ async def test_recovery_is_rate_limited_and_a_throttled_answer_sends_no_link(dat
     async with limited_client(database) as client:
         await client.get("/recover/password")
         csrf = {"_csrf_token": client.cookies["csrftoken"]}
-        r = await client.post("/recover/password", data={"user_id": account["user_id"], "email": account["email"], **csrf})  # 1 of 4
+        r = await client.post(
+            "/recover/password", data={"user_id": account["user_id"], "email": account["email"], **csrf}
+        )  # 1 of 4
         assert r.status_code == 200
         ticket = re.search(r'name="ticket" value="([^"]+)"', r.text).group(1)
         for _ in range(2):  # 2 and 3 of 4: wrong answers
@@ -177,13 +179,23 @@ async def test_recovery_is_rate_limited_and_a_throttled_answer_sends_no_link(dat
                 data={"ticket": ticket, "answer_1": "Nowhere", "answer_2": "Nothing", **csrf},
             )
             assert r.status_code == 200 and h1(r.text) == "Check your email"
-        r = await client.post("/recover/password", data={"user_id": account["user_id"], "email": account["email"], **csrf})  # 4 of 4
+        r = await client.post(
+            "/recover/password", data={"user_id": account["user_id"], "email": account["email"], **csrf}
+        )  # 4 of 4
         assert r.status_code == 200 and 'name="ticket"' in r.text
 
-        assert_throttled(await client.post("/recover/password", data={"user_id": account["user_id"], "email": account["email"], **csrf}))
+        assert_throttled(
+            await client.post(
+                "/recover/password", data={"user_id": account["user_id"], "email": account["email"], **csrf}
+            )
+        )
         right = {"ticket": ticket, "answer_1": "Lincoln Elementary", "answer_2": "Ford Focus", **csrf}
         assert_throttled(await client.post("/recover/password/answers", data=right))
-        assert_throttled(await client.post("/recover/user-id", data={"user_id": account["user_id"], "email": account["email"], **csrf}))
+        assert_throttled(
+            await client.post(
+                "/recover/user-id", data={"user_id": account["user_id"], "email": account["email"], **csrf}
+            )
+        )
         assert await _reset_mails(account["email"]) == 0  # the right answers were never checked
         assert await PasswordReset.count().where(PasswordReset.account == account["id"]) == 0
 
@@ -202,7 +214,9 @@ async def test_the_budget_is_per_address_across_all_throttled_paths(database, sm
         wrong = "000000" if code != "000000" else "111111"
         assert (await a.verify(wrong)).status_code == 200  # 2 of 2
         csrf = {"_csrf_token": client.cookies["csrftoken"]}
-        assert_throttled(await client.post("/recover/password", data={"user_id": "ZZZZ999", "email": "nobody@example.gov", **csrf}))
+        assert_throttled(
+            await client.post("/recover/password", data={"user_id": "ZZZZ999", "email": "nobody@example.gov", **csrf})
+        )
         assert_throttled(
             await client.post("/login", data={"user_id": "ZZZZ999", "password": "whatever whatever", **csrf})
         )
@@ -221,7 +235,9 @@ async def test_a_throttled_response_says_when_to_retry(database, smtp):
     async with limited_client(database, limit=1) as client:
         await client.get("/login")
         csrf = {"_csrf_token": client.cookies["csrftoken"]}
-        assert (await client.post("/recover/password", data={"user_id": "ZZZZ999", "email": "x@example.gov", **csrf})).status_code == 200
+        assert (
+            await client.post("/recover/password", data={"user_id": "ZZZZ999", "email": "x@example.gov", **csrf})
+        ).status_code == 200
         for path, data in (
             ("/recover/password", {"user_id": "ZZZZ999", "email": "x@example.gov"}),
             ("/register/verify", {"code": "123456"}),
@@ -264,8 +280,10 @@ async def _login_as(client, forwarded_for: str):
 async def _ips_of_failed_logins_since(last_id: int) -> list[str]:
     from portal.models.tables import AuditEvent
 
-    rows = await AuditEvent.select(AuditEvent.ip).where(
-        (AuditEvent.id > last_id) & (AuditEvent.action == "login_failed")
+    rows = (
+        await AuditEvent.select(AuditEvent.ip)
+        .where((AuditEvent.id > last_id) & (AuditEvent.action == "login_failed"))
+        .order_by(AuditEvent.id)
     )
     return [r["ip"] for r in rows]
 
