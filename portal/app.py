@@ -11,8 +11,8 @@ from pathlib import Path
 from jinja2 import StrictUndefined
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
-from litestar.config.csrf import CSRFConfig
 from litestar.logging import LoggingConfig
+from litestar.middleware import DefineMiddleware
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
@@ -29,12 +29,11 @@ from portal.edge import head_as_get, parse_networks, resolve_client
 from portal.invisible import displayable
 from portal.mail.worker import run_worker
 from portal.models.db import bind, make_engine
-from portal.security import rate_limit, rate_limit_stores, security_headers_hook
+from portal.security import CSRF, csrf, rate_limit, rate_limit_stores, security_headers_hook
 from portal.settings import Settings, get_settings
 from portal.web import seconds_until, signed_in_account
 
 TEMPLATES = Path(__file__).parent / "templates"
-CSRF_COOKIE = "csrftoken"
 # The largest request body read (the biggest form, a bulk approval of 100 rows, is under 8 KiB);
 # a larger one gets 413 before anything parses it.
 MAX_BODY = 64 * 1024
@@ -114,19 +113,13 @@ def create_app(settings: Settings | None = None) -> Portal:
         route_handlers=ROUTE_HANDLERS,
         exception_handlers={**EXCEPTION_HANDLERS, LoginRequired: login_required_handler},
         before_request=load_session,
-        middleware=[rate_limit(settings).middleware],
+        # The first is innermost: the CSRF check runs inside the rate limit.
+        middleware=[DefineMiddleware(CSRF, config=csrf(settings)), rate_limit(settings).middleware],
         stores=rate_limit_stores(settings),
         plugins=[HTMXPlugin()],
         lifespan=[database_pool, inline_mail_worker],
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure_jinja
-        ),
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name=CSRF_COOKIE,
-            cookie_secure=settings.production,
-            cookie_httponly=True,
-            cookie_samesite="lax",
         ),
         compression_config=CompressionConfig(
             backend="brotli",

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
+from litestar.datastructures import FormMultiDict
+from litestar.exceptions import ClientException
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
 
@@ -58,12 +60,21 @@ def redirect(request: HTMXRequest, url: str) -> Redirect | ClientRedirect:
     return Redirect(url, status_code=303)
 
 
+async def read_form(request: Request) -> FormMultiDict:
+    """The posted form; a body that cannot be decoded (bytes that are not UTF-8 in a multipart
+    part) is a 400, not a 500."""
+    try:
+        return await request.form()
+    except UnicodeDecodeError:
+        raise ClientException("the form could not be read") from None
+
+
 async def parse_form(request: Request, form_type: type[T]) -> T:
     """A posted form as ``form_type`` (a msgspec Struct of ``str`` fields, all defaulted).
     Unknown fields (the CSRF token) are ignored; a repeated field keeps its first value; a
     missing one keeps its default; a file is ignored. So a crafted body is a validation
     message, never a 400."""
-    raw = await request.form()
+    raw = await read_form(request)
     values = {}
     for name in form_type.__struct_fields__:
         value = raw.get(name)

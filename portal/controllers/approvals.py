@@ -24,7 +24,7 @@ from portal.models import catalog as catalog_queries
 from portal.models.registration import role_rules
 from portal.registration.questions import QUESTIONS
 from portal.signing import Signed, signed
-from portal.web import parse_form, render, wants_fragment
+from portal.web import parse_form, read_form, render, wants_fragment
 
 
 class DecisionForm(msgspec.Struct):
@@ -160,9 +160,9 @@ class ApprovalsController(Controller):
         """Approve every selected row; each is its own decision, exactly once."""
         approver, rights = await _approver(request)
         form = await parse_form(request, BulkForm)
-        selected = [t for t in (await request.form()).getall("selected", []) if isinstance(t, str) and _tracking(t)][
-            :100
-        ]
+        selected = [
+            t for t in (await read_form(request)).getall("selected", []) if isinstance(t, str) and _tracking(t)
+        ][:100]
         approved, skipped = 0, 0
         for tracking in selected:
             decision = await service.approve(

@@ -156,3 +156,49 @@ async def test_an_oversized_body_gets_413_before_it_is_parsed(client, concurrent
     assert r.status_code == 413
     assert "What you sent is too large" in r.text
     assert await AuditEvent.count() == before  # no login was tried
+
+
+# ---- CSRF check on odd input (found by the generated-input tier, tests/fuzz) -------------------
+
+
+async def test_a_csrf_token_beyond_ascii_or_as_a_file_is_a_403_not_a_500(client):
+    await client.get("/status")
+    token = client.cookies["csrftoken"]
+    odd = token[:-1] + "é"
+    r = await client.post("/status", headers=[(b"x-csrftoken", odd.encode())], data={"email": "a@example.gov"})
+    assert r.status_code == 403
+    r = await client.post("/status", data={"_csrf_token": odd, "email": "a@example.gov"})
+    assert r.status_code == 403
+    r = await client.post("/status", files={"_csrf_token": ("t.txt", b"x" * 200)})
+    assert r.status_code == 403
+    r = await client.post("/status", data={"_csrf_token": token, "tracking_number": "x", "email": "a@example.gov"})
+    assert r.status_code == 200  # the control: the real token still works
+
+
+@pytest.mark.parametrize("token_in_header", [True, False])
+async def test_a_multipart_body_that_is_not_utf8_is_a_400(client, token_in_header):
+    await client.get("/status")
+    token = client.cookies["csrftoken"].encode()
+    part = b'--b\r\nContent-Disposition: form-data; name="email"\r\n\r\n\xff\xfe\r\n'
+    if not token_in_header:
+        part += b'--b\r\nContent-Disposition: form-data; name="_csrf_token"\r\n\r\n' + token + b"\r\n"
+    headers = {"content-type": "multipart/form-data; boundary=b"}
+    if token_in_header:
+        headers["x-csrftoken"] = token.decode()
+    r = await client.post("/status", headers=headers, content=part + b"--b--\r\n")
+    assert r.status_code == 400
+    assert "Something in the request was not right" in r.text
+
+
+async def test_a_csrf_cookie_that_is_not_ours_is_replaced_never_printed(client):
+    """A tampered (or pre-key-change) CSRF cookie is ignored: the page carries a new token and
+    sets it, so forms work again and the bad value is never printed into the page."""
+    bad = "\u0085" * 64 + "<b>" + "0" * 61
+    client.cookies.clear()
+    r = await client.get("/status", headers=[(b"cookie", f"csrftoken={bad}".encode())])
+    assert r.status_code == 200
+    fresh = r.cookies.get("csrftoken")
+    assert fresh and fresh != bad
+    assert "<b>" + "0" * 61 not in r.text and "\u0085" not in r.text
+    r = await client.post("/status", data={"_csrf_token": fresh, "tracking_number": "x", "email": "a@example.gov"})
+    assert r.status_code == 200
