@@ -3,6 +3,8 @@ applications, launching an application, and self-service recovery."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
@@ -22,7 +24,7 @@ from portal.registration import service as reg_service
 from portal.registration.forms import LABELS, ContactForm, normalise_email
 from portal.registration.questions import QUESTIONS
 from portal.signing import Signed, signed
-from portal.web import parse_form, redirect, render
+from portal.web import parse_form, redirect, render, wants_fragment
 
 RECOVERY_SALT = "iacs.recovery-identify.v1"
 RESET_SALT = "iacs.password-reset.v1"
@@ -115,9 +117,12 @@ class AccountsController(Controller):
         return response
 
     @post("/session/refresh", name="accounts:session-refresh", status_code=200)
-    async def refresh(self, request: HTMXRequest) -> Template:
-        """Stay signed in: loading the session already moved its idle clock on."""
+    async def refresh(self, request: HTMXRequest) -> Template | Redirect:
+        """Stay signed in: loading the session already moved its idle clock on. The warning is
+        swapped in place with htmx; a plain form post (no JavaScript) goes back to My applications."""
         account = signed_in(request)
+        if not wants_fragment(request):
+            return Redirect(request.app.route_reverse("accounts:applications"), status_code=303)
         return Template(template_name="accounts/_session_warning.html", context={"account": account})
 
     # ---- Change password ------------------------------------------------------------------------
@@ -385,6 +390,9 @@ class RequestAnotherController(Controller):
         app = await reg_q.application_by_code(code)
         if app is None:
             raise NotFoundException()
+        if not wants_fragment(request):  # the page itself, with that role's fields
+            url = request.app.route_reverse("accounts:request-form", code=code) + "?" + urlencode({"role": role[:40]})
+            return Redirect(url, status_code=303)
         return await role_fields_fragment(app["id"], role[:40])
 
     @post("/{code:str}", name="accounts:request-submit", status_code=200)

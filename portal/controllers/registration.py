@@ -192,12 +192,12 @@ class RegistrationController(Controller):
         """The read-only section (Cancel from the inline form)."""
         if section not in REVIEW_SECTIONS:
             raise NotFoundException()
-        draft = await _draft_or_none(request)
-        if draft is None:
-            return _expired(request)
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse("registration:review"), status_code=303)
-        ctx = await self._context(request, draft, BY_SLUG["review"])
+        found = await _draft_at(request, "review")  # a draft not at review has no sections to show
+        if isinstance(found, Response):
+            return found
+        ctx = await self._context(request, found[1], BY_SLUG["review"])
         return self._section(ctx, section, editing=False)
 
     @post("/review/{section:str}", name="registration:review-save", status_code=200)

@@ -95,6 +95,9 @@ async def test_staying_signed_in_moves_the_idle_clock(client):
     assert r.status_code == 200 and 'id="session-warning"' in r.text
     row = await UserSession.select(UserSession.last_seen_at).where(UserSession.account == account["id"]).first()
     assert row["last_seen_at"] > before + timedelta(minutes=28)
+    # Without JavaScript the same form post is a page, not a bare fragment.
+    r = await client.post("/session/refresh", data=await csrf(client))
+    assert r.status_code == 303 and r.headers["location"] == "/my/applications"
 
 
 # ---- 3. Initial password ----------------------------------------------------------------------
@@ -594,6 +597,8 @@ async def test_request_another_application_goes_to_approval_without_registering_
     assert 'href="/my/request/PSR"' not in r.text and 'href="/my/request/HPMS"' in r.text  # PSR already granted
     r = await client.get("/my/request/HPMS/fields", params={"role": "plan-user"}, headers={"HX-Request": "true"})
     assert set(re.findall(r'<input id="(\w+)"', r.text)) == {"contract_number", "legal_business_name"}
+    r = await client.get("/my/request/HPMS/fields", params={"role": "plan-user"})  # no JavaScript: the page
+    assert r.status_code == 303 and r.headers["location"] == "/my/request/HPMS?role=plan-user"
     form = {**CONTACT, **ROLE_FIELDS, "role": "plan-user"}
     r = await client.post("/my/request/HPMS", data={**form, "contract_number": "X1", **await csrf(client)})
     assert error_messages(r.text)["contract_number"].startswith("Enter a valid Contract Number")
