@@ -8,7 +8,7 @@ UV := .tools/uv/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-integration test-e2e chromium redis lint bench clean
+.PHONY: install run test test-unit test-integration test-e2e chromium redis lint bench clean fuzz
 
 # Pinned uv in its own little venv, then the locked dependencies into .venv.
 $(UV):
@@ -48,6 +48,11 @@ bench: install
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench.sizes
 	$(BIN)/python -m bench.load
+
+# The generated-input tier (tests/fuzz): 12,000 hostile requests as four personas on a database
+# and SMTP server of its own (PostgreSQL when PORTAL_DATABASE_URL says so); SEED= picks the run.
+fuzz: install
+	$(BIN)/python -m tests.fuzz --requests 12000 --seed $(or $(SEED),1)
 
 lint: install
 	$(BIN)/ruff check .
