@@ -1,9 +1,10 @@
 """Speed on a small server (``make bench``): the portal served by uvicorn with 2 workers on
 PostgreSQL, loaded with wrk from the same machine.
 
-Measures: step reads/s and latency at 16 concurrent; resident memory per worker; login time
-for a wrong password and for an unknown User ID (their ratio); health-check latency while
-logins hash; the approval table's render time with 10,000 pending requests."""
+Measures: step reads/s and latency at 16 concurrent; resident memory per worker; whether a
+refusal takes the same time for a real and an unknown User ID or email (``bench/timing.py``: Log
+in, Forgot password, Forgot User ID); health-check latency while logins hash; the approval
+table's render time with 10,000 pending requests."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from bench import timing
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE_PG = os.environ.get("PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PORT = 8765
@@ -33,8 +36,9 @@ def rss_mb(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
+    """The worker processes of uvicorn ``pid`` (not multiprocessing's resource tracker)."""
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [int(x) for x in out]
+    return [int(x) for x in out if b"spawn_main" in Path(f"/proc/{x}/cmdline").read_bytes()]
 
 
 async def prepare(url: str) -> None:
@@ -44,8 +48,9 @@ async def prepare(url: str) -> None:
     await reset_database(Settings(database_url=url))
 
 
-async def seed_requests(url: str, count: int) -> tuple[str, str]:
-    """An approver for every application at level 1, and ``count`` pending requests."""
+async def seed_requests(url: str, count: int) -> tuple[str, str, list[timing.Holder]]:
+    """An approver for every application at level 1, ``count`` pending requests, and the
+    accounts whose refusals ``bench.timing`` times."""
     from portal.models.accounts import now
     from portal.models.db import bind, make_engine
     from portal.models.tables import AccessRequest, Role
@@ -55,9 +60,7 @@ async def seed_requests(url: str, count: int) -> tuple[str, str]:
 
     bind(make_engine(Settings(database_url=url)))
     approver = await make_account(initial=False, grants=(), approver=((None, 1),))
-    # Accounts for timing wrong passwords: 10 failures in a row lock an account, so 8 each.
-    global TIMING_ACCOUNTS
-    TIMING_ACCOUNTS = [(await make_account(initial=False))["user_id"] for _ in range(5)]
+    holders = await timing.make_accounts(timing.ACCOUNTS + timing.LOCKED_ACCOUNTS)
     roles = await Role.select(Role.id, Role.application, Role.review_days, Role.approval_levels)
     at = now()
     rows = [
@@ -68,7 +71,7 @@ async def seed_requests(url: str, count: int) -> tuple[str, str]:
     ]
     for start in range(0, len(rows), 1000):
         await AccessRequest.insert(*rows[start : start + 1000])
-    return approver["user_id"], approver["password"]
+    return approver["user_id"], approver["password"], holders
 
 
 def serve(url: str) -> subprocess.Popen:
@@ -126,23 +129,6 @@ async def draft_cookie(client: httpx.AsyncClient) -> str:
     return f"iacs_draft={client.cookies['iacs_draft']}; csrftoken={token}"
 
 
-TIMING_ACCOUNTS: list[str] = []
-
-
-async def login_times(client: httpx.AsyncClient) -> tuple[float, float]:
-    token = client.cookies["csrftoken"]
-    wrong, unknown = [], []
-    for i in range(40):
-        for bucket, uid in ((wrong, TIMING_ACCOUNTS[i // 8]), (unknown, f"ZZZZ{(i % 700) + 222}")):
-            t = time.perf_counter()
-            r = await client.post(
-                "/login", data={"user_id": uid, "password": "not the password at all", "_csrf_token": token}
-            )
-            bucket.append(time.perf_counter() - t)
-            assert r.status_code == 200
-    return statistics.median(wrong) * 1000, statistics.median(unknown) * 1000
-
-
 async def health_during_logins(
     client: httpx.AsyncClient, user_id: str, password: str
 ) -> tuple[float, float, float, int]:
@@ -197,7 +183,7 @@ async def main() -> None:
 
     url = await fresh_postgres_database(BASE_PG, "portal_bench")
     await prepare(url)
-    user_id, password = await seed_requests(url, 10_000)
+    user_id, password, holders = await seed_requests(url, 10_000)
     proc = serve(url)
     try:
         async with httpx.AsyncClient(base_url=URL, timeout=30) as client:
@@ -207,7 +193,9 @@ async def main() -> None:
             workers = children(proc.pid)
             rss = [rss_mb(pid) for pid in workers]
             await client.get("/login")
-            wrong, unknown = await login_times(client)
+            start = time.perf_counter()
+            refusals = await timing.measure(client, url, holders)
+            refusal_seconds = time.perf_counter() - start
             idle_health, busy_median, busy_health, busy_count = await health_during_logins(client, user_id, password)
             table_ms, table_bytes, table_br = await table_time(user_id, password)
     finally:
@@ -219,8 +207,7 @@ async def main() -> None:
         f"  non-2xx {step['non2xx']}"
     )
     print(f"resident memory per worker      {', '.join(f'{m:.0f} MB' for m in rss)}")
-    print(f"login, wrong password (median)  {wrong:8.1f} ms")
-    print(f"login, unknown User ID (median) {unknown:8.1f} ms   ratio unknown/wrong {unknown / wrong:.2f}")
+    print("\n".join(timing.report(refusals, refusal_seconds)))
     print(
         f"/healthz idle median {idle_health:.1f} ms; while 8 logins hash: median {busy_median:.1f} ms,"
         f" worst {busy_health:.1f} ms of {busy_count}"

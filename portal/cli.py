@@ -84,21 +84,24 @@ def cmd_mail_worker(args: argparse.Namespace) -> int:
     return cli_main()
 
 
-async def _purge(settings: Settings) -> tuple[int, int]:
+async def _purge(settings: Settings) -> tuple[int, int, int]:
     from datetime import timedelta
 
     from portal.mail.outbox import purge_sent
+    from portal.models.accounts import now, purge_login_throttle
     from portal.models.db import bind, make_engine
     from portal.models.registration import purge_idle_drafts
 
     bind(make_engine(settings))
-    return await purge_idle_drafts(), await purge_sent(timedelta(days=7))
+    throttles = await purge_login_throttle(now() - timedelta(days=1))
+    return await purge_idle_drafts(), await purge_sent(timedelta(days=7)), throttles
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    drafts, mails = asyncio.run(_purge(_settings()))
-    print(f"Deleted {drafts} registration draft{'s' if drafts != 1 else ''} idle for more than 24 hours")
-    print(f"and {mails} delivered email{'s' if mails != 1 else ''} older than 7 days.")
+    drafts, mails, throttles = asyncio.run(_purge(_settings()))
+    print(f"Deleted {drafts} registration draft{'s' if drafts != 1 else ''} idle for more than 24 hours,")
+    print(f"{mails} delivered email{'s' if mails != 1 else ''} older than 7 days")
+    print(f"and {throttles} sign-in count{'s' if throttles != 1 else ''} untouched for a day.")
     return 0
 
 
@@ -151,7 +154,7 @@ async def _approver_reset(settings: Settings, user_id: str) -> str:
         raise ValueError(f"no account with User ID {user_id!r}")
     initial = await service.new_initial_password()
     async with transaction():
-        await service.set_password(account["id"], initial.hashed, initial=True)
+        await service.set_password(account, initial.hashed, secret_key=settings.secret_key, initial=True)
         await q.audit("initial_password_reissued", actor="cli", subject=account["user_id"])
     return initial.password
 

@@ -43,53 +43,58 @@ class LoginResult:
     account: dict[str, Any] | None = None
 
 
-async def check_password(user_id: str, password: str, *, ip: str, at: datetime) -> dict[str, Any] | None:
+def throttle_key(user_id: str, secret_key: str) -> str:
+    """The lockout's key for a typed User ID: keyed, so the table never holds what was typed
+    (a password typed into the User ID box, say)."""
+    return hmac.new(secret_key.encode(), f"login:{user_id}".encode(), hashlib.sha256).hexdigest()
+
+
+async def check_password(
+    user_id: str, password: str, *, secret_key: str, ip: str, at: datetime
+) -> dict[str, Any] | None:
     """One password check of ``user_id``, reserved in the database before the argon2id hash so
     that no burst of concurrent tries gets more than ``LOCK_AFTER`` checks (see
-    ``reserve_login``). The account when the password is right and the account was not locked
-    meanwhile; None otherwise, audited. Every refusal runs the same statements and one hash,
-    whether the User ID is real, unknown or locked, so its time tells nothing."""
-    account = await q.reserve_login(user_id, limit=LOCK_AFTER, at=at)
-    if account is None:  # unknown, locked, or at the limit with checks in progress
-        locked_now = await q.lock_if_at_limit(user_id, limit=LOCK_AFTER, at=at, lock_for=LOCK_FOR)
-        exists = await q.user_id_exists(user_id)
-        await verify_secret(_DUMMY_HASH, password)
-        await _audit_refusal(user_id if exists else "", ip, locked_now)
+    ``reserve_login``). The account when the password is right and the User ID was not locked
+    meanwhile; None otherwise, audited. Every refusal — unknown User ID, locked, wrong password —
+    runs the same statements in the same order around one hash, and the reservation writes a
+    row for any User ID, so a refusal's time tells nothing."""
+    key = throttle_key(user_id, secret_key)
+    reserved = await q.reserve_login(key, limit=LOCK_AFTER, at=at)
+    account = await q.account_by_user_id(user_id)
+    right = await verify_secret(account["password_hash"] if account and reserved else _DUMMY_HASH, password)
+    if not (right and account and reserved):
+        locked_now = await q.lock_if_at_limit(key, limit=LOCK_AFTER, at=at, lock_for=LOCK_FOR)
+        await _audit_refusal(account["user_id"] if account else "", ip, locked_now, failed=bool(reserved))
         return None
-    if not await verify_secret(account["password_hash"], password):
-        locked_now = await q.lock_if_at_limit(user_id, limit=LOCK_AFTER, at=at, lock_for=LOCK_FOR)
-        exists = await q.user_id_exists(user_id)
-        await _audit_refusal(user_id, ip, locked_now, failed=exists)
-        return None
-    if not await q.settle_login(account["id"], at=q.now()):
+    if not await q.settle_login(key, at=q.now()):
         await q.audit("login_refused_locked", actor=user_id, subject=user_id, ip=ip, reason="locked during the check")
         return None
-    if account["locked_until"]:
+    if reserved["locked_until"]:
         await q.audit("account_unlocked", actor="system", subject=user_id, ip=ip, reason="lock expired")
     return account
 
 
-async def _audit_refusal(user_id: str, ip: str, locked_now: bool, *, failed: bool = False) -> None:
+async def _audit_refusal(user_id: str, ip: str, locked_now: bool, *, failed: bool) -> None:
     """One audit event per refused password check, for real and unknown User IDs alike (the
     User ID typed for no account is not kept: it may be a password typed in the wrong box)."""
-    if locked_now:
+    if not user_id:
+        await q.audit("login_failed", actor="anonymous", subject="unknown", ip=ip)
+    elif locked_now:
         minutes = int(LOCK_FOR.total_seconds() // 60)
         await q.audit("account_locked", actor="system", subject=user_id, ip=ip, minutes=minutes, after=LOCK_AFTER)
     elif failed:
         await q.audit("login_failed", actor=user_id, subject=user_id, ip=ip)
-    elif user_id:  # a real account, locked (or at the limit with checks in progress)
+    else:  # locked, or at the limit with checks in progress
         await q.audit("login_refused_locked", actor=user_id, subject=user_id, ip=ip)
-    else:
-        await q.audit("login_failed", actor="anonymous", subject="unknown", ip=ip)
 
 
-async def login(user_id: str, password: str, *, ip: str) -> LoginResult:
+async def login(user_id: str, password: str, *, secret_key: str, ip: str) -> LoginResult:
     """Check a User ID and password. A wrong password, an unknown User ID and a locked account
     give the same message and cost the same (see ``check_password``)."""
     user_id = user_id.strip().upper()[:20]
     password = normalise(password)
     at = q.now()
-    account = await check_password(user_id, password, ip=ip, at=at)
+    account = await check_password(user_id, password, secret_key=secret_key, ip=ip, at=at)
     if account is None:
         return LoginResult(False, LOGIN_FAILED)
     if account["password_initial"] and account["password_expires_at"] and account["password_expires_at"] <= at:
@@ -141,7 +146,9 @@ class ChangeResult:
     session_token: str = ""
 
 
-async def change_password(session: dict[str, Any], current: str, new: str, confirm: str, *, ip: str) -> ChangeResult:
+async def change_password(
+    session: dict[str, Any], current: str, new: str, confirm: str, *, secret_key: str, ip: str
+) -> ChangeResult:
     """Current password required; the policy; not the same as before. On success the session id
     rotates and every other session of the account ends."""
     errors: dict[str, str] = {}
@@ -149,7 +156,7 @@ async def change_password(session: dict[str, Any], current: str, new: str, confi
     assert account is not None
     if not current:
         errors["current_password"] = "Enter your current password"
-    elif await check_password(account["user_id"], normalise(current), ip=ip, at=q.now()) is None:
+    elif await check_password(account["user_id"], normalise(current), secret_key=secret_key, ip=ip, at=q.now()) is None:
         # A wrong current password counts toward the lockout like a wrong login (a stolen
         # session must not be a way to guess the password without limit).
         errors["current_password"] = "Your current password is not correct"
@@ -162,7 +169,7 @@ async def change_password(session: dict[str, Any], current: str, new: str, confi
     hashed = await hash_secret(normalise(new))
     token = secrets.token_urlsafe(32)
     async with transaction():
-        await set_password(account["id"], hashed)
+        await set_password(account, hashed, secret_key=secret_key)
         await q.create_session(token_hash(token), account["id"])
         await q.audit("password_changed", actor=account["user_id"], subject=account["user_id"], ip=ip)
     return ChangeResult({}, token)
@@ -180,10 +187,11 @@ def _new_password_errors(account: dict[str, Any], new: str, confirm: str) -> dic
     return {}
 
 
-async def set_password(account_id: int, hashed: str, *, initial: bool = False) -> None:
-    """Inside a transaction: the account's own password from now on (or, ``initial``, a one-time
-    password to change within 72 hours); every session and open recovery link of the account
-    ends, and any lockout."""
+async def set_password(account: dict[str, Any], hashed: str, *, secret_key: str, initial: bool = False) -> None:
+    """Inside a transaction: the password of ``account`` (its id and User ID) from now on (or,
+    ``initial``, a one-time password to change within 72 hours); every session and open
+    recovery link of the account ends, and any lockout."""
+    account_id = account["id"]
     changed = (
         {"password_expires_at": q.now() + INITIAL_PASSWORD_LIFETIME}
         if initial
@@ -191,13 +199,14 @@ async def set_password(account_id: int, hashed: str, *, initial: bool = False) -
     )
     await q.update_account(
         account_id,
-        {"password_hash": hashed, "password_initial": initial, "failed_logins": 0, "locked_until": None, **changed},
+        {"password_hash": hashed, "password_initial": initial, **changed},
     )
+    await q.clear_lockout(throttle_key(account["user_id"], secret_key))
     await q.delete_sessions_of(account_id)
     await q.close_resets_of(account_id)
 
 
-async def reset_password(reset_hash: str, new: str, confirm: str, *, ip: str) -> dict[str, str] | None:
+async def reset_password(reset_hash: str, new: str, confirm: str, *, secret_key: str, ip: str) -> dict[str, str] | None:
     """Use a recovery link: None when the link is expired or used (also by a parallel request),
     else the errors to show ({} on success)."""
     account = await q.reset_owner(reset_hash, "password")
@@ -210,7 +219,7 @@ async def reset_password(reset_hash: str, new: str, confirm: str, *, ip: str) ->
     async with transaction():
         if await q.use_reset(reset_hash, "password") is None:
             return None
-        await set_password(account["id"], hashed)
+        await set_password(account, hashed, secret_key=secret_key)
         await q.audit("password_reset", actor=account["user_id"], subject=account["user_id"], ip=ip)
     return {}
 

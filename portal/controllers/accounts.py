@@ -92,7 +92,8 @@ class AccountsController(Controller):
                 "accounts/login.html",
                 {"form": LoginForm(user_id=form.user_id), "errors": errors, "message": ""},
             )
-        result = await service.login(form.user_id, form.password, ip=client_ip(request))
+        secret_key = request.app.state.settings.secret_key
+        result = await service.login(form.user_id, form.password, secret_key=secret_key, ip=client_ip(request))
         if not result.ok:
             return render(
                 request,
@@ -139,7 +140,12 @@ class AccountsController(Controller):
         account = signed_in(request)
         form = await parse_form(request, ChangeForm)
         result = await service.change_password(
-            account, form.current_password, form.new_password, form.confirm_password, ip=client_ip(request)
+            account,
+            form.current_password,
+            form.new_password,
+            form.confirm_password,
+            secret_key=request.app.state.settings.secret_key,
+            ip=client_ip(request),
         )
         if result.errors:
             return render(
@@ -252,7 +258,13 @@ class AccountsController(Controller):
         form = await parse_form(request, ResetForm)
         link_hash = _link_hash(request, form.token, RESET_SALT)
         errors = (
-            await service.reset_password(link_hash, form.new_password, form.confirm_password, ip=client_ip(request))
+            await service.reset_password(
+                link_hash,
+                form.new_password,
+                form.confirm_password,
+                secret_key=request.app.state.settings.secret_key,
+                ip=client_ip(request),
+            )
             if link_hash
             else None
         )

@@ -12,6 +12,7 @@ from portal.models.tables import (
     Application,
     ApproverRight,
     AuditEvent,
+    LoginThrottle,
     PasswordReset,
     UserSession,
 )
@@ -55,55 +56,74 @@ async def update_account(account_id: int, values: dict[str, Any]) -> None:
     await Account.update(values).where(Account.id == account_id)
 
 
-def _unlocked(at: datetime) -> Any:
-    return Account.locked_until.is_null() | (Account.locked_until <= at)
+# ---- The lockout: one row per typed User ID -----------------------------------------------------
+
+_RESERVE = """
+INSERT INTO login_throttle (key, failures, locked_until, updated_at) VALUES ({}, 1, NULL, {})
+ON CONFLICT (key) DO UPDATE SET failures = login_throttle.failures + 1, updated_at = excluded.updated_at
+WHERE login_throttle.failures < {} AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until <= {})
+RETURNING failures, locked_until
+"""
 
 
-async def reserve_login(user_id: str, *, limit: int, at: datetime) -> dict[str, Any] | None:
-    """Reserve one password check of ``user_id`` before it is made, in one conditional UPDATE:
-    the account's count of failures (a check in progress counts as one until it succeeds) goes
-    up by one unless the account is locked or already at ``limit``. The account, when the
-    check may go ahead; None when it may not, or there is no such account (the same statement
-    either way)."""
-    rows = (
-        await Account.update({Account.failed_logins: Account.failed_logins + 1})
-        .where((Account.user_id == user_id) & (Account.failed_logins < limit) & _unlocked(at))
-        .returning(
-            Account.id,
-            Account.user_id,
-            Account.first_name,
-            Account.last_name,
-            Account.email,
-            Account.password_hash,
-            Account.password_initial,
-            Account.password_expires_at,
-            Account.locked_until,
-        )
-    )
+async def reserve_login(key: str, *, limit: int, at: datetime) -> dict[str, Any] | None:
+    """Reserve one password check for the typed User ID ``key`` (a keyed hash of it) before the
+    check is made, in one atomic statement that writes a row whether or not an account has that
+    User ID: its count of failures (a check in progress counts as one until it succeeds) goes up
+    by one unless it is locked or already at ``limit``. The count and the lock it had (an
+    expired one, or None) when the check may go ahead; None when it may not."""
+    rows = await LoginThrottle.raw(_RESERVE, key, at, limit, at)
     return rows[0] if rows else None
 
 
-async def lock_if_at_limit(user_id: str, *, limit: int, at: datetime, lock_for: timedelta) -> bool:
-    """Lock ``user_id`` for ``lock_for`` when its count has reached ``limit`` (failures, and
-    checks still in progress) and it is not locked yet; True when this call locked it. Run on
-    every refused sign-in, for real and unknown User IDs alike."""
+async def lock_if_at_limit(key: str, *, limit: int, at: datetime, lock_for: timedelta) -> bool:
+    """Lock ``key`` for ``lock_for`` when its count has reached ``limit`` (failures, and checks
+    still in progress) and it is not locked yet; True when this call locked it. Run on every
+    refused sign-in, for real and unknown User IDs alike."""
+    unlocked = LoginThrottle.locked_until.is_null() | (LoginThrottle.locked_until <= at)
     rows = (
-        await Account.update({Account.locked_until: at + lock_for, Account.failed_logins: 0})
-        .where((Account.user_id == user_id) & (Account.failed_logins >= limit) & _unlocked(at))
-        .returning(Account.id)
+        await LoginThrottle.update({LoginThrottle.locked_until: at + lock_for, LoginThrottle.failures: 0})
+        .where((LoginThrottle.key == key) & (LoginThrottle.failures >= limit) & unlocked)
+        .returning(LoginThrottle.id)
     )
     return bool(rows)
 
 
-async def settle_login(account_id: int, *, at: datetime) -> bool:
-    """A right password: the count starts again, unless the account was locked while the check
-    ran (a burst of tries reached the limit meanwhile). True when the sign-in may go ahead."""
+async def settle_login(key: str, *, at: datetime) -> bool:
+    """A right password: the count starts again, unless ``key`` was locked while the check ran
+    (a burst of tries reached the limit meanwhile). True when the sign-in may go ahead."""
+    unlocked = LoginThrottle.locked_until.is_null() | (LoginThrottle.locked_until <= at)
     rows = (
-        await Account.update({Account.failed_logins: 0, Account.locked_until: None})
-        .where((Account.id == account_id) & _unlocked(at))
-        .returning(Account.id)
+        await LoginThrottle.update({LoginThrottle.failures: 0, LoginThrottle.locked_until: None})
+        .where((LoginThrottle.key == key) & unlocked)
+        .returning(LoginThrottle.id)
     )
     return bool(rows)
+
+
+async def lock_state(key: str) -> dict[str, Any] | None:
+    """The count and lock of ``key`` (None before its first try)."""
+    return (
+        await LoginThrottle.select(LoginThrottle.failures, LoginThrottle.locked_until)
+        .where(LoginThrottle.key == key)
+        .first()
+    )
+
+
+async def clear_lockout(key: str) -> None:
+    """A new password (reset, change, or one issued by the help desk) ends any lockout."""
+    await LoginThrottle.update({LoginThrottle.failures: 0, LoginThrottle.locked_until: None}).where(
+        LoginThrottle.key == key
+    )
+
+
+async def purge_login_throttle(older_than: datetime) -> int:
+    """Forget counts untouched since ``older_than`` that hold no lock (purge runs it)."""
+    idle = (LoginThrottle.updated_at < older_than) & (
+        LoginThrottle.locked_until.is_null() | (LoginThrottle.locked_until < older_than)
+    )
+    rows = await LoginThrottle.delete().where(idle).returning(LoginThrottle.id)
+    return len(rows)
 
 
 # ---- Sessions ---------------------------------------------------------------------------------

@@ -138,10 +138,19 @@ class Account(Table, tablename="account"):
     password_initial = Boolean(default=True)  # must be changed at the next login
     password_expires_at = Timestamptz(null=True, default=None)  # only for an initial password
     password_changed_at = Timestamptz(null=True, default=None)
-    failed_logins = Integer(default=0)  # consecutive
-    locked_until = Timestamptz(null=True, default=None)
     questions = JSONB(default=[])  # authentication questions from registration (hashed answers)
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class LoginThrottle(Table, tablename="login_throttle"):
+    """The lockout's count for one typed User ID (real or not: the same write either way, so
+    a refusal's time says nothing), keyed by a keyed hash of it, never the text typed. A check
+    counts as a failure from before its hash until it succeeds."""
+
+    key = Varchar(length=64, unique=True, required=True)
+    failures = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow(), index=True)
 
 
 class AccessGrant(Table, tablename="access_grant"):

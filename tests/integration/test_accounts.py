@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from portal.models import accounts as q
-from portal.models.tables import Account, AuditEvent, OutboxMessage, PasswordReset, UserSession
+from portal.models.tables import Account, AuditEvent, LoginThrottle, OutboxMessage, PasswordReset, UserSession
 from tests.integration.accounts_support import GOOD_PASSWORD, csrf, log_in, make_account
 from tests.integration.conftest import checked_client
 from tests.integration.registration_flow import CONTACT, ROLE_FIELDS, error_messages, h1
@@ -20,6 +20,19 @@ SESSION = "iacs_session"
 
 async def events(subject: str, action: str) -> list[dict]:
     return await q.audit_events(subject=subject, action=action)
+
+
+def key_of(client, user_id: str) -> str:
+    """The lockout's key for a User ID, as the app computes it (the shared app's settings)."""
+    from portal.accounts.service import throttle_key
+    from portal.settings import get_settings
+
+    app = getattr(client, "app", None)
+    return throttle_key(user_id, app.state.settings.secret_key if app else get_settings().secret_key)
+
+
+async def lock(client, user_id: str) -> dict:
+    return await q.lock_state(key_of(client, user_id)) or {"failures": 0, "locked_until": None}
 
 
 # ---- 1. Accounts ------------------------------------------------------------------------------
@@ -202,14 +215,16 @@ async def test_ten_failures_lock_the_account_for_15_minutes(client):
     account = await make_account(initial=False)
     for _ in range(10):
         await log_in(client, account["user_id"], "wrong wrong wrong wrong")
-    row = await Account.select().where(Account.id == account["id"]).first()
+    row = await lock(client, account["user_id"])
     assert row["locked_until"] is not None
     assert timedelta(minutes=14) < row["locked_until"] - q.now() <= timedelta(minutes=15)
     r = await log_in(client, account["user_id"], account["password"])  # right password, still refused
     assert error_messages(r.text) == {"password": "The User ID or password is not correct."}
     assert await events(account["user_id"], "account_locked")
     assert await events(account["user_id"], "login_refused_locked")
-    await q.update_account(account["id"], {"locked_until": q.now() - timedelta(seconds=1)})
+    await LoginThrottle.update({LoginThrottle.locked_until: q.now() - timedelta(seconds=1)}).where(
+        LoginThrottle.key == key_of(client, account["user_id"])
+    )
     r = await log_in(client, account["user_id"], account["password"])
     assert r.status_code == 303
     assert await events(account["user_id"], "account_unlocked")
@@ -243,7 +258,7 @@ async def test_a_burst_of_wrong_passwords_gets_ten_checks_and_locks_before_the_r
     assert error_messages(answers[-1].text) == {"password": "The User ID or password is not correct."}
     assert SESSION not in client.cookies
     assert len(checked) <= 10
-    row = await Account.select().where(Account.id == account["id"]).first()
+    row = await lock(client, account["user_id"])
     assert row["locked_until"] is not None and row["locked_until"] > q.now()
     assert len(await events(account["user_id"], "account_locked")) == 1
     assert await events(account["user_id"], "login_refused_locked")
@@ -253,11 +268,14 @@ async def test_a_burst_of_wrong_passwords_gets_ten_checks_and_locks_before_the_r
 async def test_a_right_password_whose_check_overlapped_a_lock_is_refused(client):
     """The success path checks again: an account locked while its check ran stays locked."""
     account = await make_account(initial=False)
-    at = q.now()
-    reserved = await q.reserve_login(account["user_id"], limit=10, at=at)
+    at, key = q.now(), key_of(client, account["user_id"])
+    reserved = await q.reserve_login(key, limit=10, at=at)
     assert reserved is not None  # the right password's check is under way...
-    await q.update_account(account["id"], {"locked_until": at + timedelta(minutes=15)})  # ...a burst locks it
-    assert await q.settle_login(account["id"], at=q.now()) is False
+    for _ in range(9):  # ...while nine more arrive...
+        assert await q.reserve_login(key, limit=10, at=at) is not None
+    assert await q.reserve_login(key, limit=10, at=at) is None  # ...and an eleventh is refused...
+    assert await q.lock_if_at_limit(key, limit=10, at=at, lock_for=timedelta(minutes=15))  # ...and locks
+    assert await q.settle_login(key, at=q.now()) is False
     assert (await log_in(client, account["user_id"], account["password"])).status_code == 200
 
 
@@ -270,7 +288,7 @@ async def test_wrong_current_passwords_count_toward_the_lockout(client):
             data={"current_password": "not it at all, sorry", "new_password": "", **await csrf(client)},
         )
         assert error_messages(r.text)["current_password"] == "Your current password is not correct"
-    row = await Account.select().where(Account.id == account["id"]).first()
+    row = await lock(client, account["user_id"])
     assert row["locked_until"] is not None
     assert await events(account["user_id"], "account_locked")
 
@@ -280,8 +298,32 @@ async def test_a_success_resets_the_consecutive_count(client):
     for _ in range(9):
         await log_in(client, account["user_id"], "wrong wrong wrong wrong")
     assert (await log_in(client, account["user_id"], account["password"])).status_code == 303
-    row = await Account.select().where(Account.id == account["id"]).first()
-    assert row["failed_logins"] == 0 and row["locked_until"] is None
+    row = await lock(client, account["user_id"])
+    assert row["failures"] == 0 and row["locked_until"] is None
+
+
+async def test_unknown_user_ids_are_counted_and_locked_alike_and_never_stored_as_typed(client):
+    """The same write for any User ID: an unknown one has its count (and lock) too, kept under a
+    keyed hash, never as typed."""
+    for _ in range(10):
+        await log_in(client, "QQQQ777", "wrong wrong wrong wrong")
+    row = await lock(client, "QQQQ777")
+    assert row["locked_until"] is not None and row["locked_until"] > q.now()
+    assert not await LoginThrottle.exists().where(LoginThrottle.key.like("%QQQQ777%"))
+
+
+async def test_a_new_password_from_recovery_ends_the_lockout(client):
+    account = await make_account(initial=False)
+    for _ in range(10):
+        await log_in(client, account["user_id"], "wrong wrong wrong wrong")
+    assert (await lock(client, account["user_id"]))["locked_until"] is not None
+    await _recover(client, "password", account, ("Lincoln Elementary", "Ford Focus"))
+    token = (await _emailed_link(account, "password_reset")).split("token=")[1]
+    new = "seven quiet mountains drifting"
+    form = {"token": token, "new_password": new, "confirm_password": new, **await csrf(client)}
+    assert (await client.post("/recover/reset", data=form)).status_code == 303
+    assert (await lock(client, account["user_id"]))["locked_until"] is None
+    assert (await log_in(client, account["user_id"], new)).status_code == 303
 
 
 async def test_audit_log_records_logins_failures_and_changes_never_the_password(client):

@@ -295,11 +295,22 @@ async def test_purge_deletes_idle_drafts_and_keeps_fresh_ones(database, client, 
     await RegistrationDraft.update({RegistrationDraft.updated_at: now() - timedelta(hours=25)}).where(
         RegistrationDraft.token == stale
     )
+    from portal.models.tables import LoginThrottle
+
+    old_count, locked, recent = (LoginThrottle(key=f"purge-test-{i}", failures=3) for i in range(3))
+    old_count.updated_at = locked.updated_at = now() - timedelta(days=2)
+    locked.locked_until = now() + timedelta(minutes=10)
+    await LoginThrottle.insert(old_count, locked, recent)
     result = run("purge", env={"PORTAL_DATABASE_URL": database.database_url})
     assert result.returncode == 0, result.stderr
-    assert re.match(r"Deleted [1-9]\d* registration drafts? idle for more than 24 hours\n", result.stdout)
+    assert re.match(r"Deleted [1-9]\d* registration drafts? idle for more than 24 hours,\n", result.stdout)
+    assert re.search(r"and [1-9]\d* sign-in counts? untouched for a day\.", result.stdout)
     assert not await RegistrationDraft.exists().where(RegistrationDraft.token == stale)
     assert await RegistrationDraft.exists().where(RegistrationDraft.token == fresh)
+    kept = {
+        r["key"] for r in await LoginThrottle.select(LoginThrottle.key).where(LoginThrottle.key.like("purge-test-%"))
+    }
+    assert kept == {"purge-test-1", "purge-test-2"}  # a lock in force, and a recent count, stay
 
 
 async def test_remind_command_emails_overdue_requests_once_a_day(database):
