@@ -60,7 +60,7 @@ async def check_password(
     row for any User ID, so a refusal's time tells nothing."""
     key = throttle_key(user_id, secret_key)
     reserved = await q.reserve_login(key, limit=LOCK_AFTER, at=at)
-    account = await q.account_by_user_id(user_id)
+    account = await q.account_to_sign_in(user_id)
     right = await verify_secret(account["password_hash"] if account and reserved else _DUMMY_HASH, password)
     if not (right and account and reserved):
         locked_now = await q.lock_if_at_limit(key, limit=LOCK_AFTER, at=at, lock_for=LOCK_FOR)

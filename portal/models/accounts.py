@@ -26,6 +26,29 @@ async def account_by_user_id(user_id: str) -> dict[str, Any] | None:
     return await Account.select().where(Account.user_id == user_id).output(load_json=True).first()
 
 
+_SIGN_IN = Prepared(
+    lambda user_id: (
+        Account.select(
+            Account.id,
+            Account.user_id,
+            Account.first_name,
+            Account.last_name,
+            Account.email,
+            Account.password_hash,
+            Account.password_initial,
+            Account.password_expires_at,
+        )
+        .where(Account.user_id == user_id)
+        .limit(1)
+    )
+)  # read on every sign-in, for real and unknown User IDs alike: built once, no JSON to load
+
+
+async def account_to_sign_in(user_id: str) -> dict[str, Any] | None:
+    """What a password check needs of an account."""
+    return await _SIGN_IN.first(user_id)
+
+
 async def account_for_email(email: str) -> dict[str, Any] | None:
     """The account of an email address (the oldest, when several share it)."""
     return (
