@@ -37,6 +37,33 @@ async def empty_db(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'cli.db'}"
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_portal(command: str, port: int, env: dict[str, str], **popen) -> subprocess.Popen:
+    """``python -m portal COMMAND --port PORT``, once /healthz answers 200 (60 s at most)."""
+    import time
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "portal", command, "--port", str(port)], cwd=ROOT, env=env, **popen)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"`portal {command}` did not start") from None
+            time.sleep(0.2)
+
+
 def test_help_lists_the_commands():
     result = run("--help")
     assert result.returncode == 0
@@ -133,39 +160,16 @@ def test_production_refuses_to_start_with_default_secret(empty_db):
 def test_dev_is_what_make_run_starts(tmp_path):
     """`python -m portal dev`: migrates, loads the catalog, makes the demo approvers, catches
     mail on its own SMTP port and serves; a code sent by the portal shows on its console."""
-    import socket
     import time
-    import urllib.request
 
-    def free() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
-    http, smtp = free(), free()
+    http, smtp = free_port(), free_port()
     env = {
         **os.environ,
         "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}",
         "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp}",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portal", "dev", "--port", str(http)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_portal("dev", http, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read()
-                time.sleep(0.2)
         # A registration sends a code: the catcher prints it and the mailbox page lists it.
         from tests.integration.registration_flow import PERSONAL
 
@@ -198,12 +202,7 @@ def test_serve_believes_forwarded_for_only_from_trusted_proxies(database, truste
     """uvicorn's own proxy handling (which trusts 127.0.0.1 by default) is off: from the
     loopback a spoofed X-Forwarded-For escapes the rate limit only when the operator listed
     the loopback in PORTAL_TRUSTED_PROXIES."""
-    import socket
-    import time
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "PORTAL_DATABASE_URL": database.database_url,
@@ -211,23 +210,9 @@ def test_serve_believes_forwarded_for_only_from_trusted_proxies(database, truste
         "PORTAL_TRUSTED_PROXIES": trusted,
         "FORWARDED_ALLOW_IPS": "*",  # uvicorn's setting: must not matter
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portal", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_portal("serve", port, env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as web:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if web.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    assert proc.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.2)
             web.get("/login")
             data = {"user_id": "ZZZZ995", "password": "whatever whatever", "_csrf_token": web.cookies["csrftoken"]}
             statuses = [
