@@ -26,7 +26,7 @@ from portal.registration.questions import QUESTIONS
 from portal.signing import Signed, signed
 from portal.web import parse_form, redirect, render, wants_fragment
 
-RECOVERY_SALT = "iacs.recovery-identify.v1"
+RECOVERY_SALT = "iacs.recovery-ticket.v2"  # v2: the ticket is encrypted (v1 carried the identifier in clear)
 RESET_SALT = "iacs.password-reset.v1"
 USER_ID_SALT = "iacs.user-id-link.v1"
 RECOVERY_WHAT = {"password": "Forgot password", "user-id": "Forgot User ID"}
@@ -348,11 +348,12 @@ class Tickets:
 
 def _tickets(request: Request) -> Tickets:
     settings = request.app.state.settings
-    return Tickets(request.app.state.cipher, signed(settings.secret_key, RECOVERY_SALT, 900, max_length=1200))
+    return Tickets(request.app.state.cipher, signed(settings.secret_key, RECOVERY_SALT, TICKET_AGE, max_length=1200))
 
 
 # How long each signed value lives: the questions step 15 minutes, emailed links 30.
-_MAX_AGE = {RECOVERY_SALT: 900, RESET_SALT: int(service.RESET_LIFETIME.total_seconds())}
+TICKET_AGE = 900
+_MAX_AGE = {RESET_SALT: int(service.RESET_LIFETIME.total_seconds())}
 _MAX_AGE[USER_ID_SALT] = _MAX_AGE[RESET_SALT]
 
 
