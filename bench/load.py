@@ -9,11 +9,9 @@ table's render time with 10,000 pending requests."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import statistics
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -21,11 +19,7 @@ from pathlib import Path
 import httpx
 
 from bench import timing
-
-ROOT = Path(__file__).resolve().parents[1]
-BASE_PG = os.environ.get("PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-PORT = 8765
-URL = f"http://127.0.0.1:{PORT}"
+from bench.server import BASE_PG, URL, prepare, serve
 
 
 def rss_mb(pid: int) -> float:
@@ -39,13 +33,6 @@ def children(pid: int) -> list[int]:
     """The worker processes of uvicorn ``pid`` (not multiprocessing's resource tracker)."""
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return [int(x) for x in out if b"spawn_main" in Path(f"/proc/{x}/cmdline").read_bytes()]
-
-
-async def prepare(url: str) -> None:
-    from portal.settings import Settings
-    from tests.support import reset_database
-
-    await reset_database(Settings(database_url=url))
 
 
 async def seed_requests(url: str, count: int) -> tuple[str, str, list[timing.Holder]]:
@@ -72,30 +59,6 @@ async def seed_requests(url: str, count: int) -> tuple[str, str, list[timing.Hol
     for start in range(0, len(rows), 1000):
         await AccessRequest.insert(*rows[start : start + 1000])
     return approver["user_id"], approver["password"], holders
-
-
-def serve(url: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PORTAL_DATABASE_URL": url,
-        "PORTAL_ENV": "development",
-        "PORTAL_RATE_LIMIT": "1000000",
-        "PORTAL_DB_POOL_SIZE": "8",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portal", "serve", "--port", str(PORT), "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            if httpx.get(URL + "/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not start")
 
 
 def wrk(path: str, cookie: str, seconds: int = 10) -> dict[str, float]:

@@ -1,0 +1,48 @@
+"""The portal as the benchmarks run it: a fresh database on the local PostgreSQL and uvicorn
+with 2 workers (shared by bench/load.py and bench/timing.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_PG = os.environ.get("PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PORT = 8765
+URL = f"http://127.0.0.1:{PORT}"
+
+
+async def prepare(url: str) -> None:
+    from portal.settings import Settings
+    from tests.support import reset_database
+
+    await reset_database(Settings(database_url=url))
+
+
+def serve(url: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_ENV": "development",
+        "PORTAL_RATE_LIMIT": "1000000",
+        "PORTAL_DB_POOL_SIZE": "8",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal", "serve", "--port", str(PORT), "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            if httpx.get(URL + "/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
