@@ -39,7 +39,8 @@ async def seed_requests(url: str, count: int) -> tuple[str, str, list[timing.Hol
     """An approver for every application at level 1, ``count`` pending requests, and the
     accounts whose refusals ``bench.timing`` times."""
     from portal.models.accounts import now
-    from portal.models.db import bind, make_engine
+    from portal.models.db import bind
+    from portal.models.engine import make_engine
     from portal.models.tables import AccessRequest, Role
     from portal.settings import Settings
     from tests.integration.accounts_support import make_account

@@ -313,7 +313,8 @@ def report(results: list[Comparison], seconds: float, *, seed: int = SEED) -> li
 async def main() -> None:
     """This section alone: a fresh ``portal_bench`` database, the accounts, the server."""
     from bench.server import BASE_PG, URL, prepare, serve
-    from portal.models.db import bind, make_engine
+    from portal.models.db import bind
+    from portal.models.engine import make_engine
     from portal.settings import Settings
     from tests.support import fresh_postgres_database
 

@@ -189,7 +189,8 @@ def assert_no_console_errors(page: Page) -> None:
 
 def in_database(server_env: dict[str, str], work: Coroutine[Any, Any, T]) -> T:
     """Run ``work`` against the database the portal under test serves."""
-    from portal.models.db import bind, make_engine
+    from portal.models.db import bind
+    from portal.models.engine import make_engine
     from portal.settings import from_env
 
     bind(make_engine(from_env(server_env)))

@@ -28,7 +28,8 @@ from portal.drafts import DraftCookies
 from portal.edge import head_as_get, parse_networks, resolve_client
 from portal.invisible import displayable
 from portal.mail.worker import run_worker
-from portal.models.db import bind, make_engine
+from portal.models.db import bind
+from portal.models.engine import make_engine
 from portal.security import CSRF, csrf, rate_limit, rate_limit_stores, security_headers_hook
 from portal.settings import Settings, get_settings
 from portal.web import seconds_until, signed_in_account

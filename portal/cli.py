@@ -18,7 +18,8 @@ def _settings() -> Settings:
 async def _migrate(settings: Settings) -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    from portal.models.db import bind, current_engine, make_engine
+    from portal.models.db import bind, current_engine
+    from portal.models.engine import make_engine
 
     bind(make_engine(settings))
     engine = current_engine()
@@ -38,7 +39,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 async def _catalog_load(settings: Settings, path: str | None) -> str:
     from portal import catalog
     from portal.models import catalog as catalog_queries
-    from portal.models.db import bind, make_engine
+    from portal.models.db import bind
+    from portal.models.engine import make_engine
 
     parsed = catalog.read(path or settings.catalog_file or None)  # refuses before any write
     bind(make_engine(settings))
@@ -89,7 +91,8 @@ async def _purge(settings: Settings) -> tuple[int, int, int]:
 
     from portal.mail.outbox import purge_sent
     from portal.models.accounts import now, purge_login_throttle
-    from portal.models.db import bind, make_engine
+    from portal.models.db import bind
+    from portal.models.engine import make_engine
     from portal.models.registration import purge_idle_drafts
 
     bind(make_engine(settings))
@@ -109,7 +112,8 @@ async def _approver_add(settings: Settings, email: str, name: str, grants: list[
     from portal.accounts import service
     from portal.invisible import has_invisible
     from portal.models import accounts as q
-    from portal.models.db import bind, make_engine, transaction
+    from portal.models.db import bind, transaction
+    from portal.models.engine import make_engine
     from portal.registration.forms import MAX_NAME, normalise_email
 
     address = normalise_email(email)
@@ -146,7 +150,8 @@ async def _approver_reset(settings: Settings, user_id: str) -> str:
     questions, so Forgot password cannot help them): valid 72 hours, sessions ended."""
     from portal.accounts import service
     from portal.models import accounts as q
-    from portal.models.db import bind, make_engine, transaction
+    from portal.models.db import bind, transaction
+    from portal.models.engine import make_engine
 
     bind(make_engine(settings))
     account = await q.account_by_user_id(user_id.strip().upper())
@@ -186,7 +191,8 @@ def cmd_approver_add(args: argparse.Namespace) -> int:
 async def _remind(settings: Settings) -> int:
     from portal.approvals.service import remind
     from portal.models.accounts import now
-    from portal.models.db import bind, make_engine
+    from portal.models.db import bind
+    from portal.models.engine import make_engine
 
     bind(make_engine(settings))
     return await remind(now(), settings.base_url)
@@ -200,7 +206,8 @@ def cmd_remind(args: argparse.Namespace) -> int:
 
 async def _demo_approvers(settings: Settings) -> list[tuple[str, str, str]]:
     """For `make run`: two approvers (levels 1 and 2 of every application), made once."""
-    from portal.models.db import bind, make_engine
+    from portal.models.db import bind
+    from portal.models.engine import make_engine
     from portal.models.tables import ApproverRight
 
     bind(make_engine(settings))

@@ -2,7 +2,7 @@
 
 from piccolo.conf.apps import AppRegistry
 
-from portal.models.db import make_engine
+from portal.models.engine import make_engine
 from portal.settings import get_settings
 
 DB = make_engine(get_settings())

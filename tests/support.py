@@ -16,7 +16,7 @@ async def reset_database(settings: Settings) -> None:
     from portal.cli import _catalog_load, _migrate
 
     if settings.is_sqlite:
-        from portal.models.db import sqlite_path
+        from portal.models.engine import sqlite_path
 
         path = Path(sqlite_path(settings.database_url))
         for suffix in ("", "-wal", "-shm"):

@@ -175,7 +175,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event, interval: float = 
 async def _serve(settings: Settings) -> None:
     from piccolo.engine.postgres import PostgresEngine
 
-    from portal.models.db import bind, make_engine
+    from portal.models.db import bind
+    from portal.models.engine import make_engine
 
     engine = make_engine(settings)
     bind(engine)

@@ -1,4 +1,4 @@
-"""Engine selection and the one transaction helper every write goes through."""
+"""Binding the tables to an engine, and the one transaction helper every write goes through."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 from piccolo.engine.base import Engine
@@ -16,31 +15,8 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 
-from portal.settings import Settings
-
 # What each driver raises when a unique index refuses a row (a lost race, never a bug).
 UNIQUE_VIOLATIONS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, asyncpg.exceptions.UniqueViolationError)
-
-
-def sqlite_path(url: str) -> str:
-    """``sqlite:///relative.db`` -> ``relative.db``; ``sqlite:////abs/x.db`` -> ``/abs/x.db``."""
-    if not url.startswith("sqlite:///"):
-        raise ValueError("a SQLite URL looks like sqlite:///relative.db or sqlite:////abs/path.db")
-    path = url.removeprefix("sqlite:///")
-    if not path:
-        raise ValueError("the SQLite URL names no file")
-    return path
-
-
-def make_engine(settings: Settings) -> Engine:
-    url = settings.database_url
-    if url.startswith("sqlite:"):
-        # One connection per query in Piccolo's SQLite engine: wait for locks instead of failing.
-        return SQLiteEngine(path=sqlite_path(url), timeout=30)
-    scheme = urlsplit(url).scheme
-    if scheme in {"postgresql", "postgres"}:
-        return PostgresEngine(config={"dsn": url})
-    raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
 
 
 def bind(engine: Engine) -> None:

@@ -83,7 +83,8 @@ def test_migrate_applies_to_an_empty_database_and_is_idempotent(empty_db):
 
 
 async def _catalog_rows(url: str) -> tuple[list[tuple], list[tuple]]:
-    from portal.models.db import bind, current_engine, make_engine
+    from portal.models.db import bind, current_engine
+    from portal.models.engine import make_engine
     from portal.models.tables import Application, Role
     from portal.settings import Settings
 
