@@ -14,15 +14,12 @@ from typing import Any
 import msgspec
 from markupsafe import Markup
 
-# Controls (tab and line breaks too), surrogates and noncharacters: what the forms drop before
-# they check a single-line value.
-CONTROL = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff\U0010fffe\U0010ffff]"
-)
-# What HTML forbids in a document: never printed.
-NOT_IN_HTML = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff\U0010fffe\U0010ffff]"
-)
+# C1 controls, surrogates and noncharacters, which HTML forbids in a document.
+_C1_AND_NONCHARACTERS = r"\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff\U0010fffe\U0010ffff"
+# What the forms drop before they check a single-line value: the above and every C0 control.
+CONTROL = re.compile(rf"[\x00-\x1f{_C1_AND_NONCHARACTERS}]")
+# What HTML forbids in a document (tab and line breaks are allowed): never printed.
+NOT_IN_HTML = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f{_C1_AND_NONCHARACTERS}]")
 REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 ORDINARY = frozenset("\t\n\r")
 
@@ -55,6 +52,6 @@ def invisible_errors(form: msgspec.Struct, labels: Mapping[str, str], skip: tupl
 def displayable(value: Any) -> Any:
     """Jinja's ``finalize``: whatever a page prints loses the characters HTML forbids and the
     invisible ones (a refused value is shown again without them), so no page can be spoofed."""
-    if isinstance(value, str) and not isinstance(value, Markup):
-        return strip_invisible(NOT_IN_HTML.sub("", value))
-    return value
+    if not isinstance(value, str) or isinstance(value, Markup) or value.isprintable():
+        return value  # every character either pattern removes is unprintable: most text stops here
+    return strip_invisible(NOT_IN_HTML.sub("", value))

@@ -164,19 +164,21 @@ class CSRF(CSRFMiddleware):
         return super()._decode_csrf_token(token)
 
     def _drop_foreign_cookie(self, scope: Scope) -> None:
-        name = self.config.cookie_name.encode()
-        headers = []
-        for key, value in scope["headers"]:
-            if key == b"cookie":
-                kept = []
-                for part in value.split(b";"):
-                    cookie_name, _, cookie_value = part.strip().partition(b"=")
-                    if cookie_name == name and self._decode_csrf_token(cookie_value.decode("latin-1")) is None:
-                        continue
-                    kept.append(part)
-                value = b";".join(kept)
-            headers.append((key, value))
-        scope["headers"] = headers
+        prefix = self.config.cookie_name.encode() + b"="
+        for index, (key, value) in enumerate(scope["headers"]):
+            if key != b"cookie" or prefix not in value:
+                continue
+            parts = value.split(b";")
+            kept = [
+                part
+                for part in parts
+                if not part.strip().startswith(prefix)
+                or self._decode_csrf_token(part.strip()[len(prefix) :].decode("latin-1")) is not None
+            ]
+            if len(kept) != len(parts):  # the headers are rebuilt only when a cookie goes
+                headers = list(scope["headers"])
+                headers[index] = (key, b";".join(kept))
+                scope["headers"] = headers
 
 
 def csrf(settings: Settings) -> CSRFConfig:

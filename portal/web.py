@@ -75,11 +75,8 @@ async def parse_form(request: Request, form_type: type[T]) -> T:
     missing one keeps its default; a file is ignored. So a crafted body is a validation
     message, never a 400."""
     raw = await read_form(request)
-    values = {}
-    for name in form_type.__struct_fields__:
-        value = raw.get(name)
-        if isinstance(value, str):
-            values[name] = value  # kept as typed: the form's checks refuse invisible characters
+    # Kept as typed: the form's checks refuse invisible characters with a message.
+    values = {name: value for name in form_type.__struct_fields__ if isinstance(value := raw.get(name), str)}
     return msgspec.convert(values, form_type)
 
 

@@ -211,7 +211,7 @@ class AccountsController(Controller):
             return _identify_page(request, what, errors, form)
         # The questions depend on the email address alone (see service.questions_for).
         keys = service.questions_for(await q.account_for_email(email), email, request.app.state.settings.secret_key)
-        ticket = _tickets(request).seal({"u": user_id, "e": email, "w": what, "k": keys})
+        ticket = _tickets(request).seal(RecoveryTicket(u=user_id, e=email, w=what, k=keys))
         return _questions_page(request, what, keys, ticket, {})
 
     @post("/recover/{what:str}/answers", name="accounts:recover-answers", status_code=200)
@@ -312,6 +312,9 @@ def _questions_page(request: Request, what: str, keys: list[str], ticket: str, e
     )
 
 
+TICKET_AGE = 900  # the questions step: 15 minutes
+
+
 class RecoveryTicket(msgspec.Struct, frozen=True):
     """What the questions page carries to the answers: the typed User ID and email, the
     journey, and the question keys asked."""
@@ -332,8 +335,8 @@ class Tickets:
         self._cipher = cipher
         self._signer = signer
 
-    def seal(self, value: dict) -> str:
-        return self._signer.dumps(self._cipher.encrypt(msgspec.json.encode(value).decode(), self.PURPOSE))
+    def seal(self, ticket: RecoveryTicket) -> str:
+        return self._signer.dumps(self._cipher.encrypt(msgspec.json.encode(ticket).decode(), self.PURPOSE))
 
     def open(self, token: str) -> RecoveryTicket | None:
         sealed = self._signer.loads(token)
@@ -351,8 +354,7 @@ def _tickets(request: Request) -> Tickets:
     return Tickets(request.app.state.cipher, signed(settings.secret_key, RECOVERY_SALT, TICKET_AGE, max_length=1200))
 
 
-# How long each signed value lives: the questions step 15 minutes, emailed links 30.
-TICKET_AGE = 900
+# How long each emailed link's signature lives: 30 minutes.
 _MAX_AGE = {RESET_SALT: int(service.RESET_LIFETIME.total_seconds())}
 _MAX_AGE[USER_ID_SALT] = _MAX_AGE[RESET_SALT]
 

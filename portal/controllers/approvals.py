@@ -209,8 +209,9 @@ class ApprovalsController(Controller):
     ) -> Template:
         # Both queries whatever the answer, and one answer (404) for a request outside this
         # approver's rights and for no request at all: the table is no oracle of tracking numbers.
-        may_decide = await q.may_decide(approver, rights, _tracking(tracking))
-        row = await (q.request_full if expanded else q.request_row)(_tracking(tracking))
+        tracking = _tracking(tracking)
+        may_decide = await q.may_decide(approver, rights, tracking)
+        row = await (q.request_full if expanded else q.request_row)(tracking)
         if row is None or not (may_decide or service.decided_in_their_applications(rights, row)):
             raise NotFoundException()
         context: dict[str, Any] = {

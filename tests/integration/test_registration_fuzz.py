@@ -17,6 +17,7 @@ from itsdangerous import URLSafeTimedSerializer
 from portal.drafts import COOKIE, SALT
 from portal.models.tables import RegistrationDraft
 from portal.registration.forms import normalise_email
+from tests.fuzz import routes
 from tests.integration.registration_flow import CONTACT, PERSONAL, QUESTIONS, ROLE_FIELDS, Applicant
 
 SCRIPT = "<script>alert(1)</script>"
@@ -59,26 +60,8 @@ VALID_LOOKING = st.sampled_from(
 )
 VALUE = st.one_of(ANY_TEXT, ANY_TEXT, SPECIAL, MARKUP, VALID_LOOKING, HUGE)
 
-PERSONAL_FIELDS = ["first_name", "middle_initial", "last_name", "date_of_birth", "ssn", "email", "email_confirm"]
-CONTACT_FIELDS = [
-    "organization",
-    "address1",
-    "address2",
-    "city",
-    "state",
-    "zip",
-    "phone",
-    "phone_ext",
-    "role",
-    "action",
-    "tin",
-    "legal_business_name",
-    "contract_number",
-    "gentran_mailbox",
-    "npi",
-    "organization_number",
-]
-QUESTION_FIELDS = ["question_1", "answer_1", "question_2", "answer_2", "question_3", "answer_3"]
+# Each step's fields, as the generated-input tier lists them.
+PERSONAL_FIELDS, CONTACT_FIELDS, QUESTION_FIELDS = list(routes.PERSONAL), list(routes.CONTACT), list(routes.QUESTIONS)
 
 
 def form(fields: list[str]):
