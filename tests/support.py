@@ -45,3 +45,17 @@ async def fresh_postgres_database(base_url: str, name: str) -> str:
 
 def using_postgres() -> bool:
     return os.environ.get("PORTAL_DATABASE_URL", "").startswith("postgres")
+
+
+def url(client_or_app, name: str, /, query: str | dict | None = None, **path_params) -> str:
+    """The path of the route called ``name`` (``"approvals:approve"``...) with its path
+    parameters, from the app itself (a test client's app, or the app), so tests say which page
+    they mean rather than where it lives today; a query string may follow."""
+    from urllib.parse import urlencode
+
+    app = getattr(client_or_app, "app", None) or getattr(getattr(client_or_app, "_transport", None), "app", None)
+    app = app or client_or_app
+    path = app.route_reverse(name, **path_params)
+    if query:
+        path += "?" + (query if isinstance(query, str) else urlencode(query))
+    return path

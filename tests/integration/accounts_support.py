@@ -9,6 +9,7 @@ from portal.hashing import hash_secret, normalise_answer
 from portal.models import accounts as q
 from portal.models.db import transaction
 from portal.models.tables import Application, Role
+from tests.support import url
 
 _n = itertools.count(1)
 GOOD_PASSWORD = "tulip harbour seven lanterns"
@@ -54,9 +55,11 @@ async def make_account(
 
 async def csrf(client) -> dict[str, str]:
     if "csrftoken" not in client.cookies:
-        await client.get("/login")
+        await client.get(url(client, "accounts:login"))
     return {"_csrf_token": client.cookies["csrftoken"]}
 
 
 async def log_in(client, user_id: str, password: str):
-    return await client.post("/login", data={"user_id": user_id, "password": password, **await csrf(client)})
+    return await client.post(
+        url(client, "accounts:login-submit"), data={"user_id": user_id, "password": password, **await csrf(client)}
+    )

@@ -11,11 +11,36 @@ import pytest
 
 from portal.models import accounts as q
 from portal.models.tables import Account, AuditEvent, LoginThrottle, OutboxMessage, PasswordReset, UserSession
+from tests.htmlcheck import (
+    attrs,
+    element,
+    field_error,
+    field_errors,
+    h1,
+    input_ids,
+    input_value,
+    link_href,
+    norm,
+    notice,
+    page,
+    text,
+    texts,
+    tracking_number,
+)
 from tests.integration.accounts_support import GOOD_PASSWORD, csrf, log_in, make_account
 from tests.integration.conftest import checked_client
-from tests.integration.registration_flow import CONTACT, ROLE_FIELDS, error_messages, h1
+from tests.integration.registration_flow import CONTACT, ROLE_FIELDS
+from tests.support import url
 
 SESSION = "iacs_session"
+LINK_SPENT = "This link has expired or has already been used. Links work once, for 30 minutes."
+WRONG_LOGIN = {"password": "The User ID or password is not correct."}
+
+
+def link_spent(r) -> bool:
+    """The page says the link is spent (and nothing more: no form)."""
+    soup = page(r)
+    return text(soup, "main p") == LINK_SPENT and soup.select_one("main form") is None
 
 
 async def events(subject: str, action: str) -> list[dict]:
@@ -54,49 +79,48 @@ async def test_login_issues_a_new_random_session_and_never_keeps_a_planted_one(c
     account = await make_account(initial=False)
     client.cookies.set(SESSION, "planted-by-an-attacker-0123456789abcdef", path="/")
     r = await log_in(client, account["user_id"], account["password"])
-    assert r.status_code == 303 and r.headers["location"] == "/my/applications"
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:applications")
     cookie = r.headers["set-cookie"]
     token = re.search(rf"{SESSION}=([^;]+)", cookie).group(1)
     assert token != "planted-by-an-attacker-0123456789abcdef" and len(token) >= 43  # 256 bits
     assert "HttpOnly" in cookie and re.search("SameSite=(lax|Lax|strict|Strict)", cookie) and "Path=/" in cookie
     assert await UserSession.count().where(UserSession.account == account["id"]) == 1
-    r = await client.get("/my/applications")
-    assert r.status_code == 200 and h1(r.text) == "My applications"
+    r = await client.get(url(client, "accounts:applications"))
+    assert r.status_code == 200 and h1(page(r)) == "My applications"
 
 
 async def test_logout_ends_the_session_on_the_server(client):
     account = await make_account(initial=False)
     await log_in(client, account["user_id"], account["password"])
     token = client.cookies[SESSION]
-    r = await client.post("/logout", data=await csrf(client))
+    r = await client.post(url(client, "accounts:logout"), data=await csrf(client))
     assert r.status_code == 303
     assert await UserSession.count().where(UserSession.account == account["id"]) == 0
     client.cookies.set(SESSION, token, path="/")  # replaying the old cookie gets nothing
-    r = await client.get("/my/applications")
-    assert r.status_code == 303 and r.headers["location"] == "/login"
+    r = await client.get(url(client, "accounts:applications"))
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:login")
 
 
 async def test_idle_timeout_and_absolute_limit(client):
     account = await make_account(initial=False)
     await log_in(client, account["user_id"], account["password"])
-    r = await client.get("/my/applications")
-    warning = re.search(r'id="session-warning"[^>]*data-expires-in="(\d+)" data-ends-in="(\d+)"', r.text)
-    assert warning  # the page carries the idle warning, shown by session.js two minutes before
-    assert 29 * 60 <= int(warning[1]) <= 30 * 60  # seconds left, idle
-    assert 12 * 3600 - 60 <= int(warning[2]) <= 12 * 3600  # seconds left, absolute
+    r = await client.get(url(client, "accounts:applications"))
+    warning = element(page(r), "#session-warning")  # the idle warning, shown by session.js two minutes before
+    assert 29 * 60 <= int(warning["data-expires-in"]) <= 30 * 60  # seconds left, idle
+    assert 12 * 3600 - 60 <= int(warning["data-ends-in"]) <= 12 * 3600  # seconds left, absolute
     now = q.now()
     await UserSession.update({UserSession.last_seen_at: now - timedelta(minutes=31)}).where(
         UserSession.account == account["id"]
     )
-    r = await client.get("/my/applications")
-    assert r.status_code == 303 and r.headers["location"] == "/login"
+    r = await client.get(url(client, "accounts:applications"))
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:login")
 
     await log_in(client, account["user_id"], account["password"])
     await UserSession.update({UserSession.created_at: now - timedelta(hours=12, minutes=1)}).where(
         UserSession.account == account["id"]
     )
-    r = await client.get("/my/applications")
-    assert r.status_code == 303 and r.headers["location"] == "/login"
+    r = await client.get(url(client, "accounts:applications"))
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:login")
 
 
 async def test_staying_signed_in_moves_the_idle_clock(client):
@@ -104,13 +128,15 @@ async def test_staying_signed_in_moves_the_idle_clock(client):
     await log_in(client, account["user_id"], account["password"])
     before = q.now() - timedelta(minutes=29)
     await UserSession.update({UserSession.last_seen_at: before}).where(UserSession.account == account["id"])
-    r = await client.post("/session/refresh", data=await csrf(client), headers={"HX-Request": "true"})
-    assert r.status_code == 200 and 'id="session-warning"' in r.text
+    r = await client.post(
+        url(client, "accounts:session-refresh"), data=await csrf(client), headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 200 and page(r).select_one("#session-warning") is not None
     row = await UserSession.select(UserSession.last_seen_at).where(UserSession.account == account["id"]).first()
     assert row["last_seen_at"] > before + timedelta(minutes=28)
     # Without JavaScript the same form post is a page, not a bare fragment.
-    r = await client.post("/session/refresh", data=await csrf(client))
-    assert r.status_code == 303 and r.headers["location"] == "/my/applications"
+    r = await client.post(url(client, "accounts:session-refresh"), data=await csrf(client))
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:applications")
 
 
 # ---- 3. Initial password ----------------------------------------------------------------------
@@ -119,14 +145,24 @@ async def test_staying_signed_in_moves_the_idle_clock(client):
 async def test_initial_password_leads_every_page_to_change_password(client):
     account = await make_account()
     r = await log_in(client, account["user_id"], account["password"])
-    assert r.headers["location"] == "/password/change"
-    for path in ("/", "/my/applications", "/apps/PSR", "/register/", "/status"):
+    assert r.headers["location"] == url(client, "accounts:change-password")
+    for name, params in (
+        ("home:getting-ready", {}),
+        ("accounts:applications", {}),
+        ("accounts:launch", {"code": "PSR"}),
+        ("registration:start", {}),
+        ("status:form", {}),
+    ):
+        path = url(client, name, **params)
         r = await client.get(path)
-        assert r.status_code == 303 and r.headers["location"] == "/password/change", path
-    r = await client.get("/password/change")
-    assert h1(r.text) == "Change password" and "initial password" in r.text
-    r = await client.post("/logout", data=await csrf(client))
-    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:change-password"), path
+    r = await client.get(url(client, "accounts:change-password"))
+    assert h1(page(r)) == "Change password"
+    assert notice(page(r)).startswith(
+        "You are logged in with an initial password. Choose your own password to continue"
+    )
+    r = await client.post(url(client, "accounts:logout"), data=await csrf(client))
+    assert r.status_code == 303 and r.headers["location"].startswith(url(client, "accounts:login"))
 
 
 async def test_initial_password_lapses_after_72_hours(client):
@@ -134,7 +170,7 @@ async def test_initial_password_lapses_after_72_hours(client):
     await q.update_account(account["id"], {"password_expires_at": q.now() - timedelta(minutes=1)})
     r = await log_in(client, account["user_id"], account["password"])
     assert r.status_code == 200
-    assert "Your initial password has expired" in error_messages(r.text)["password"]
+    assert field_error(page(r), "password").startswith("Your initial password has expired")
     assert await UserSession.count().where(UserSession.account == account["id"]) == 0
 
 
@@ -148,7 +184,7 @@ async def test_change_password_rules_rotation_and_other_sessions_ended(client, a
 
         async def change(current, new, confirm):
             return await client.post(
-                "/password/change",
+                url(client, "accounts:change-password-submit"),
                 data={
                     "current_password": current,
                     "new_password": new,
@@ -158,22 +194,20 @@ async def test_change_password_rules_rotation_and_other_sessions_ended(client, a
             )
 
         r = await change("wrong password entirely", GOOD_PASSWORD, GOOD_PASSWORD)
-        assert error_messages(r.text)["current_password"] == "Your current password is not correct"
+        assert field_error(page(r), "current_password") == "Your current password is not correct"
         r = await change(account["password"], "short", "short")
-        assert error_messages(r.text)["new_password"] == "Your password must be at least 15 characters long"
+        assert field_error(page(r), "new_password") == "Your password must be at least 15 characters long"
         r = await change(account["password"], GOOD_PASSWORD, GOOD_PASSWORD + "x")
-        assert error_messages(r.text)["confirm_password"] == "The passwords do not match"
+        assert field_error(page(r), "confirm_password") == "The passwords do not match"
         r = await change(account["password"], account["password"], account["password"])
-        assert (
-            error_messages(r.text)["new_password"] == "Your new password must be different from your current password"
-        )
+        assert field_error(page(r), "new_password") == "Your new password must be different from your current password"
         r = await change(account["password"], GOOD_PASSWORD, GOOD_PASSWORD)
-        assert r.status_code == 303 and r.headers["location"] == "/my/applications?changed=1"
+        assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:applications", query="changed=1")
         assert client.cookies[SESSION] != old_token
         assert await UserSession.count().where(UserSession.account == account["id"]) == 1
-        r = await other.get("/my/applications")
-        assert r.status_code == 303 and r.headers["location"] == "/login"  # the other session ended
-    r = await client.get("/my/applications")
+        r = await other.get(url(other, "accounts:applications"))
+        assert r.status_code == 303 and r.headers["location"] == url(other, "accounts:login")  # the other session ended
+    r = await client.get(url(client, "accounts:applications"))
     assert r.status_code == 200
     row = await Account.select().where(Account.id == account["id"]).first()
     assert row["password_initial"] is False and row["password_expires_at"] is None
@@ -188,16 +222,12 @@ async def test_wrong_password_and_unknown_user_id_look_the_same(client):
     wrong = await log_in(client, account["user_id"], "not the right password at all")
     unknown = await log_in(client, "ZZZZ999", "not the right password at all")
     assert wrong.status_code == unknown.status_code == 200
-    assert (
-        error_messages(wrong.text)
-        == error_messages(unknown.text)
-        == {"password": "The User ID or password is not correct."}
-    )
+    assert field_errors(page(wrong)) == field_errors(page(unknown)) == WRONG_LOGIN
 
-    def page(text: str) -> str:
+    def without_values(text: str) -> str:
         return re.sub(r'value="[^"]*"', "", text)
 
-    assert page(wrong.text) == page(unknown.text)
+    assert without_values(wrong.text) == without_values(unknown.text)  # the whole page, byte for byte
 
 
 @pytest.mark.parametrize("user_id", ["ABCD\u202e234", "\x00ABCD234", "AB\u200bCD234"])
@@ -205,9 +235,7 @@ async def test_a_user_id_with_invisible_characters_is_refused_before_any_check(c
     before = await AuditEvent.count()
     r = await log_in(client, user_id, "whatever whatever whatever")
     assert r.status_code == 200
-    assert (
-        error_messages(r.text)["user_id"] == "User ID must not contain invisible or control characters: type it again"
-    )
+    assert field_error(page(r), "user_id") == "User ID must not contain invisible or control characters: type it again"
     assert await AuditEvent.count() == before  # no password was checked
 
 
@@ -219,7 +247,7 @@ async def test_ten_failures_lock_the_account_for_15_minutes(client):
     assert row["locked_until"] is not None
     assert timedelta(minutes=14) < row["locked_until"] - q.now() <= timedelta(minutes=15)
     r = await log_in(client, account["user_id"], account["password"])  # right password, still refused
-    assert error_messages(r.text) == {"password": "The User ID or password is not correct."}
+    assert field_errors(page(r)) == WRONG_LOGIN
     assert await events(account["user_id"], "account_locked")
     assert await events(account["user_id"], "login_refused_locked")
     await LoginThrottle.update({LoginThrottle.locked_until: q.now() - timedelta(seconds=1)}).where(
@@ -255,7 +283,7 @@ async def test_a_burst_of_wrong_passwords_gets_ten_checks_and_locks_before_the_r
     tries = [f"wrong guess number {i:02d}" for i in range(25)] + [account["password"]]
     answers = await asyncio.gather(*(log_in(client, account["user_id"], p) for p in tries))
     assert all(r.status_code == 200 for r in answers)  # nobody signed in: no 303 to My applications
-    assert error_messages(answers[-1].text) == {"password": "The User ID or password is not correct."}
+    assert field_errors(page(answers[-1])) == WRONG_LOGIN
     assert SESSION not in client.cookies
     assert len(checked) <= 10
     row = await lock(client, account["user_id"])
@@ -284,10 +312,10 @@ async def test_wrong_current_passwords_count_toward_the_lockout(client):
     await log_in(client, account["user_id"], account["password"])
     for _ in range(10):
         r = await client.post(
-            "/password/change",
+            url(client, "accounts:change-password-submit"),
             data={"current_password": "not it at all, sorry", "new_password": "", **await csrf(client)},
         )
-        assert error_messages(r.text)["current_password"] == "Your current password is not correct"
+        assert field_error(page(r), "current_password") == "Your current password is not correct"
     row = await lock(client, account["user_id"])
     assert row["locked_until"] is not None
     assert await events(account["user_id"], "account_locked")
@@ -321,7 +349,7 @@ async def test_a_new_password_from_recovery_ends_the_lockout(client):
     token = (await _emailed_link(account, "password_reset")).split("token=")[1]
     new = "seven quiet mountains drifting"
     form = {"token": token, "new_password": new, "confirm_password": new, **await csrf(client)}
-    assert (await client.post("/recover/reset", data=form)).status_code == 303
+    assert (await client.post(url(client, "accounts:reset-submit"), data=form)).status_code == 303
     assert (await lock(client, account["user_id"]))["locked_until"] is None
     assert (await log_in(client, account["user_id"], new)).status_code == 303
 
@@ -353,17 +381,21 @@ async def test_audit_log_is_append_only(database):
 async def test_my_applications_and_launching_only_granted_ones(client):
     account = await make_account(initial=False, grants=(("PSR", "provider-user"), ("EQRS", "facility-viewer")))
     await log_in(client, account["user_id"], account["password"])
-    r = await client.get("/my/applications")
-    links = re.findall(r'<a class="button" href="(/apps/\w+)">Log in to (\w+)</a>', r.text)
-    assert links == [("/apps/EQRS", "EQRS"), ("/apps/PSR", "PSR")]
-    assert "Provider User" in r.text and "Facility Viewer" in r.text
-    r = await client.get("/apps/PSR")
-    assert r.status_code == 200 and "as <strong>Provider User</strong>" in r.text
-    r = await client.get("/apps/HPMS")
-    assert r.status_code == 403 and h1(r.text) == "You cannot do that"
-    await client.post("/logout", data=await csrf(client))
-    r = await client.get("/apps/PSR")
-    assert r.status_code == 303 and r.headers["location"] == "/login"
+    r = await client.get(url(client, "accounts:applications"))
+    soup = page(r)
+    links = [(a["href"], norm(a.get_text())) for a in soup.select(".app-list a.button")]
+    assert links == [
+        (url(client, "accounts:launch", code="EQRS"), "Log in to EQRS"),
+        (url(client, "accounts:launch", code="PSR"), "Log in to PSR"),
+    ]
+    assert [role.rsplit(": ", 1)[1] for role in texts(soup, ".app-list .muted")] == ["Facility Viewer", "Provider User"]
+    r = await client.get(url(client, "accounts:launch", code="PSR"))
+    assert r.status_code == 200 and text(page(r), "main p > strong") == "Provider User"
+    r = await client.get(url(client, "accounts:launch", code="HPMS"))
+    assert r.status_code == 403 and h1(page(r)) == "You cannot do that"
+    await client.post(url(client, "accounts:logout"), data=await csrf(client))
+    r = await client.get(url(client, "accounts:launch", code="PSR"))
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:login")
 
 
 # ---- 7. Recovery ------------------------------------------------------------------------------
@@ -377,11 +409,11 @@ async def _recover(client, what: str, who: dict | str, answers: tuple[str, str])
         if isinstance(who, dict)
         else {"user_id": "ZZZZ999", "email": who}
     )
-    r = await client.post(f"/recover/{what}", data={**ids, **await csrf(client)})
-    ticket = re.search(r'name="ticket" value="([^"]+)"', r.text).group(1)
-    labels = re.findall(r'<label for="answer_\d">([^<]+)</label>', r.text)
+    r = await client.post(url(client, "accounts:recover-identify", what=what), data={**ids, **await csrf(client)})
+    ticket = input_value(page(r), "ticket")
+    labels = texts(page(r), "label[for^=answer_]")
     done = await client.post(
-        f"/recover/{what}/answers",
+        url(client, "accounts:recover-answers", what=what),
         data={"ticket": ticket, "answer_1": answers[0], "answer_2": answers[1], **await csrf(client)},
     )
     return labels, done
@@ -406,26 +438,27 @@ async def test_forgot_password_emails_a_single_use_link(client):
         ("lincoln  ELEMENTARY", "ford focus"),
     )
     assert labels == ["What was the name of your first school?", "What was the make and model of your first car?"]
-    assert h1(r.text) == "Check your email"
+    assert h1(page(r)) == "Check your email"
     mails = await _mails(account["email"], "password_reset")
     assert len(mails) == 1
     link = re.search(r"(/recover/reset\?token=\S+)", mails[0]["body"]).group(1)
     r = await client.get(link)
-    assert h1(r.text) == "Set a new password" and 'name="new_password"' in r.text
+    assert h1(page(r)) == "Set a new password" and page(r).select_one("input[name=new_password]")
     token = link.split("token=")[1]
     new = "seven quiet mountains drifting"
     r = await client.post(
-        "/recover/reset", data={"token": token, "new_password": new, "confirm_password": new, **await csrf(client)}
+        url(client, "accounts:reset-submit"),
+        data={"token": token, "new_password": new, "confirm_password": new, **await csrf(client)},
     )
-    assert r.status_code == 303 and r.headers["location"] == "/login?reset=1"
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:login", query="reset=1")
     assert (await log_in(client, account["user_id"], new)).status_code == 303
     r = await client.get(link)  # used once: gone
-    assert "This link has expired or has already been used" in r.text
+    assert link_spent(r)
     again = await client.post(
-        "/recover/reset",
+        url(client, "accounts:reset-submit"),
         data={"token": token, "new_password": new + "x", "confirm_password": new + "x", **await csrf(client)},
     )
-    assert "This link has expired or has already been used" in again.text
+    assert link_spent(again)
     assert await events(account["user_id"], "password_reset")
 
 
@@ -437,7 +470,7 @@ async def test_recovery_link_expires_after_30_minutes(client):
         PasswordReset.account == account["id"]
     )
     r = await client.get(link)
-    assert "This link has expired or has already been used" in r.text
+    assert link_spent(r)
 
 
 async def test_wrong_answers_and_unknown_accounts_get_the_same_answer_and_no_email(client):
@@ -445,7 +478,7 @@ async def test_wrong_answers_and_unknown_accounts_get_the_same_answer_and_no_ema
     _, wrong = await _recover(client, "password", account, ("Lincoln Elementary", "Honda Civic"))
     labels_a, unknown = await _recover(client, "password", "nobody@example.gov", ("a", "b"))
     labels_b, _ = await _recover(client, "password", "nobody@example.gov", ("c", "d"))
-    assert h1(wrong.text) == h1(unknown.text) == "Check your email"
+    assert h1(page(wrong)) == h1(page(unknown)) == "Check your email"
     assert re.sub(r'value="[^"]*"', "", wrong.text) == re.sub(r'value="[^"]*"', "", unknown.text)
     assert len(labels_a) == 2 and labels_a == labels_b  # the same questions every time for the same input
     assert await _mails(account["email"], "password_reset") == []
@@ -476,9 +509,8 @@ async def test_unknown_accounts_cost_the_same_argon2_checks_as_wrong_answers(cli
 async def _questions(client, what: str, user_id: str, email: str) -> tuple[list[str], str]:
     """The questions page for what was typed: its question labels and its ticket."""
     data = {"user_id": user_id, "email": email} if what == "password" else {"email": email}
-    r = await client.post(f"/recover/{what}", data={**data, **await csrf(client)})
-    labels = re.findall(r'<label for="answer_\d">([^<]+)</label>', r.text)
-    return labels, re.search(r'name="ticket" value="([^"]+)"', r.text).group(1)
+    r = await client.post(url(client, "accounts:recover-identify", what=what), data={**data, **await csrf(client)})
+    return texts(page(r), "label[for^=answer_]"), input_value(page(r), "ticket")
 
 
 async def test_forgot_password_never_confirms_that_a_user_id_and_an_email_belong_together(client):
@@ -510,12 +542,12 @@ async def test_the_recovery_ticket_does_not_carry_what_was_typed_in_clear(client
             readable.append(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("latin-1"))
         except (binascii.Error, ValueError):
             pass
-    for text in readable:
-        assert account["user_id"] not in text and account["email"] not in text
-        assert account["email"].split("@")[0] not in text
+    for part in readable:
+        assert account["user_id"] not in part and account["email"] not in part
+        assert account["email"].split("@")[0] not in part
     # Tampered: back to the start, nothing sent.
     r = await client.post(
-        "/recover/password/answers",
+        url(client, "accounts:recover-answers", what="password"),
         data={
             "ticket": ticket[:-3] + "abc",
             "answer_1": "Lincoln Elementary",
@@ -523,7 +555,7 @@ async def test_the_recovery_ticket_does_not_carry_what_was_typed_in_clear(client
             **await csrf(client),
         },
     )
-    assert r.status_code == 303 and r.headers["location"] == "/recover/password"
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:recover", what="password")
     assert await _mails(account["email"], "password_reset") == []
 
 
@@ -535,7 +567,7 @@ async def test_recovery_emails_to_one_address_are_capped_at_five_an_hour(client)
     for _ in range(5):
         await _recover(client, "password", account, right)
     _, r = await _recover(client, "user-id", account, right)
-    assert h1(r.text) == "Check your email"
+    assert h1(page(r)) == "Check your email"
     assert len(await _mails(account["email"], "password_reset")) == 5
     assert await _mails(account["email"], "user_id_link") == []
     assert await events(account["user_id"], "recovery_user-id_capped")
@@ -552,19 +584,19 @@ async def test_questions_alone_never_reset_anything(client):
 async def test_forgot_user_id_emails_a_single_use_link_that_shows_it(client):
     account = await make_account(initial=False)
     _, r = await _recover(client, "user-id", account, ("Lincoln Elementary", "Ford Focus"))
-    assert h1(r.text) == "Check your email" and "a link to see your User ID" in r.text
+    assert h1(page(r)) == "Check your email" and "with a link to see your User ID." in text(page(r), "main p")
     (mail,) = await _mails(account["email"], "user_id_link")
     assert account["user_id"] not in mail["body"]  # only a link travels by email
     link = re.search(r"(/recover/user-id/show\?token=\S+)", mail["body"]).group(1)
-    page = await client.get(link)  # opening the link (a mail scanner too) spends nothing
-    assert "Show my User ID" in page.text and account["user_id"] not in page.text
-    page = await client.get(link)
-    token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
-    shown = await client.post("/recover/user-id/show", data={"token": token, **await csrf(client)})
-    assert shown.status_code == 200 and f'<p class="tracking-number">{account["user_id"]}</p>' in shown.text
-    again = await client.post("/recover/user-id/show", data={"token": token, **await csrf(client)})
-    assert account["user_id"] not in again.text and "expired or has already been used" in again.text
-    assert "expired or has already been used" in (await client.get(link)).text
+    r = await client.get(link)  # opening the link (a mail scanner too) spends nothing
+    assert text(page(r), "main button[type=submit]") == "Show my User ID" and account["user_id"] not in r.text
+    r = await client.get(link)
+    token = input_value(page(r), "token")
+    shown = await client.post(url(client, "accounts:user-id-reveal"), data={"token": token, **await csrf(client)})
+    assert shown.status_code == 200 and tracking_number(page(shown)) == account["user_id"]
+    again = await client.post(url(client, "accounts:user-id-reveal"), data={"token": token, **await csrf(client)})
+    assert account["user_id"] not in again.text and link_spent(again)
+    assert link_spent(await client.get(link))
     actions = {e["action"] for e in await q.audit_events(subject=account["user_id"])}
     assert {"recovery_user-id_sent", "user_id_shown"} <= actions
 
@@ -576,9 +608,9 @@ async def test_a_user_id_link_expires_after_30_minutes(client):
     await PasswordReset.update({PasswordReset.expires_at: q.now() - timedelta(seconds=1)}).where(
         PasswordReset.account == account["id"]
     )
-    assert "expired or has already been used" in (await client.get(f"/recover/user-id/show?token={token}")).text
-    r = await client.post("/recover/user-id/show", data={"token": token, **await csrf(client)})
-    assert account["user_id"] not in r.text and "expired or has already been used" in r.text
+    assert link_spent(await client.get(url(client, "accounts:user-id-link", query={"token": token})))
+    r = await client.post(url(client, "accounts:user-id-reveal"), data={"token": token, **await csrf(client)})
+    assert account["user_id"] not in r.text and link_spent(r)
 
 
 async def test_a_recovery_link_works_only_for_its_own_purpose(client):
@@ -588,19 +620,19 @@ async def test_a_recovery_link_works_only_for_its_own_purpose(client):
     user_id_token = (await _emailed_link(account, "user_id_link")).split("token=")[1]
     reset_token = (await _emailed_link(account, "password_reset")).split("token=")[1]
     # Each link is signed for its own page: swapped, neither works, and neither is spent.
-    r = await client.post("/recover/user-id/show", data={"token": reset_token, **await csrf(client)})
-    assert account["user_id"] not in r.text and "expired or has already been used" in r.text
-    r = await client.get(f"/recover/reset?token={user_id_token}")
-    assert "expired or has already been used" in r.text
+    r = await client.post(url(client, "accounts:user-id-reveal"), data={"token": reset_token, **await csrf(client)})
+    assert account["user_id"] not in r.text and link_spent(r)
+    r = await client.get(url(client, "accounts:reset", query={"token": user_id_token}))
+    assert link_spent(r)
     new = "quiet harbour lamps at dusk"
     form = {"new_password": new, "confirm_password": new, **await csrf(client)}
-    r = await client.post("/recover/reset", data={"token": user_id_token, **form})
-    assert "expired or has already been used" in r.text
+    r = await client.post(url(client, "accounts:reset-submit"), data={"token": user_id_token, **form})
+    assert link_spent(r)
     assert (await log_in(client, account["user_id"], account["password"])).status_code == 303
-    r = await client.post("/recover/user-id/show", data={"token": user_id_token, **await csrf(client)})
-    assert f'<p class="tracking-number">{account["user_id"]}</p>' in r.text
-    r = await client.get(f"/recover/reset?token={reset_token}")
-    assert "Set a new password" in r.text and 'name="new_password"' in r.text
+    r = await client.post(url(client, "accounts:user-id-reveal"), data={"token": user_id_token, **await csrf(client)})
+    assert tracking_number(page(r)) == account["user_id"]
+    r = await client.get(url(client, "accounts:reset", query={"token": reset_token}))
+    assert h1(page(r)) == "Set a new password" and page(r).select_one("input[name=new_password]")
 
 
 # ---- 8. Argon2 off the event loop -------------------------------------------------------------
@@ -633,25 +665,32 @@ async def test_request_another_application_goes_to_approval_without_registering_
 
     account = await make_account(initial=False)
     await log_in(client, account["user_id"], account["password"])
-    r = await client.get("/my/applications")
-    assert 'href="/my/request">Request another application' in r.text
-    r = await client.get("/my/request")
-    assert 'href="/my/request/PSR"' not in r.text and 'href="/my/request/HPMS"' in r.text  # PSR already granted
-    r = await client.get("/my/request/HPMS/fields", params={"role": "plan-user"}, headers={"HX-Request": "true"})
-    assert set(re.findall(r'<input id="(\w+)"', r.text)) == {"contract_number", "legal_business_name"}
-    r = await client.get("/my/request/HPMS/fields", params={"role": "plan-user"})  # no JavaScript: the page
-    assert r.status_code == 303 and r.headers["location"] == "/my/request/HPMS?role=plan-user"
+    r = await client.get(url(client, "accounts:applications"))
+    assert link_href(page(r), "Request another application") == url(client, "accounts:request-start")
+    r = await client.get(url(client, "accounts:request-start"))
+    offered = attrs(page(r), "main a", "href")
+    assert url(client, "accounts:request-form", code="PSR") not in offered  # PSR already granted
+    assert url(client, "accounts:request-form", code="HPMS") in offered
+    fields = url(client, "accounts:request-fields", code="HPMS")
+    r = await client.get(fields, params={"role": "plan-user"}, headers={"HX-Request": "true"})
+    assert input_ids(page(r)) == {"contract_number", "legal_business_name"}
+    r = await client.get(fields, params={"role": "plan-user"})  # no JavaScript: the page
+    assert r.status_code == 303
+    assert r.headers["location"] == url(client, "accounts:request-form", code="HPMS", query="role=plan-user")
     form = {**CONTACT, **ROLE_FIELDS, "role": "plan-user"}
-    r = await client.post("/my/request/HPMS", data={**form, "contract_number": "X1", **await csrf(client)})
-    assert error_messages(r.text)["contract_number"].startswith("Enter a valid Contract Number")
-    r = await client.post("/my/request/HPMS", data={**form, **await csrf(client)})
-    assert h1(r.text) == "Request submitted"
-    tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    r = await client.post(
+        url(client, "accounts:request-submit", code="HPMS"),
+        data={**form, "contract_number": "X1", **await csrf(client)},
+    )
+    assert field_error(page(r), "contract_number").startswith("Enter a valid Contract Number")
+    r = await client.post(url(client, "accounts:request-submit", code="HPMS"), data={**form, **await csrf(client)})
+    assert h1(page(r)) == "Request submitted"
+    tracking = tracking_number(page(r))
     row = await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first()
     assert row["account_user_id"] == account["user_id"] and row["email"] == account["email"]
     assert row["status"] == "pending" and row["levels"] == 1
-    again = await client.post("/my/request/HPMS", data={**form, **await csrf(client)})
-    assert h1(again.text) == "You already have a pending request" and tracking in again.text
+    again = await client.post(url(client, "accounts:request-submit", code="HPMS"), data={**form, **await csrf(client)})
+    assert h1(page(again)) == "You already have a pending request" and text(page(again), "main p > strong") == tracking
 
 
 async def test_a_password_change_closes_open_recovery_links(client):
@@ -661,7 +700,7 @@ async def test_a_password_change_closes_open_recovery_links(client):
     await log_in(client, account["user_id"], account["password"])
     new = "seven quiet mountains drifting"
     r = await client.post(
-        "/password/change",
+        url(client, "accounts:change-password-submit"),
         data={
             "current_password": account["password"],
             "new_password": new,
@@ -670,18 +709,20 @@ async def test_a_password_change_closes_open_recovery_links(client):
         },
     )
     assert r.status_code == 303
-    assert "This link has expired or has already been used" in (await client.get(link)).text
+    assert link_spent(await client.get(link))
 
 
 async def test_a_recovery_ticket_works_only_for_its_own_journey(client):
     account = await make_account(initial=False)
-    r = await client.post("/recover/user-id", data={"email": account["email"], **await csrf(client)})
-    ticket = re.search(r'name="ticket" value="([^"]+)"', r.text).group(1)
     r = await client.post(
-        "/recover/password/answers",
+        url(client, "accounts:recover-identify", what="user-id"), data={"email": account["email"], **await csrf(client)}
+    )
+    ticket = input_value(page(r), "ticket")
+    r = await client.post(
+        url(client, "accounts:recover-answers", what="password"),
         data={"ticket": ticket, "answer_1": "Lincoln Elementary", "answer_2": "Ford Focus", **await csrf(client)},
     )
-    assert r.status_code == 303 and r.headers["location"] == "/recover/password"
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:recover", what="password")
     assert await _mails(account["email"], "password_reset") == []
 
 
@@ -693,38 +734,44 @@ async def test_a_lapsed_initial_password_is_refused_and_forgot_password_still_wo
     await q.update_account(account["id"], {"password_expires_at": q.now() - timedelta(minutes=1)})
     r = await log_in(client, account["user_id"], account["password"])
     assert r.status_code == 200 and SESSION not in r.headers.get("set-cookie", "")
-    message = error_messages(r.text)["password"]
-    assert "Your initial password has expired" in message and "Forgot password" in message
-    assert 'href="/recover/password"' in r.text  # the way out is on the same page
+    message = field_error(page(r), "password")
+    assert message.startswith("Your initial password has expired") and "Forgot password" in message
+    assert link_href(page(r), "Forgot password") == url(client, "accounts:recover", what="password")  # the way out
     assert await UserSession.count().where(UserSession.account == account["id"]) == 0
 
     # Forgot password: the authentication questions, then the emailed single-use link.
     labels, r = await _recover(client, "password", account, ("Lincoln Elementary", "Ford Focus"))
     assert labels == ["What was the name of your first school?", "What was the make and model of your first car?"]
-    assert h1(r.text) == "Check your email"
+    assert h1(page(r)) == "Check your email"
     mail = await smtp.last_to(account["email"])
     assert mail.subject == "Reset your IACS password"
     link = re.search(r"(/recover/reset\?token=\S+)", mail.text).group(1)
     r = await client.get(link)
-    assert h1(r.text) == "Set a new password" and 'name="new_password"' in r.text
+    assert h1(page(r)) == "Set a new password" and page(r).select_one("input[name=new_password]")
     new = "copper kites above winter meadows"
     token = link.split("token=", 1)[1]
     r = await client.post(
-        "/recover/reset", data={"token": token, "new_password": new, "confirm_password": new, **await csrf(client)}
+        url(client, "accounts:reset-submit"),
+        data={"token": token, "new_password": new, "confirm_password": new, **await csrf(client)},
     )
-    assert r.status_code == 303 and r.headers["location"] == "/login?reset=1"
-    assert "This link has expired or has already been used" in (await client.get(link)).text  # single use
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:login", query="reset=1")
+    assert link_spent(await client.get(link))  # single use
 
     row = await Account.select().where(Account.id == account["id"]).first()
     assert row["password_initial"] is False and row["password_expires_at"] is None
     r = await log_in(client, account["user_id"], account["password"])  # the lapsed one: still refused
-    assert r.status_code == 200 and error_messages(r.text) == {"password": "The User ID or password is not correct."}
+    assert r.status_code == 200 and field_errors(page(r)) == WRONG_LOGIN
     r = await log_in(client, account["user_id"], new)
-    assert r.status_code == 303 and r.headers["location"] == "/my/applications"  # no forced change any more
-    r = await client.get("/my/applications")
-    assert r.status_code == 200 and h1(r.text) == "My applications"
-    r = await client.get("/password/change")  # still reachable by choice, no longer as "initial password"
-    assert r.status_code == 200 and "initial password" not in r.text
+    assert r.status_code == 303 and r.headers["location"] == url(
+        client, "accounts:applications"
+    )  # no forced change any more
+    r = await client.get(url(client, "accounts:applications"))
+    assert r.status_code == 200 and h1(page(r)) == "My applications"
+    r = await client.get(
+        url(client, "accounts:change-password")
+    )  # still reachable by choice, no longer as "initial password"
+    assert r.status_code == 200 and not page(r).select("[role=status]")
+    assert "initial password" not in text(page(r), "main")
     assert await events(account["user_id"], "login_refused_initial_expired")
     assert await events(account["user_id"], "password_reset")
 
@@ -735,7 +782,7 @@ async def test_long_passwords_are_never_truncated(client):
     assert len(long_password) == 80
     await log_in(client, account["user_id"], account["password"])
     r = await client.post(
-        "/password/change",
+        url(client, "accounts:change-password-submit"),
         data={
             "current_password": account["password"],
             "new_password": long_password,
@@ -743,13 +790,15 @@ async def test_long_passwords_are_never_truncated(client):
             **await csrf(client),
         },
     )
-    assert r.status_code == 303 and r.headers["location"] == "/my/applications?changed=1", error_messages(r.text)
-    await client.post("/logout", data=await csrf(client))
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:applications", query="changed=1"), (
+        field_errors(page(r))
+    )
+    await client.post(url(client, "accounts:logout"), data=await csrf(client))
     for prefix in (64, 72, 79):
         r = await log_in(client, account["user_id"], long_password[:prefix])
         assert r.status_code == 200, prefix
-        assert error_messages(r.text) == {"password": "The User ID or password is not correct."}, prefix
+        assert field_errors(page(r)) == WRONG_LOGIN, prefix
     assert await UserSession.count().where(UserSession.account == account["id"]) == 0
     r = await log_in(client, account["user_id"], long_password)
-    assert r.status_code == 303 and r.headers["location"] == "/my/applications"
-    assert (await client.get("/my/applications")).status_code == 200
+    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:applications")
+    assert (await client.get(url(client, "accounts:applications"))).status_code == 200
