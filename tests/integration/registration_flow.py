@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-import html5lib
+from tests.support import url
 
-NS = {"h": "http://www.w3.org/1999/xhtml"}
 _counter = itertools.count(1)
 
 PERSONAL = {
@@ -46,24 +45,6 @@ def unique_email() -> str:
     return f"applicant{next(_counter)}.{id(_counter) % 10000}@example.gov"
 
 
-def doc(text: str):
-    return html5lib.parse(text)
-
-
-def h1(text: str) -> str:
-    el = doc(text).find(".//h:h1", NS)
-    return "".join(el.itertext()).strip() if el is not None else ""
-
-
-def error_messages(text: str) -> dict[str, str]:
-    """Field id -> the message shown next to it."""
-    out = {}
-    for el in doc(text).iter():
-        if el.get("class") == "error-message" and el.get("id", "").endswith("-error"):
-            out[el.get("id")[: -len("-error")]] = "".join(el.itertext()).replace("Error:", "").strip()
-    return out
-
-
 class Applicant:
     """One browser's registration, step by step."""
 
@@ -79,29 +60,31 @@ class Applicant:
 
     async def post(self, path: str, data: dict | None = None, **kw):
         if "csrftoken" not in self.client.cookies:
-            await self.client.get("/")
+            await self.client.get(url(self.client, "home:getting-ready"))
         return await self.client.post(path, data={**(data or {}), **self.csrf}, **kw)
 
     async def accept_terms(self):
-        await self.client.get(f"/register/{self.app_code}/terms")
-        return await self.post(f"/register/{self.app_code}/terms")
+        await self.client.get(url(self.client, "registration:terms", code=self.app_code))
+        return await self.post(url(self.client, "registration:accept", code=self.app_code))
 
     async def personal(self, **override):
         data = {**PERSONAL, "email": self.email, "email_confirm": self.email, **override}
-        return await self.post("/register/personal", data)
+        return await self.post(url(self.client, "registration:personal-save"), data)
 
     async def verify(self, code: str | None = None):
         code = code or await self.smtp.code_for(self.email)
-        return await self.post("/register/verify", {"code": code})
+        return await self.post(url(self.client, "registration:verify-check"), {"code": code})
 
     async def contact(self, role: str = "provider-user", **override):
-        return await self.post("/register/contact", {**CONTACT, "role": role, **ROLE_FIELDS, **override})
+        return await self.post(
+            url(self.client, "registration:contact-save"), {**CONTACT, "role": role, **ROLE_FIELDS, **override}
+        )
 
     async def questions(self, **override):
-        return await self.post("/register/questions", {**QUESTIONS, **override})
+        return await self.post(url(self.client, "registration:questions-save"), {**QUESTIONS, **override})
 
     async def submit(self):
-        return await self.post("/register/submit")
+        return await self.post(url(self.client, "registration:submit"))
 
     async def through_questions(self, role: str = "provider-user"):
         for step in (self.accept_terms, self.personal, self.verify):

@@ -8,13 +8,31 @@ import json
 import re
 from datetime import timedelta
 
-import html5lib
 import pytest
 
 from portal.hashing import normalise_answer, verify_secret
 from portal.models.tables import AccessRequest, OutboxMessage, RegistrationDraft
+from tests.htmlcheck import (
+    attr,
+    attrs,
+    definitions,
+    field_error,
+    field_errors,
+    h1,
+    input_ids,
+    input_value,
+    link_href,
+    norm,
+    notice,
+    page,
+    text,
+    texts,
+    title,
+    tracking_number,
+)
 from tests.integration.conftest import checked_client
-from tests.integration.registration_flow import NS, Applicant, error_messages, h1, unique_email
+from tests.integration.registration_flow import Applicant, unique_email
+from tests.support import url
 
 HX = {"HX-Request": "true"}
 
@@ -33,21 +51,22 @@ async def draft_count() -> int:
 
 
 async def test_application_list_filters_by_plain_get(client):
-    r = await client.get("/register/", params={"q": "gentran"})
-    doc = html5lib.parse(r.text)
-    links = ["".join(a.itertext()) for a in doc.findall(".//h:div[@id='application-list']//h:a", NS)]
-    assert links == ["CMS Gentran Mailbox Services (GENTRAN)"]
-    assert doc.find(".//h:input[@id='q']", NS).get("value") == "gentran"
+    r = await client.get(url(client, "registration:start"), params={"q": "gentran"})
+    soup = page(r)
+    assert texts(soup, "#application-list a") == ["CMS Gentran Mailbox Services (GENTRAN)"]
+    assert attr(soup, "input#q", "value") == "gentran"
 
 
 async def test_application_list_filters_as_you_type_with_htmx(client):
-    r = await client.get("/register/", params={"q": "medicare"}, headers=HX)
+    r = await client.get(url(client, "registration:start"), params={"q": "medicare"}, headers=HX)
     assert r.status_code == 200
     assert not r.text.lstrip().startswith("<!doctype")  # only the list fragment
     assert r.text.lstrip().startswith('<div id="application-list"')
-    assert r.headers["hx-push-url"] == "/register?q=medicare"
+    assert r.headers["hx-push-url"] == url(client, "registration:start", query="q=medicare")
     assert "HX-Request" in r.headers["vary"]
-    names = re.findall(r'<a href="/register/(\w+)/terms">', r.text)
+    links = [(a["href"], norm(a.get_text())) for a in page(r).select("#application-list a")]
+    names = [label.rsplit(" (", 1)[1].removesuffix(")") for _, label in links]  # "Name (CODE)"
+    assert [href for href, _ in links] == [url(client, "registration:terms", code=code) for code in names]
     assert names and all("medicare" in _app_text(code) for code in names)
     assert "HIOS" not in names
     assert len(r.content) < 2000
@@ -62,8 +81,8 @@ def _app_text(code: str) -> str:
 
 async def test_terms_are_versioned_and_accept_records_version_and_time(client, smtp):
     before = await draft_count()
-    r = await client.get("/register/PSR/terms")
-    assert "version 2026-01" in r.text
+    r = await client.get(url(client, "registration:terms", code="PSR"))
+    assert text(page(r), "p.hint") == "Terms and Conditions, version 2026-01"
     assert await draft_count() == before  # reading the terms stores nothing
     a = Applicant(client, smtp)
     r = await a.accept_terms()
@@ -75,15 +94,14 @@ async def test_terms_are_versioned_and_accept_records_version_and_time(client, s
 
 async def test_decline_returns_home_and_stores_nothing(client):
     before = await draft_count()
-    r = await client.get("/register/HPMS/terms")
-    decline = html5lib.parse(r.text).find(".//h:a[.='Decline']", NS)
-    assert decline is not None and decline.get("href") == "/"
+    r = await client.get(url(client, "registration:terms", code="HPMS"))
+    assert link_href(page(r), "Decline") == url(client, "home:getting-ready")
     assert await draft_count() == before
     assert "iacs_draft" not in client.cookies
 
 
 async def test_unknown_application_is_404(client):
-    assert (await client.get("/register/NOPE/terms")).status_code == 404
+    assert (await client.get(url(client, "registration:terms", code="NOPE"))).status_code == 404
 
 
 # ---- 2. The six steps -------------------------------------------------------------------------
@@ -99,41 +117,42 @@ async def test_each_step_shows_step_n_of_6(client, smtp):
         "questions": "Step 4 of 6: Authentication Questions",
         "review": "Step 5 of 6: Review Details",
     }
-    for slug, title in names.items():
-        r = await client.get(f"/register/{slug}")
-        assert r.status_code == 200 and h1(r.text) == title
-        assert f"<title>{title} – IACS Registration</title>" in r.text
+    for slug, step_title in names.items():
+        r = await client.get(url(client, f"registration:{slug}"))
+        assert r.status_code == 200 and h1(page(r)) == step_title
+        assert title(page(r)) == f"{step_title} – IACS Registration"
 
 
 async def test_htmx_step_is_one_round_trip_with_pushed_url(client, smtp):
     a = Applicant(client, smtp)
     await a.accept_terms()
-    r = await a.post("/register/personal", {**_personal(a)}, headers=HX)
+    r = await a.post(url(client, "registration:personal-save"), {**_personal(a)}, headers=HX)
     assert r.status_code == 200
-    assert r.headers["hx-push-url"] == "/register/verify"
-    assert "<title>Step 2 of 6: Email Verification" in r.text
-    assert h1(r.text) == "Step 2 of 6: Email Verification"
+    assert r.headers["hx-push-url"] == url(client, "registration:verify")
+    assert title(page(r)) == "Step 2 of 6: Email Verification – IACS Registration"
+    assert h1(page(r)) == "Step 2 of 6: Email Verification"
     assert not r.text.lstrip().startswith("<!doctype")
 
 
 async def test_server_refuses_to_skip_steps(client, smtp):
     a = Applicant(client, smtp)
     await a.accept_terms()
-    for path in ("/register/verify", "/register/contact", "/register/questions", "/register/review", "/register/done"):
-        r = await client.get(path)
-        assert r.status_code == 303 and r.headers["location"] == "/register/personal", path
+    for step in ("verify", "contact", "questions", "review", "done"):
+        r = await client.get(url(client, f"registration:{step}"))
+        assert r.status_code == 303 and r.headers["location"] == url(client, "registration:personal"), step
     await a.personal()
-    r = await client.get("/register/review")
-    assert r.headers["location"] == "/register/verify"
+    verify = url(client, "registration:verify")
+    r = await client.get(url(client, "registration:review"))
+    assert r.headers["location"] == verify
     r = await a.contact()
-    assert r.headers["location"] == "/register/verify"
-    r = await client.get("/register/review", headers=HX)
-    assert r.status_code == 200 and r.headers["hx-redirect"] == "/register/verify"
+    assert r.headers["location"] == verify
+    r = await client.get(url(client, "registration:review"), headers=HX)
+    assert r.status_code == 200 and r.headers["hx-redirect"] == verify
     # The review's sections too (found by the generated-input tier: a 500 on a draft with no
     # contact details yet).
     for section in ("personal", "contact", "questions"):
-        r = await client.get(f"/register/review/{section}", headers=HX)
-        assert r.status_code == 200 and r.headers["hx-redirect"] == "/register/verify", section
+        r = await client.get(url(client, "registration:review-section", section=section), headers=HX)
+        assert r.status_code == 200 and r.headers["hx-redirect"] == verify, section
 
 
 def _personal(a: Applicant) -> dict:
@@ -156,10 +175,10 @@ async def test_code_is_emailed_stored_hashed_and_valid_30_minutes(client, smtp):
     assert len(draft["code_hash"]) == 64
     sent = (await OutboxMessage.select().where(OutboxMessage.to_address == a.email).first())["created_at"]
     assert timedelta(minutes=29) < draft["code_expires_at"] - sent <= timedelta(minutes=30, seconds=5)
-    r = await client.get("/register/verify")
+    r = await client.get(url(client, "registration:verify"))
     expiry = draft["code_expires_at"].strftime("%H:%M")
-    assert f"expires at <strong>{expiry} UTC</strong>" in r.text  # the clock time, without JavaScript
-    left = int(re.search(r'data-expires-in="(\d+)"', r.text)[1])  # for the live countdown
+    assert text(page(r), ".expiry > strong") == f"{expiry} UTC"  # the clock time, without JavaScript
+    left = int(attr(page(r), ".expiry .countdown", "data-expires-in"))  # for the live countdown
     assert 29 * 60 <= left <= 30 * 60
 
 
@@ -168,28 +187,28 @@ async def test_resend_once_a_minute_and_five_an_hour_voiding_the_old_code(client
     await a.accept_terms()
     await a.personal()
     first = await smtp.code_for(a.email)
-    r = await a.post("/register/verify/resend")
-    assert "You can ask for a new code once a minute" in error_messages(r.text)["code"]
+    r = await a.post(url(client, "registration:resend"))
+    assert "You can ask for a new code once a minute" in field_error(page(r), "code")
     draft = await latest_draft()
     # Pretend the first send was two minutes ago: a resend is allowed and voids the first code.
     await _shift_sends(draft, minutes=2)
-    r = await a.post("/register/verify/resend")
-    assert "We have sent a new code" in r.text
+    r = await a.post(url(client, "registration:resend"))
+    assert notice(page(r)) == f"We have sent a new code to {a.email}. Only the newest code works."
     second = await smtp.code_for(a.email)
     assert (await latest_draft())["code_hash"] != draft["code_hash"]
     if first != second:  # one time in a million the two random codes are equal
         r = await a.verify(first)
-        assert "This code no longer works: a newer code was sent" in error_messages(r.text)["code"]
+        assert "This code no longer works: a newer code was sent" in field_error(page(r), "code")
     # Five sends in the hour: the sixth is refused until the oldest is an hour old.
     for _ in range(3):
         await _shift_sends(await latest_draft(), minutes=2)
-        r = await a.post("/register/verify/resend")
-        assert "We have sent a new code" in r.text
+        r = await a.post(url(client, "registration:resend"))
+        assert notice(page(r)) == f"We have sent a new code to {a.email}. Only the newest code works."
     await _shift_sends(await latest_draft(), minutes=2)
-    r = await a.post("/register/verify/resend")
-    assert "You have asked for 5 codes in the last hour" in error_messages(r.text)["code"]
+    r = await a.post(url(client, "registration:resend"))
+    assert "You have asked for 5 codes in the last hour" in field_error(page(r), "code")
     r = await a.verify(await smtp.code_for(a.email))
-    assert r.status_code == 303 and r.headers["location"] == "/register/contact"
+    assert r.status_code == 303 and r.headers["location"] == url(client, "registration:contact")
 
 
 async def _shift_sends(draft: dict, *, minutes: int) -> None:
@@ -243,8 +262,8 @@ async def test_one_address_gets_at_most_five_codes_an_hour_across_drafts_and_bro
         a = Applicant(browser, smtp, email=email)
         await a.accept_terms()
         r = await a.personal()
-        assert r.status_code == 200 and h1(r.text).startswith("Step 1 of 6")
-        message = error_messages(r.text)["email"]
+        assert r.status_code == 200 and h1(page(r)).startswith("Step 1 of 6")
+        message = field_error(page(r), "email")
         assert message.startswith(CAPPED) and re.search(r"again at \d\d:\d\d UTC", message)
         assert "account" not in message
         assert (await latest_draft())["email"] is None  # nothing half-saved
@@ -257,8 +276,8 @@ async def test_ten_codes_a_day_to_one_address_and_resend_is_capped_too(client, s
     assert (await a.personal()).status_code == 303  # 1 today, just now
     await _queued_earlier(a.email, "verification_code", [timedelta(hours=h) for h in range(2, 11)])  # 9 more
     await _shift_sends(await latest_draft(), minutes=2)  # the draft's own once-a-minute rule allows it
-    r = await a.post("/register/verify/resend")
-    message = error_messages(r.text)["code"]
+    r = await a.post(url(client, "registration:resend"))
+    message = field_error(page(r), "code")
     assert message.startswith(CAPPED)
     assert await _codes_to(a.email) == 10
 
@@ -270,7 +289,7 @@ async def test_tracking_number_emails_to_one_address_are_capped(client, smtp):
     await a.through_questions()
     await _queued_earlier(a.email, "tracking_number", [timedelta(minutes=m) for m in range(1, 6)])
     r = await a.submit()
-    tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    tracking = tracking_number(page(r))
     assert await AccessRequest.count().where(AccessRequest.tracking_number == tracking) == 1
     sent = await OutboxMessage.count().where(
         (OutboxMessage.to_address == a.email) & (OutboxMessage.kind == "tracking_number")
@@ -286,16 +305,16 @@ async def test_five_wrong_codes_void_the_code_and_a_resend_does_not_reset_the_co
     wrong = "000000" if code != "000000" else "111111"
     for left in (4, 3, 2, 1):
         r = await a.verify(wrong)
-        assert f"That code is not correct. Check the email and try again ({left} tr" in error_messages(r.text)["code"]
+        assert f"That code is not correct. Check the email and try again ({left} tr" in field_error(page(r), "code")
     r = await a.verify(wrong)
-    assert "fifth wrong code in an hour, so the code no longer works" in error_messages(r.text)["code"]
+    assert "fifth wrong code in an hour, so the code no longer works" in field_error(page(r), "code")
     assert (await latest_draft())["code_voided"]
     r = await a.verify(code)  # the right code, but voided
-    assert "Too many wrong codes in the last hour" in error_messages(r.text)["code"]
+    assert "Too many wrong codes in the last hour" in field_error(page(r), "code")
     await _shift_sends(await latest_draft(), minutes=2)
-    await a.post("/register/verify/resend")
+    await a.post(url(client, "registration:resend"))
     r = await a.verify(await smtp.code_for(a.email))  # a new code: the hour's wrong tries still count
-    assert "Too many wrong codes in the last hour" in error_messages(r.text)["code"]
+    assert "Too many wrong codes in the last hour" in field_error(page(r), "code")
     assert (await latest_draft())["email_verified_at"] is None
 
 
@@ -309,7 +328,7 @@ async def test_expired_code_has_its_own_message(client, smtp):
         {RegistrationDraft.code_expires_at: draft["code_expires_at"] - timedelta(minutes=31)}
     ).where(RegistrationDraft.id == draft["id"])
     r = await a.verify(code)
-    assert "This code has expired" in error_messages(r.text)["code"]
+    assert "This code has expired" in field_error(page(r), "code")
     assert (await latest_draft())["email_verified_at"] is None
 
 
@@ -318,12 +337,15 @@ async def test_verified_email_is_locked_on_the_server(client, smtp):
     await a.accept_terms()
     await a.personal()
     await a.verify()
-    r = await client.get("/register/personal")
-    assert 'name="email"' not in r.text and a.email in r.text  # shown, not editable
+    r = await client.get(url(client, "registration:personal"))
+    assert page(r).select_one("[name=email]") is None  # shown, not editable:
+    assert text(page(r), "#email .locked") == f"{a.email} Verified"
     r = await a.personal(email="someone.else@example.gov", email_confirm="someone.else@example.gov")
-    assert error_messages(r.text)["email"] == "Your email address is verified and cannot be changed"
+    assert field_error(page(r), "email") == "Your email address is verified and cannot be changed"
     assert (await latest_draft())["email"] == a.email
-    r = await a.post("/register/review/personal", {**_personal(a), "email": "x@example.gov"})
+    r = await a.post(
+        url(client, "registration:review-save", section="personal"), {**_personal(a), "email": "x@example.gov"}
+    )
     assert (await latest_draft())["email"] == a.email
 
 
@@ -335,16 +357,20 @@ async def test_changing_the_role_swaps_in_exactly_its_fields(client, smtp):
     await a.accept_terms()
     await a.personal()
     await a.verify()
-    r = await client.get("/register/contact/fields", params={"role": "security-official"}, headers=HX)
-    ids = set(re.findall(r'<input id="(\w+)"', r.text))
-    assert ids == {"npi", "tin", "legal_business_name"}
-    r = await client.get("/register/contact/fields", params={"role": "provider-user"}, headers=HX)
-    assert set(re.findall(r'<input id="(\w+)"', r.text)) == {"npi", "tin"}
+    fields = url(client, "registration:contact-fields")
+    r = await client.get(fields, params={"role": "security-official"}, headers=HX)
+    assert input_ids(page(r)) == {"npi", "tin", "legal_business_name"}
+    r = await client.get(fields, params={"role": "provider-user"}, headers=HX)
+    assert input_ids(page(r)) == {"npi", "tin"}
     # Without JavaScript the page re-renders with the chosen role's fields and keeps the values.
-    r = await a.post("/register/contact", {"organization": "Kept Org", "role": "security-official", "action": "role"})
-    assert h1(r.text) == "Step 3 of 6: Contact Information"
-    assert 'id="legal_business_name"' in r.text and 'value="Kept Org"' in r.text
-    assert error_messages(r.text) == {}
+    r = await a.post(
+        url(client, "registration:contact-save"),
+        {"organization": "Kept Org", "role": "security-official", "action": "role"},
+    )
+    soup = page(r)
+    assert h1(soup) == "Step 3 of 6: Contact Information"
+    assert soup.select_one("input#legal_business_name") and input_value(soup, "organization") == "Kept Org"
+    assert field_errors(soup) == {}
 
 
 @pytest.mark.parametrize(
@@ -364,7 +390,7 @@ async def test_contact_fields_are_validated_by_their_format(client, smtp, field,
     await a.personal()
     await a.verify()
     r = await a.contact(**{field: value})
-    assert r.status_code == 200 and error_messages(r.text)[field] == message
+    assert r.status_code == 200 and field_error(page(r), field) == message
     assert (await latest_draft())["contact"] is None
 
 
@@ -390,9 +416,9 @@ async def test_two_different_questions_are_required(client, smtp):
     await a.verify()
     await a.contact()
     r = await a.questions(question_2="first-school")
-    assert error_messages(r.text)["question_2"] == "Choose a different question for each answer"
+    assert field_error(page(r), "question_2") == "Choose a different question for each answer"
     r = await a.questions(question_2="", answer_2="")
-    assert error_messages(r.text)["question_2"] == "Select question 2"
+    assert field_error(page(r), "question_2") == "Select question 2"
     assert (await latest_draft())["questions"] is None
 
 
@@ -402,26 +428,34 @@ async def test_two_different_questions_are_required(client, smtp):
 async def test_review_inline_edit_with_htmx(client, smtp):
     a = Applicant(client, smtp)
     await a.through_questions()
-    r = await client.get("/register/review")
-    assert 'Edit<span class="visually-hidden"> personal information</span>' in r.text
-    assert "•••••6789" in r.text and "•••••6789" in r.text and "123-45-6789" not in r.text
-    assert 'href="/register/review/email' not in r.text  # no Edit for the email address
-    r = await client.get("/register/review/contact/edit", headers=HX)
-    assert r.text.lstrip().startswith('<section id="review-contact"') and 'id="organization"' in r.text
-    r = await a.post("/register/review/contact", {**_contact_values(), "organization": ""}, headers=HX)
-    assert error_messages(r.text) == {"organization": "Enter your organization"}  # still the form
-    r = await a.post("/register/review/contact", {**_contact_values(), "organization": "New Org"}, headers=HX)
-    assert "<dd>New Org</dd>" in r.text and 'id="organization"' not in r.text  # read-only again
+    r = await client.get(url(client, "registration:review"))
+    soup = page(r)
+    assert text(soup, "#review-personal a.button") == "Edit personal information"
+    assert definitions(soup, "#review-personal dl")["Social Security Number"] == "•••••6789"
+    assert definitions(soup, "#review-contact dl")["Tax Identification Number (TIN)"] == "•••••6789"
+    assert "123-45-6789" not in r.text  # nowhere on the page
+    no_email_edit = url(client, "registration:review-section", section="email")  # no Edit for the email address
+    assert not [href for href in attrs(soup, "a", "href") if href.startswith(no_email_edit)]
+    r = await client.get(url(client, "registration:review-edit", section="contact"), headers=HX)
+    assert r.text.lstrip().startswith('<section id="review-contact"') and page(r).select_one("#organization")
+    save = url(client, "registration:review-save", section="contact")
+    r = await a.post(save, {**_contact_values(), "organization": ""}, headers=HX)
+    assert field_errors(page(r)) == {"organization": "Enter your organization"}  # still the form
+    r = await a.post(save, {**_contact_values(), "organization": "New Org"}, headers=HX)
+    assert definitions(page(r), "#review-contact dl")["Organization"] == "New Org"
+    assert page(r).select_one("#organization") is None  # read-only again
     assert (await latest_draft())["contact"]["organization"] == "New Org"
 
 
 async def test_review_edit_without_javascript_goes_to_the_step_and_back(client, smtp):
     a = Applicant(client, smtp)
     await a.through_questions()
-    r = await client.get("/register/review/contact/edit")
-    assert r.status_code == 303 and r.headers["location"] == "/register/contact?from=review"
-    r = await a.post("/register/contact?from=review", {**_contact_values(), "organization": "Via Page"})
-    assert r.status_code == 303 and r.headers["location"] == "/register/review"
+    r = await client.get(url(client, "registration:review-edit", section="contact"))
+    assert r.status_code == 303 and r.headers["location"] == url(client, "registration:contact", query="from=review")
+    r = await a.post(
+        url(client, "registration:contact-save", query="from=review"), {**_contact_values(), "organization": "Via Page"}
+    )
+    assert r.status_code == 303 and r.headers["location"] == url(client, "registration:review")
 
 
 def _contact_values() -> dict:
@@ -437,11 +471,11 @@ async def test_submit_creates_one_request_and_the_tracking_email(client, smtp):
     a = Applicant(client, smtp)
     await a.through_questions()
     r = await a.submit()
-    assert h1(r.text) == "Step 6 of 6: Acknowledgement"
-    tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    assert h1(page(r)) == "Step 6 of 6: Acknowledgement"
+    tracking = tracking_number(page(r))
     assert re.fullmatch(r"IACS-[2-9A-HJKMNP-TV-Z]{4}(-[2-9A-HJKMNP-TV-Z]{4}){2}", tracking)
     again = await a.submit()  # replayed POST
-    assert tracking in again.text
+    assert tracking_number(page(again)) == tracking
     rows = await AccessRequest.select().where(AccessRequest.email == a.email)
     assert len(rows) == 1 and rows[0]["tracking_number"] == tracking and rows[0]["status"] == "pending"
     assert rows[0]["levels"] == 1 and (rows[0]["due_at"] - rows[0]["submitted_at"]).days == 14
@@ -463,7 +497,7 @@ async def test_concurrent_double_submit_creates_one_request(concurrent_client, s
     await a.through_questions()
     r1, r2, r3 = await asyncio.gather(a.submit(), a.submit(), a.submit())
     assert {r1.status_code, r2.status_code, r3.status_code} == {200}
-    numbers = {re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1) for r in (r1, r2, r3)}
+    numbers = {tracking_number(page(r)) for r in (r1, r2, r3)}
     assert len(numbers) == 1
     assert len(await AccessRequest.select().where(AccessRequest.email == a.email)) == 1
 
@@ -473,8 +507,8 @@ async def test_ok_ends_the_draft(client, smtp):
     await a.through_questions()
     await a.submit()
     draft_id = (await latest_draft())["id"]
-    r = await a.post("/register/done")
-    assert r.status_code == 303 and r.headers["location"] == "/"
+    r = await a.post(url(client, "registration:finish"))
+    assert r.status_code == 303 and r.headers["location"] == url(client, "home:getting-ready")
     assert await RegistrationDraft.count().where(RegistrationDraft.id == draft_id) == 0
     assert "iacs_draft" not in client.cookies
     assert len(await AccessRequest.select().where(AccessRequest.email == a.email)) == 1
@@ -485,13 +519,14 @@ async def test_one_pending_request_per_email_and_application(client, smtp, app):
     a = Applicant(client, smtp)
     await a.through_questions()
     r = await a.submit()
-    tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    tracking = tracking_number(page(r))
     async with checked_client(app) as other_browser:
         b = Applicant(other_browser, smtp, email=a.email)
         await b.through_questions()
         r = await b.submit()
-    assert h1(r.text) == "You already have a pending request"
-    assert tracking in r.text and 'href="/status"' in r.text
+    assert h1(page(r)) == "You already have a pending request"
+    assert text(page(r), "main p > strong") == tracking
+    assert link_href(page(r), "Check registration status") == url(client, "status:form")
     assert len(await AccessRequest.select().where(AccessRequest.email == a.email)) == 1
 
 
@@ -502,19 +537,21 @@ async def test_status_shows_state_and_review_date_and_hides_wrong_pairs(client, 
     a = Applicant(client, smtp)
     await a.through_questions()
     r = await a.submit()
-    tracking = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text).group(1)
+    tracking = tracking_number(page(r))
     row = await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first()
-    r = await a.post("/status", {"tracking_number": tracking.lower().replace("-", " "), "email": a.email.upper()})
-    assert "Pending approval at level 1 of 1" in r.text
-    assert row["due_at"].strftime("%d %B %Y") in r.text
-    wrong_pair = await a.post("/status", {"tracking_number": tracking, "email": "other@example.gov"})
-    unknown = await a.post("/status", {"tracking_number": "IACS-2222-3333-4444", "email": a.email})
+    check = url(client, "status:check")
+    r = await a.post(check, {"tracking_number": tracking.lower().replace("-", " "), "email": a.email.upper()})
+    result = definitions(page(r), "#status dl")
+    assert result["Status"] == "Pending approval at level 1 of 1"
+    assert result["Review target date"] == row["due_at"].strftime("%d %B %Y")
+    wrong_pair = await a.post(check, {"tracking_number": tracking, "email": "other@example.gov"})
+    unknown = await a.post(check, {"tracking_number": "IACS-2222-3333-4444", "email": a.email})
 
     def answer(text: str) -> str:
         """The page without the values typed into the form."""
         return re.sub(r'value="[^"]*"', "", text)
 
-    assert "We could not find a registration" in wrong_pair.text
+    assert notice(page(wrong_pair)).startswith("We could not find a registration with that tracking number")
     assert answer(wrong_pair.text) == answer(unknown.text)
     assert wrong_pair.status_code == unknown.status_code == 200
 
@@ -531,17 +568,17 @@ async def test_draft_cookie_is_signed_httponly_samesite_and_names_only_the_draft
     value = client.cookies["iacs_draft"]
     assert value.count(".") == 2  # itsdangerous: payload.timestamp.signature, and nothing else
     client.cookies.set("iacs_draft", value[:-2] + ("AA" if not value.endswith("AA") else "BB"), path="/register")
-    r = await client.get("/register/personal")
-    assert r.status_code == 303 and r.headers["location"] == "/register?expired=1"
+    r = await client.get(url(client, "registration:personal"))
+    assert r.status_code == 303 and r.headers["location"] == url(client, "registration:start", query="expired=1")
 
 
 async def test_a_returning_browser_resumes_its_draft(client, smtp):
     a = Applicant(client, smtp)
     await a.accept_terms()
     await a.personal()
-    r = await client.get("/register/")
-    assert "You have a registration in progress for <strong>Provider Statistical" in r.text
-    assert 'href="/register/verify">Continue your registration' in r.text
+    r = await client.get(url(client, "registration:start"))
+    assert text(page(r), "main .panel p > strong").startswith("Provider Statistical")
+    assert link_href(page(r), "Continue your registration") == url(client, "registration:verify")
 
 
 async def test_ssn_and_tin_are_encrypted_at_rest_with_a_key_id(client, smtp, app):
@@ -581,23 +618,28 @@ async def test_purge_deletes_idle_drafts_with_their_data(client, smtp):
     deleted = await purge_idle_drafts()
     assert deleted >= 1
     assert await RegistrationDraft.count().where(RegistrationDraft.id == idle["id"]) == 0
-    r = await client.get("/register/verify")
-    assert r.status_code == 303 and r.headers["location"] == "/register?expired=1"
+    r = await client.get(url(client, "registration:verify"))
+    assert r.status_code == 303 and r.headers["location"] == url(client, "registration:start", query="expired=1")
 
 
 async def test_ssn_and_tin_never_go_back_to_the_browser(client, smtp):
     a = Applicant(client, smtp)
     await a.through_questions()
-    for path in ("/register/personal", "/register/contact", "/register/review"):
-        text = (await client.get(path)).text
-        assert "123-45-6789" not in text and "123456789" not in text.replace("1234567893", ""), path
-    r = await client.get("/register/review/personal/edit", headers=HX)
-    assert 'name="ssn"' in r.text and "45-6789" not in r.text and "leave this blank to keep it" in r.text
+    for step in ("personal", "contact", "review"):
+        body = (await client.get(url(client, f"registration:{step}"))).text
+        assert "123-45-6789" not in body and "123456789" not in body.replace("1234567893", ""), step
+    r = await client.get(url(client, "registration:review-edit", section="personal"), headers=HX)
+    assert input_value(page(r), "ssn") == "" and "45-6789" not in r.text  # nowhere in the fragment
+    assert text(page(r), "#ssn-hint").startswith("We have your SSN; leave this blank to keep it")
     # Saving with the SSN and TIN left blank keeps the saved ones.
-    r = await a.post("/register/review/personal", {**_personal(a), "ssn": ""}, headers=HX)
-    assert "•••••6789" in r.text
-    r = await a.post("/register/review/contact", {**_contact_values(), "tin": ""}, headers=HX)
-    assert "•••••6789" in r.text
+    r = await a.post(
+        url(client, "registration:review-save", section="personal"), {**_personal(a), "ssn": ""}, headers=HX
+    )
+    assert definitions(page(r), "#review-personal dl")["Social Security Number"] == "•••••6789"
+    r = await a.post(
+        url(client, "registration:review-save", section="contact"), {**_contact_values(), "tin": ""}, headers=HX
+    )
+    assert definitions(page(r), "#review-contact dl")["Tax Identification Number (TIN)"] == "•••••6789"
     draft = await latest_draft()
     assert client.app.state.cipher.decrypt(draft["personal"]["ssn"], "ssn") == "123-45-6789"
     assert client.app.state.cipher.decrypt(draft["contact"]["fields"]["tin"], "tin") == "123456789"
