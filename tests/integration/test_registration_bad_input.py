@@ -13,16 +13,16 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from portal.drafts import COOKIE, SALT
 from portal.models.tables import AccessRequest, RegistrationDraft
+from tests.htmlcheck import field_errors, h1, input_value, notice, page, texts
 from tests.integration.registration_flow import (
     CONTACT,
     PERSONAL,
     QUESTIONS,
     ROLE_FIELDS,
     Applicant,
-    error_messages,
-    h1,
     unique_email,
 )
+from tests.support import url
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -32,6 +32,43 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # ---- Helpers ------------------------------------------------------------------------------
+
+# The registration steps by the labels the tests use ("review/contact"...): the route each
+# GETs, and the route (with its path parameters) each POSTs to.
+GET_ROUTES = {
+    "personal": "registration:personal",
+    "verify": "registration:verify",
+    "contact": "registration:contact",
+    "questions": "registration:questions",
+    "review": "registration:review",
+    "done": "registration:done",
+    "submit": "registration:submit",  # a POST route: GET on it is the odd request
+}
+POST_ROUTES = {
+    "personal": ("registration:personal-save", {}),
+    "verify": ("registration:verify-check", {}),
+    "verify/resend": ("registration:resend", {}),
+    "contact": ("registration:contact-save", {}),
+    "questions": ("registration:questions-save", {}),
+    "review/personal": ("registration:review-save", {"section": "personal"}),
+    "review/contact": ("registration:review-save", {"section": "contact"}),
+    "review/questions": ("registration:review-save", {"section": "questions"}),
+    "submit": ("registration:submit", {}),
+    "done": ("registration:finish", {}),
+}
+
+
+def get_url(client, step: str) -> str:
+    return url(client, GET_ROUTES[step])
+
+
+def post_url(client, step: str) -> str:
+    name, params = POST_ROUTES[step]
+    return url(client, name, **params)
+
+
+def expired_url(client) -> str:
+    return url(client, "registration:start", query="expired=1")
 
 
 def draft_token(client) -> str:
@@ -53,7 +90,7 @@ def assert_no_markup(text: str) -> None:
 
 def assert_field_error(r, field: str, value: str = "") -> None:
     assert r.status_code == 200, (field, value[:40], r.status_code, r.headers.get("location"), r.text[-2000:])
-    errors = error_messages(r.text)
+    errors = field_errors(page(r))
     assert field in errors, f"no message next to {field!r}; messages: {errors}"
     assert_no_markup(r.text)
 
@@ -170,7 +207,7 @@ async def test_personal_rejects_bad_value_and_stores_nothing(client, smtp, field
         override["email_confirm"] = value
     r = await a.personal(**override)
     assert_field_error(r, field)
-    assert h1(r.text) == "Step 1 of 6: New User Registration"
+    assert h1(page(r)) == "Step 1 of 6: New User Registration"
     row = await draft_row(token)
     assert row["personal"] is None and row["email"] is None and row["code_hash"] is None
 
@@ -198,7 +235,7 @@ async def test_personal_with_every_field_bad_at_once_lists_each(client, smtp):
     r = await a.personal(
         first_name=SCRIPT, middle_initial=IMG, last_name=LONG, date_of_birth="yesterday", ssn="abc", email="a@b"
     )
-    errors = error_messages(r.text)
+    errors = field_errors(page(r))
     assert r.status_code == 200
     assert {"first_name", "middle_initial", "last_name", "date_of_birth", "ssn", "email"} <= errors.keys()
     assert_no_markup(r.text)
@@ -217,7 +254,7 @@ async def test_personal_ssn_in_non_ascii_digits_is_never_stored_as_is(client, sm
     assert r.status_code in (200, 303), r.status_code
     row = await draft_row(token)
     if r.status_code == 200:
-        assert "ssn" in error_messages(r.text)
+        assert "ssn" in field_errors(page(r))
         assert row["personal"] is None
     else:
         stored = client.app.state.cipher.decrypt(row["personal"]["ssn"], "ssn")
@@ -234,12 +271,12 @@ async def test_personal_accepts_unicode_names_and_stores_them_nfc(client, smtp, 
 
     a, token = await at_personal(client, smtp)
     r = await a.personal(first_name=first, last_name=last)
-    assert r.status_code == 303, error_messages(r.text)
+    assert r.status_code == 303, field_errors(page(r))
     row = await draft_row(token)
     assert row["personal"]["first_name"] == unicodedata.normalize("NFC", first)
     assert row["personal"]["last_name"] == unicodedata.normalize("NFC", last)
-    page = await client.get("/register/personal")
-    assert unicodedata.normalize("NFC", first) in page.text
+    r = await client.get(get_url(client, "personal"))
+    assert input_value(page(r), "first_name") == unicodedata.normalize("NFC", first)
 
 
 async def test_personal_control_characters_are_never_stored(client, smtp):
@@ -248,7 +285,7 @@ async def test_personal_control_characters_are_never_stored(client, smtp):
     assert r.status_code in (200, 303)
     row = await draft_row(token)
     if r.status_code == 200:
-        assert error_messages(r.text) and row["personal"] is None
+        assert field_errors(page(r)) and row["personal"] is None
     else:
         assert stored_is_clean(row["personal"]), row["personal"]
         assert row["personal"]["first_name"] == "Ana"
@@ -257,16 +294,16 @@ async def test_personal_control_characters_are_never_stored(client, smtp):
 async def test_personal_stores_the_normalised_date(client, smtp):
     a, token = await at_personal(client, smtp)
     r = await a.personal(date_of_birth="3/27/1980")
-    assert r.status_code == 303, error_messages(r.text)
+    assert r.status_code == 303, field_errors(page(r))
     assert (await draft_row(token))["personal"]["date_of_birth"] == "1980-03-27"
 
 
 async def test_personal_with_htmx_bad_input_is_a_fragment_with_messages(client, smtp):
     a, token = await at_personal(client, smtp)
     data = {**PERSONAL, "email": a.email, "email_confirm": a.email, "first_name": SCRIPT, "ssn": "000-12-3456"}
-    r = await a.post("/register/personal", data, headers=HX)
+    r = await a.post(post_url(client, "personal"), data, headers=HX)
     assert_field_error(r, "first_name")
-    assert "ssn" in error_messages(r.text)
+    assert "ssn" in field_errors(page(r))
     assert (await draft_row(token))["personal"] is None
 
 
@@ -279,7 +316,7 @@ CODE_BAD = ["", "   ", "12345", "1234567", "abcdef", "12345a", "12 34 5", LONG, 
 async def test_verify_rejects_malformed_code_without_counting_a_try(client, smtp, code):
     a, token = await at_personal(client, smtp)
     assert (await a.personal()).status_code == 303
-    r = await a.verify(code=code) if code else await a.post("/register/verify", {"code": ""})
+    r = await a.verify(code=code) if code else await a.post(post_url(client, "verify"), {"code": ""})
     assert_field_error(r, "code")
     row = await draft_row(token)
     assert row["email_verified_at"] is None
@@ -296,7 +333,7 @@ async def test_verify_wrong_code_is_a_message_and_leaves_the_draft_unverified(cl
     assert_field_error(r, "code")
     assert (await draft_row(token))["email_verified_at"] is None
     r = await a.verify(code=f" {real[:3]} {real[3:]} ")  # spaces are forgiven
-    assert r.status_code == 303 and r.headers["location"] == "/register/contact"
+    assert r.status_code == 303 and r.headers["location"] == get_url(client, "contact")
 
 
 async def test_verify_with_non_ascii_digits_never_verifies(client, smtp):
@@ -306,7 +343,7 @@ async def test_verify_with_non_ascii_digits_never_verifies(client, smtp):
     fullwidth = "".join(chr(ord(c) - ord("0") + ord("０")) for c in real)
     r = await a.verify(code=fullwidth)
     assert r.status_code == 200
-    assert "code" in error_messages(r.text)
+    assert "code" in field_errors(page(r))
     assert (await draft_row(token))["email_verified_at"] is None
 
 
@@ -333,7 +370,7 @@ async def test_contact_rejects_bad_values_and_stores_nothing(client, smtp, field
     for value in CONTACT_BAD[field]:
         r = await a.contact(**{field: value})
         assert_field_error(r, field, value)
-        assert h1(r.text) == "Step 3 of 6: Contact Information"
+        assert h1(page(r)) == "Step 3 of 6: Contact Information"
         row = await draft_row(token)
         assert row["contact"] is None and row["role"] is None, f"{field}={value[:40]!r} was stored"
 
@@ -350,7 +387,7 @@ async def test_contact_accepts_unicode_and_keeps_markup_out_of_the_page(client, 
     a, token = await at_contact(client, smtp)
     org = "Zoë Ångström Klinik — 李小龙 محمد"
     r = await a.contact(organization=org, address2="Suite «7»", city="Malmö")
-    assert r.status_code == 303, error_messages(r.text)
+    assert r.status_code == 303, field_errors(page(r))
     row = await draft_row(token)
     assert row["contact"]["organization"] == org
     assert row["contact"]["city"] == "Malmö"
@@ -367,7 +404,7 @@ async def test_contact_refuses_invisible_and_bidi_characters_with_a_message(clie
     a, token = await at_contact(client, smtp)
     r = await a.contact(address2=f"Suite {char}7", npi=f"12345{char}67893")
     assert r.status_code == 200
-    errors = error_messages(r.text)
+    errors = field_errors(page(r))
     assert errors["address2"] == "Address line 2 must not contain invisible or control characters: type it again"
     assert errors["npi"] == "NPI must not contain invisible or control characters: type it again"
     assert char not in r.text
@@ -378,7 +415,7 @@ async def test_contact_stores_only_clean_formats(client, smtp):
     """What a valid step stores: ZIP, phone and extension in ASCII digits, the TIN without its dash."""
     a, token = await at_contact(client, smtp)
     r = await a.contact(zip=" 21244 ", phone="(410) 786-3000", phone_ext=" 12 ")
-    assert r.status_code == 303, error_messages(r.text)
+    assert r.status_code == 303, field_errors(page(r))
     c = (await draft_row(token))["contact"]
     assert c["zip"] == "21244" and c["phone_ext"] == "12"
     assert re.fullmatch(r"[0-9 ()+-]+", c["phone"]), c["phone"]
@@ -390,7 +427,7 @@ async def test_contact_with_everything_bad_and_htmx_answers_a_fragment(client, s
     bad = dict.fromkeys(["organization", "address1", "city", "state", "zip", "phone", "npi", "tin"], SCRIPT)
     r = await a.contact(headers=HX, **bad)
     assert r.status_code == 200
-    assert set(bad) <= error_messages(r.text).keys()
+    assert set(bad) <= field_errors(page(r)).keys()
     assert_no_markup(r.text)
     assert (await draft_row(token))["contact"] is None
 
@@ -406,10 +443,10 @@ async def test_contact_role_switch_without_javascript_keeps_values_escaped(clien
 @pytest.mark.parametrize("role", ["", "no-such-role", SCRIPT, LONG])
 async def test_contact_role_fields_fragment_with_bad_role(client, smtp, role):
     await at_contact(client, smtp)
-    r = await client.get("/register/contact/fields", params={"role": role}, headers=HX)
+    r = await client.get(url(client, "registration:contact-fields"), params={"role": role}, headers=HX)
     assert r.status_code == 200
     assert_no_markup(r.text)
-    r = await client.get("/register/contact", params={"role": role})
+    r = await client.get(get_url(client, "contact"), params={"role": role})
     assert r.status_code == 200
     assert_no_markup(r.text)
 
@@ -440,7 +477,7 @@ async def test_questions_reject_bad_values_and_store_nothing(client, smtp, field
     extra = {"answer_3": "Something"} if field == "question_3" else {}
     r = await a.questions(**{field: value, **extra})
     assert_field_error(r, field)
-    assert h1(r.text) == "Step 4 of 6: Authentication Questions"
+    assert h1(page(r)) == "Step 4 of 6: Authentication Questions"
     assert (await draft_row(token))["questions"] is None
 
 
@@ -460,7 +497,7 @@ async def test_questions_answers_are_never_echoed_or_stored_in_clear(client, smt
     r = await a.questions(answer_1=SCRIPT, question_2="")
     assert_field_error(r, "question_2")
     r = await a.questions(answer_1="Zoë 李小龙 " + SCRIPT, answer_2="محمد")
-    assert r.status_code == 303, error_messages(r.text)
+    assert r.status_code == 303, field_errors(page(r))
     stored = (await draft_row(token))["questions"]
     assert len(stored) == 2
     text = repr(stored)
@@ -511,7 +548,7 @@ async def test_review_inline_save_rejects_bad_values_and_keeps_the_draft(client,
     before = await draft_row(token)
     headers = HX if htmx else {}
     for field, value in REVIEW_BAD[section]:
-        r = await a.post(f"/register/review/{section}", {**VALID[section], field: value}, headers=headers)
+        r = await a.post(post_url(client, f"review/{section}"), {**VALID[section], field: value}, headers=headers)
         assert_field_error(r, field, value)
         after = await draft_row(token)
         for column in ("personal", "email", "contact", "role", "questions", "tracking_number"):
@@ -521,8 +558,8 @@ async def test_review_inline_save_rejects_bad_values_and_keeps_the_draft(client,
 async def test_review_inline_save_with_valid_values_still_works(client, smtp):
     """The control for the test above: a valid inline save does change the draft."""
     a, token = await at_review(client, smtp)
-    r = await a.post("/register/review/contact", {**VALID["contact"], "city": "Zürich"})
-    assert r.status_code == 303 and r.headers["location"] == "/register/review"
+    r = await a.post(post_url(client, "review/contact"), {**VALID["contact"], "city": "Zürich"})
+    assert r.status_code == 303 and r.headers["location"] == get_url(client, "review")
     assert (await draft_row(token))["contact"]["city"] == "Zürich"
 
 
@@ -543,11 +580,11 @@ async def test_review_unknown_section_is_404(client, smtp, section):
 async def test_submit_ignores_crafted_fields(client, smtp):
     a, token = await at_review(client, smtp)
     r = await a.post(
-        "/register/submit",
+        post_url(client, "submit"),
         {"email": "attacker@example.gov", "tracking_number": "IACS-AAAA-AAAA-AAAA", "role": SCRIPT, "x": LONG},
     )
     assert r.status_code == 200, r.text[-2000:]
-    assert h1(r.text) == "Step 6 of 6: Acknowledgement"
+    assert h1(page(r)) == "Step 6 of 6: Acknowledgement"
     assert_no_markup(r.text)
     rows = await AccessRequest.select(AccessRequest.email, AccessRequest.tracking_number).where(
         AccessRequest.draft_token == token
@@ -587,10 +624,10 @@ STATUS_BAD = [
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
 @pytest.mark.parametrize(("field", "value"), STATUS_BAD, ids=lambda v: repr(v)[:30])
 async def test_status_rejects_bad_values(client, field, value, htmx):
-    await client.get("/status")
+    await client.get(url(client, "status:form"))
     data = {"tracking_number": "IACS-7K4M-9QX2-HT3P", "email": "ana@example.gov", field: value}
     data["_csrf_token"] = client.cookies["csrftoken"]
-    r = await client.post("/status", data=data, headers=HX if htmx else {})
+    r = await client.post(url(client, "status:check"), data=data, headers=HX if htmx else {})
     assert_field_error(r, field)
 
 
@@ -604,10 +641,11 @@ async def test_status_rejects_bad_values(client, field, value, htmx):
     ids=["unicode-local", "unicode-domain", "nul"],
 )
 async def test_status_unknown_registration_is_a_message_not_an_error(client, values):
-    await client.get("/status")
-    r = await client.post("/status", data={**values, "_csrf_token": client.cookies["csrftoken"]})
+    await client.get(url(client, "status:form"))
+    r = await client.post(url(client, "status:check"), data={**values, "_csrf_token": client.cookies["csrftoken"]})
     assert r.status_code == 200, r.text[-2000:]
-    assert "We could not find a registration" in r.text or error_messages(r.text)
+    soup = page(r)
+    assert field_errors(soup) or notice(soup).startswith("We could not find a registration with that tracking number")
 
 
 # ---- Crafted bodies: duplicated, unknown, non-text fields -------------------------------------
@@ -626,8 +664,8 @@ async def test_personal_duplicated_fields_keep_one_value(client, smtp):
         "email_verified_at": "2020-01-01",
         "_csrf_token": client.cookies["csrftoken"],
     }
-    r = await client.post("/register/personal", data=data)
-    assert r.status_code == 303, error_messages(r.text)
+    r = await client.post(post_url(client, "personal"), data=data)
+    assert r.status_code == 303, field_errors(page(r))
     row = await draft_row(token)
     assert row["personal"]["first_name"] == "Ana"
     assert client.app.state.cipher.decrypt(row["personal"]["ssn"], "ssn") == "123-45-6789"
@@ -643,7 +681,7 @@ async def test_personal_duplicated_fields_first_bad_is_refused(client, smtp):
         "email_confirm": a.email,
         "_csrf_token": client.cookies["csrftoken"],
     }
-    r = await client.post("/register/personal", data=data)
+    r = await client.post(post_url(client, "personal"), data=data)
     assert_field_error(r, "first_name")
     assert (await draft_row(token))["personal"] is None
 
@@ -670,7 +708,7 @@ async def test_duplicated_and_unknown_fields_never_500(client, smtp, step):
         "token": "x",
         "_csrf_token": client.cookies["csrftoken"],
     }
-    r = await client.post(f"/register/{step}", data=data)
+    r = await client.post(post_url(client, step), data=data)
     assert r.status_code < 500, r.text[-2000:]
     assert_no_markup(r.text)
     after = await draft_row(token)
@@ -693,11 +731,11 @@ async def test_file_upload_in_a_text_field_is_a_message(client, smtp, step, fiel
     data.pop(field)
     data["_csrf_token"] = client.cookies["csrftoken"]
     r = await client.post(
-        f"/register/{step}", data=data, files={field: ("x.txt", b"<script>alert(1)</script>", "text/plain")}
+        post_url(client, step), data=data, files={field: ("x.txt", b"<script>alert(1)</script>", "text/plain")}
     )
     assert r.status_code == 200 or 400 <= r.status_code < 500, r.status_code
     if r.status_code == 200:
-        assert field in error_messages(r.text)
+        assert field in field_errors(page(r))
     assert_no_markup(r.text)
     after = await draft_row(token)
     assert after[step] == before[step]
@@ -718,58 +756,51 @@ async def test_file_upload_in_a_text_field_is_a_message(client, smtp, step, fiel
 async def test_malformed_form_body_never_500(client, smtp, body):
     a, token = await at_personal(client, smtp)
     r = await client.post(
-        "/register/personal",
+        post_url(client, "personal"),
         content=body,
         headers={"content-type": "application/x-www-form-urlencoded", "x-csrftoken": client.cookies["csrftoken"]},
     )
     assert r.status_code == 200 or 400 <= r.status_code < 500, (r.status_code, r.text[-1000:])
     if r.status_code == 200:
-        assert error_messages(r.text)
+        assert field_errors(page(r))
     assert (await draft_row(token))["personal"] is None
 
 
 async def test_json_body_is_treated_as_an_empty_form(client, smtp):
     a, token = await at_personal(client, smtp)
     r = await client.post(
-        "/register/personal",
+        post_url(client, "personal"),
         json={**PERSONAL, "email": a.email, "email_confirm": a.email},
         headers={"x-csrftoken": client.cookies["csrftoken"]},
     )
     assert r.status_code == 200 or 400 <= r.status_code < 500, r.status_code
     if r.status_code == 200:
-        assert "first_name" in error_messages(r.text)
+        assert "first_name" in field_errors(page(r))
     assert (await draft_row(token))["personal"] is None
 
 
 # ---- A tampered draft cookie -------------------------------------------------------------------
 
-GET_PATHS = [
-    "/register/personal",
-    "/register/verify",
-    "/register/contact",
-    "/register/questions",
-    "/register/review",
-    "/register/done",
-]
-POST_PATHS = [
-    "/register/personal",
-    "/register/verify",
-    "/register/verify/resend",
-    "/register/contact",
-    "/register/questions",
-    "/register/review/personal",
-    "/register/review/contact",
-    "/register/review/questions",
-    "/register/submit",
+GET_STEPS = ["personal", "verify", "contact", "questions", "review", "done"]
+POST_STEPS = [
+    "personal",
+    "verify",
+    "verify/resend",
+    "contact",
+    "questions",
+    "review/personal",
+    "review/contact",
+    "review/questions",
+    "submit",
 ]
 POST_BODY = {
-    "/register/personal": PERSONAL,
-    "/register/verify": {"code": "123456"},
-    "/register/contact": VALID["contact"],
-    "/register/questions": QUESTIONS,
-    "/register/review/personal": PERSONAL,
-    "/register/review/contact": VALID["contact"],
-    "/register/review/questions": QUESTIONS,
+    "personal": PERSONAL,
+    "verify": {"code": "123456"},
+    "contact": VALID["contact"],
+    "questions": QUESTIONS,
+    "review/personal": PERSONAL,
+    "review/contact": VALID["contact"],
+    "review/questions": QUESTIONS,
 }
 
 
@@ -806,41 +837,41 @@ def _tamper(client, kind: str, token: str) -> None:
 TAMPER_KINDS = ["one-char", "made-up", "overlong", "signed-unknown-token", "other-salt", "expired-signature", "empty"]
 
 
-def assert_expired(r, htmx: bool) -> None:
+def assert_expired(client, r, htmx: bool) -> None:
     assert r.status_code < 500, r.status_code
     if htmx:
         assert r.status_code == 200, r.status_code
-        assert r.headers.get("hx-redirect") == "/register?expired=1", dict(r.headers)
+        assert r.headers.get("hx-redirect") == expired_url(client), dict(r.headers)
     elif r.status_code in (302, 303):
-        assert r.headers["location"] == "/register?expired=1", r.headers["location"]
+        assert r.headers["location"] == expired_url(client), r.headers["location"]
     else:
         assert 400 <= r.status_code < 500, r.status_code
 
 
 @pytest.mark.parametrize("kind", TAMPER_KINDS)
-@pytest.mark.parametrize("path", GET_PATHS)
-async def test_tampered_cookie_on_get(client, smtp, path, kind):
+@pytest.mark.parametrize("step", GET_STEPS)
+async def test_tampered_cookie_on_get(client, smtp, step, kind):
     a, token = await at_personal(client, smtp)
     assert (await a.personal()).status_code == 303
     _tamper(client, kind, token)
-    r = await client.get(path)
-    assert_expired(r, htmx=False)
+    r = await client.get(get_url(client, step))
+    assert_expired(client, r, htmx=False)
     assert r.status_code == 303
-    r = await client.get(path, headers=HX)
-    assert_expired(r, htmx=True)
+    r = await client.get(get_url(client, step), headers=HX)
+    assert_expired(client, r, htmx=True)
 
 
 @pytest.mark.parametrize("kind", TAMPER_KINDS)
-@pytest.mark.parametrize("path", POST_PATHS)
-async def test_tampered_cookie_on_post(client, smtp, path, kind):
+@pytest.mark.parametrize("step", POST_STEPS)
+async def test_tampered_cookie_on_post(client, smtp, step, kind):
     a, token = await at_personal(client, smtp)
     assert (await a.personal()).status_code == 303
     before = await draft_row(token)
     _tamper(client, kind, token)
-    r = await a.post(path, POST_BODY.get(path, {}))
-    assert_expired(r, htmx=False)
-    r = await a.post(path, POST_BODY.get(path, {}), headers=HX)
-    assert_expired(r, htmx=True)
+    r = await a.post(post_url(client, step), POST_BODY.get(step, {}))
+    assert_expired(client, r, htmx=False)
+    r = await a.post(post_url(client, step), POST_BODY.get(step, {}), headers=HX)
+    assert_expired(client, r, htmx=True)
     after = await draft_row(token)
     assert after == before, "a request with a tampered cookie changed the draft"
 
@@ -850,7 +881,7 @@ async def test_tampered_cookie_on_done_ends_nothing(client, smtp, kind):
     a, token = await at_review(client, smtp)
     assert (await a.submit()).status_code == 200
     _tamper(client, kind, token)
-    r = await a.post("/register/done")
+    r = await a.post(post_url(client, "done"))
     assert r.status_code in (303, 400, 403, 404), r.status_code
     assert (await draft_row(token))["tracking_number"]  # the real draft is still there
 
@@ -859,11 +890,12 @@ async def test_tampered_cookie_on_done_ends_nothing(client, smtp, kind):
 async def test_tampered_cookie_on_the_start_page(client, smtp, kind):
     a, token = await at_personal(client, smtp)
     _tamper(client, kind, token)
-    r = await client.get("/register")
+    r = await client.get(url(client, "registration:start"))
     if r.status_code in (301, 302, 307, 308):
         r = await client.get(r.headers["location"])
     assert r.status_code == 200
-    assert "Continue your registration" not in r.text  # a bad cookie names no draft
+    soup = page(r)  # a bad cookie names no draft:
+    assert soup.select_one("main .panel") is None and "Continue your registration" not in texts(soup, "a")
 
 
 # ---- CSRF ----------------------------------------------------------------------------------
@@ -877,34 +909,36 @@ async def drafts_of(code: str) -> int:
 async def test_accept_terms_without_csrf_token_is_403_and_creates_no_draft(client, smtp, code):
     """No other test registers for HIOS, so its draft count shows nothing was created even
     while another test run shares the database."""
-    await client.get(f"/register/{code}/terms")
+    await client.get(url(client, "registration:terms", code=code))
+    accept = url(client, "registration:accept", code=code)
     before = await drafts_of("HIOS")
-    r = await client.post(f"/register/{code}/terms")
+    r = await client.post(accept)
     assert r.status_code == 403
-    r = await client.post(f"/register/{code}/terms", data={"_csrf_token": "forged"})
+    r = await client.post(accept, data={"_csrf_token": "forged"})
     assert r.status_code == 403
-    r = await client.post(f"/register/{code}/terms", headers={"x-csrftoken": "forged", "HX-Request": "true"})
+    r = await client.post(accept, headers={"x-csrftoken": "forged", "HX-Request": "true"})
     assert r.status_code == 403
     assert COOKIE not in client.cookies
     assert await drafts_of("HIOS") == before
     # The control: with the token the same POST does create a draft.
-    r = await client.post(f"/register/{code}/terms", data={"_csrf_token": client.cookies["csrftoken"]})
+    r = await client.post(accept, data={"_csrf_token": client.cookies["csrftoken"]})
     assert r.status_code == 303 and COOKIE in client.cookies
     if code == "HIOS":
         assert await drafts_of("HIOS") == before + 1
 
 
-CSRF_PATHS = [*POST_PATHS, "/register/done"]
+CSRF_STEPS = [*POST_STEPS, "done"]
 
 
-@pytest.mark.parametrize("path", CSRF_PATHS)
-async def test_step_post_without_csrf_token_is_403_and_changes_nothing(client, smtp, path):
+@pytest.mark.parametrize("step", CSRF_STEPS)
+async def test_step_post_without_csrf_token_is_403_and_changes_nothing(client, smtp, step):
     a, token = await at_review(client, smtp)
     before = await draft_row(token)
-    body = {**POST_BODY.get(path, {}), "first_name": "Mallory", "city": "Elsewhere"}
+    body = {**POST_BODY.get(step, {}), "first_name": "Mallory", "city": "Elsewhere"}
+    path = post_url(client, step)
     for headers in ({}, HX):
         r = await client.post(path, data=body, headers=headers)
-        assert r.status_code == 403, (path, r.status_code)
+        assert r.status_code == 403, (step, r.status_code)
     r = await client.post(path, data={**body, "_csrf_token": "forged"})
     assert r.status_code == 403
     assert await draft_row(token) == before
@@ -913,11 +947,15 @@ async def test_step_post_without_csrf_token_is_403_and_changes_nothing(client, s
 
 
 async def test_status_post_without_csrf_token_is_403(client):
-    await client.get("/status")
-    r = await client.post("/status", data={"tracking_number": "IACS-7K4M-9QX2-HT3P", "email": "a@example.gov"})
+    await client.get(url(client, "status:form"))
+    r = await client.post(
+        url(client, "status:check"), data={"tracking_number": "IACS-7K4M-9QX2-HT3P", "email": "a@example.gov"}
+    )
     assert r.status_code == 403
     r = await client.post(
-        "/status", data={"tracking_number": "IACS-7K4M-9QX2-HT3P", "email": "a@example.gov"}, headers=HX
+        url(client, "status:check"),
+        data={"tracking_number": "IACS-7K4M-9QX2-HT3P", "email": "a@example.gov"},
+        headers=HX,
     )
     assert r.status_code == 403
 
@@ -925,34 +963,35 @@ async def test_status_post_without_csrf_token_is_403(client):
 # ---- Out-of-order steps ----------------------------------------------------------------------
 
 OUT_OF_ORDER = [
-    ("GET", "/register/verify"),
-    ("GET", "/register/contact"),
-    ("POST", "/register/contact"),
-    ("GET", "/register/questions"),
-    ("POST", "/register/questions"),
-    ("GET", "/register/review"),
-    ("POST", "/register/review/personal"),
-    ("POST", "/register/review/contact"),
-    ("POST", "/register/review/questions"),
-    ("POST", "/register/verify"),
-    ("POST", "/register/verify/resend"),
-    ("POST", "/register/submit"),
-    ("GET", "/register/done"),
-    ("POST", "/register/done"),
+    ("GET", "verify"),
+    ("GET", "contact"),
+    ("POST", "contact"),
+    ("GET", "questions"),
+    ("POST", "questions"),
+    ("GET", "review"),
+    ("POST", "review/personal"),
+    ("POST", "review/contact"),
+    ("POST", "review/questions"),
+    ("POST", "verify"),
+    ("POST", "verify/resend"),
+    ("POST", "submit"),
+    ("GET", "done"),
+    ("POST", "done"),
 ]
 
 
-@pytest.mark.parametrize(("method", "path"), OUT_OF_ORDER, ids=[f"{m} {p}" for m, p in OUT_OF_ORDER])
-async def test_out_of_order_step_sends_to_the_first_unfinished(client, smtp, method, path):
+@pytest.mark.parametrize(("method", "step"), OUT_OF_ORDER, ids=[f"{m} {s}" for m, s in OUT_OF_ORDER])
+async def test_out_of_order_step_sends_to_the_first_unfinished(client, smtp, method, step):
     a, token = await at_personal(client, smtp)
     before = await draft_row(token)
-    body = POST_BODY.get(path, {})
+    body = POST_BODY.get(step, {})
+    path = get_url(client, step) if method == "GET" else post_url(client, step)
     r = await (client.get(path) if method == "GET" else a.post(path, body))
     assert r.status_code == 303, (r.status_code, r.text[-500:])
-    assert r.headers["location"] == "/register/personal"
+    assert r.headers["location"] == get_url(client, "personal")
     r = await (client.get(path, headers=HX) if method == "GET" else a.post(path, body, headers=HX))
     assert r.status_code == 200, r.status_code
-    assert r.headers.get("hx-redirect") == "/register/personal"
+    assert r.headers.get("hx-redirect") == get_url(client, "personal")
     assert not (300 <= r.status_code < 400)
     assert COOKIE in client.cookies, "the draft cookie was dropped"
     assert await draft_row(token) == before
@@ -960,18 +999,18 @@ async def test_out_of_order_step_sends_to_the_first_unfinished(client, smtp, met
 
 async def test_get_submit_is_a_clean_answer(client, smtp):
     await at_personal(client, smtp)
-    r = await client.get("/register/submit")
-    assert r.status_code == 303 and r.headers["location"] == "/register/personal" or r.status_code == 405
+    r = await client.get(get_url(client, "submit"))
+    assert r.status_code == 303 and r.headers["location"] == get_url(client, "personal") or r.status_code == 405
 
 
 async def test_out_of_order_after_personal_sends_to_verify(client, smtp):
     a, token = await at_personal(client, smtp)
     assert (await a.personal()).status_code == 303
-    for path in ("/register/contact", "/register/questions", "/register/review", "/register/done"):
-        r = await client.get(path)
-        assert r.status_code == 303 and r.headers["location"] == "/register/verify", path
+    for step in ("contact", "questions", "review", "done"):
+        r = await client.get(get_url(client, step))
+        assert r.status_code == 303 and r.headers["location"] == get_url(client, "verify"), step
     r = await a.contact()
-    assert r.status_code == 303 and r.headers["location"] == "/register/verify"
+    assert r.status_code == 303 and r.headers["location"] == get_url(client, "verify")
     assert (await draft_row(token))["contact"] is None
 
 
@@ -980,28 +1019,28 @@ async def test_steps_after_submit_only_show_the_acknowledgement(client, smtp):
     assert (await a.submit()).status_code == 200
     before = await draft_row(token)
     r = await a.personal(first_name="Changed")
-    assert r.status_code == 303 and r.headers["location"] == "/register/done"
-    r = await a.post("/register/review/contact", {**VALID["contact"], "city": "Changed"})
-    assert r.status_code == 303 and r.headers["location"] == "/register/done"
+    assert r.status_code == 303 and r.headers["location"] == get_url(client, "done")
+    r = await a.post(post_url(client, "review/contact"), {**VALID["contact"], "city": "Changed"})
+    assert r.status_code == 303 and r.headers["location"] == get_url(client, "done")
     assert await draft_row(token) == before
 
 
 async def test_new_draft_without_cookie_redirects_to_start(client):
-    r = await client.get("/register/personal")
-    assert r.status_code == 303 and r.headers["location"] == "/register?expired=1"
+    r = await client.get(get_url(client, "personal"))
+    assert r.status_code == 303 and r.headers["location"] == expired_url(client)
     email = unique_email()
-    await client.get("/")
+    await client.get(url(client, "home:getting-ready"))
     r = await client.post(
-        "/register/personal",
+        post_url(client, "personal"),
         data={**PERSONAL, "email": email, "email_confirm": email, "_csrf_token": client.cookies["csrftoken"]},
     )
-    assert r.status_code == 303 and r.headers["location"] == "/register?expired=1"
+    assert r.status_code == 303 and r.headers["location"] == expired_url(client)
     assert await RegistrationDraft.count().where(RegistrationDraft.email == email) == 0
 
 
 @pytest.mark.parametrize("code", ["NOPE", SCRIPT, "x" * 300, "psr"])
 async def test_terms_of_unknown_application(client, code):
-    await client.get("/")
+    await client.get(url(client, "home:getting-ready"))
     r = await client.post(f"/register/{code}/terms", data={"_csrf_token": client.cookies["csrftoken"]})
     assert r.status_code in (303, 404), r.status_code
     assert_no_markup(r.text)
@@ -1039,8 +1078,9 @@ async def test_characters_html_forbids_are_never_echoed_or_stored(client, smtp, 
     r = await a.contact(organization=value, city=value, address2=value)
     assert r.status_code in (200, 303), r.status_code
     assert not stored_has_forbidden((await draft_row(token))["contact"])
-    await client.get("/status")
+    await client.get(url(client, "status:form"))
     r = await client.post(
-        "/status", data={"tracking_number": value, "email": value, "_csrf_token": client.cookies["csrftoken"]}
+        url(client, "status:check"),
+        data={"tracking_number": value, "email": value, "_csrf_token": client.cookies["csrftoken"]},
     )
     assert_field_error(r, "tracking_number")

@@ -6,7 +6,6 @@ one), so its budget starts empty; its client HTML-checks every response like ``c
 
 from __future__ import annotations
 
-import re
 import socket
 from datetime import datetime, timedelta
 
@@ -15,9 +14,11 @@ from itsdangerous import URLSafeTimedSerializer
 
 from portal.drafts import COOKIE, SALT
 from portal.models.tables import Account, OutboxMessage, PasswordReset, RegistrationDraft
+from tests.htmlcheck import attrs, field_error, h1, input_value, page
 from tests.integration.accounts_support import log_in, make_account
 from tests.integration.conftest import client_of
-from tests.integration.registration_flow import Applicant, error_messages, h1
+from tests.integration.registration_flow import Applicant
+from tests.support import url
 
 LIMIT = 4  # POSTs a minute per client address, for these tests
 
@@ -29,7 +30,7 @@ def limited_client(database, limit: int = LIMIT, redis_url: str = ""):
 
 def assert_throttled(r) -> None:
     assert r.status_code == 429, (r.status_code, r.headers.get("location"), r.text[-500:])
-    assert h1(r.text) == "Too many attempts"  # the portal's own accessible error page
+    assert h1(page(r)) == "Too many attempts"  # the portal's own accessible error page
     assert r.headers["cache-control"] == "no-store" and "content-security-policy" in r.headers
 
 
@@ -120,9 +121,7 @@ async def test_code_entry_is_rate_limited_and_a_throttled_try_changes_nothing(da
         for left in (4, 3, 2):  # 2, 3 and 4 of 4
             r = await a.verify(wrong)
             assert r.status_code == 200
-            assert (
-                f"That code is not correct. Check the email and try again ({left} tr" in error_messages(r.text)["code"]
-            )
+            assert f"That code is not correct. Check the email and try again ({left} tr" in field_error(page(r), "code")
         before = await draft_row(token)
         assert len(before["code_wrong_tries"]) == 3 and before["code_failures"] == 3
 
@@ -132,8 +131,8 @@ async def test_code_entry_is_rate_limited_and_a_throttled_try_changes_nothing(da
         assert after["code_wrong_tries"] == before["code_wrong_tries"] and after["code_failures"] == 3
         assert after["email_verified_at"] is None and after["code_voided"] is False
 
-        r = await client.get("/register/verify")  # reading the page is never limited
-        assert r.status_code == 200 and 'name="code"' in r.text
+        r = await client.get(url(client, "registration:verify"))  # reading the page is never limited
+        assert r.status_code == 200 and page(r).select_one("input[name=code]")
 
 
 # ---- Code resend ------------------------------------------------------------------------------
@@ -143,21 +142,21 @@ async def test_code_resend_is_rate_limited_and_a_throttled_resend_sends_nothing(
     async with limited_client(database) as client:
         a, token, first = await at_verify(client, smtp)  # 1 of 4 (the terms)
         for _ in range(3):  # 2, 3 and 4 of 4: within the minute, each refused by the resend rules
-            r = await a.post("/register/verify/resend")
+            r = await a.post(url(client, "registration:resend"))
             assert r.status_code == 200
-            assert "You can ask for a new code once a minute" in error_messages(r.text)["code"]
+            assert "You can ask for a new code once a minute" in field_error(page(r), "code")
         await _shift_sends(token, minutes=2)  # a resend would now be allowed...
         before = await draft_row(token)
         mails = len([m for m in await smtp.deliver() if a.email in m.rcpt_tos])
 
-        assert_throttled(await a.post("/register/verify/resend"))  # ...but the limit comes first
+        assert_throttled(await a.post(url(client, "registration:resend")))  # ...but the limit comes first
         after = await draft_row(token)
         assert after["code_sends"] == before["code_sends"] and after["code_hash"] == before["code_hash"]
         assert len([m for m in await smtp.deliver() if a.email in m.rcpt_tos]) == mails
         assert await smtp.code_for(a.email) == first
 
-        r = await client.get("/register/verify")
-        assert r.status_code == 200 and "/register/verify/resend" in r.text
+        r = await client.get(url(client, "registration:verify"))
+        assert r.status_code == 200 and url(client, "registration:resend") in attrs(page(r), "form", "action")
 
 
 # ---- Recovery ---------------------------------------------------------------------------------
@@ -166,40 +165,49 @@ async def test_code_resend_is_rate_limited_and_a_throttled_resend_sends_nothing(
 async def test_recovery_is_rate_limited_and_a_throttled_answer_sends_no_link(database):
     account = await make_account(initial=False)
     async with limited_client(database) as client:
-        await client.get("/recover/password")
+        await client.get(url(client, "accounts:recover", what="password"))
         csrf = {"_csrf_token": client.cookies["csrftoken"]}
         r = await client.post(
-            "/recover/password", data={"user_id": account["user_id"], "email": account["email"], **csrf}
+            url(client, "accounts:recover-identify", what="password"),
+            data={"user_id": account["user_id"], "email": account["email"], **csrf},
         )  # 1 of 4
         assert r.status_code == 200
-        ticket = re.search(r'name="ticket" value="([^"]+)"', r.text).group(1)
+        ticket = input_value(page(r), "ticket")
         for _ in range(2):  # 2 and 3 of 4: wrong answers
             r = await client.post(
-                "/recover/password/answers",
+                url(client, "accounts:recover-answers", what="password"),
                 data={"ticket": ticket, "answer_1": "Nowhere", "answer_2": "Nothing", **csrf},
             )
-            assert r.status_code == 200 and h1(r.text) == "Check your email"
+            assert r.status_code == 200 and h1(page(r)) == "Check your email"
         r = await client.post(
-            "/recover/password", data={"user_id": account["user_id"], "email": account["email"], **csrf}
+            url(client, "accounts:recover-identify", what="password"),
+            data={"user_id": account["user_id"], "email": account["email"], **csrf},
         )  # 4 of 4
-        assert r.status_code == 200 and 'name="ticket"' in r.text
+        assert r.status_code == 200 and page(r).select_one("input[name=ticket]")
 
         assert_throttled(
             await client.post(
-                "/recover/password", data={"user_id": account["user_id"], "email": account["email"], **csrf}
+                url(client, "accounts:recover-identify", what="password"),
+                data={"user_id": account["user_id"], "email": account["email"], **csrf},
             )
         )
         right = {"ticket": ticket, "answer_1": "Lincoln Elementary", "answer_2": "Ford Focus", **csrf}
-        assert_throttled(await client.post("/recover/password/answers", data=right))
+        assert_throttled(await client.post(url(client, "accounts:recover-answers", what="password"), data=right))
         assert_throttled(
             await client.post(
-                "/recover/user-id", data={"user_id": account["user_id"], "email": account["email"], **csrf}
+                url(client, "accounts:recover-identify", what="user-id"),
+                data={"user_id": account["user_id"], "email": account["email"], **csrf},
             )
         )
         assert await _reset_mails(account["email"]) == 0  # the right answers were never checked
         assert await PasswordReset.count().where(PasswordReset.account == account["id"]) == 0
 
-        for path in ("/recover/password", "/recover/user-id", "/login"):  # pages are never limited
+        pages = (
+            url(client, "accounts:recover", what="password"),
+            url(client, "accounts:recover", what="user-id"),
+            url(client, "accounts:login"),
+        )
+        for path in pages:  # pages are never limited
             r = await client.get(path)
             assert r.status_code == 200, path
         row = await Account.select(Account.password_hash).where(Account.id == account["id"]).first()
@@ -215,14 +223,20 @@ async def test_the_budget_is_per_address_across_all_throttled_paths(database, sm
         assert (await a.verify(wrong)).status_code == 200  # 2 of 2
         csrf = {"_csrf_token": client.cookies["csrftoken"]}
         assert_throttled(
-            await client.post("/recover/password", data={"user_id": "ZZZZ999", "email": "nobody@example.gov", **csrf})
+            await client.post(
+                url(client, "accounts:recover-identify", what="password"),
+                data={"user_id": "ZZZZ999", "email": "nobody@example.gov", **csrf},
+            )
         )
         assert_throttled(
-            await client.post("/login", data={"user_id": "ZZZZ999", "password": "whatever whatever", **csrf})
+            await client.post(
+                url(client, "accounts:login-submit"),
+                data={"user_id": "ZZZZ999", "password": "whatever whatever", **csrf},
+            )
         )
-        assert_throttled(await a.post("/register/verify/resend"))
+        assert_throttled(await a.post(url(client, "registration:resend")))
         # Steps that guess nothing stay open: the limit is not a blanket on every POST.
-        r = await a.post("/register/personal", {"first_name": "Ana"})
+        r = await a.post(url(client, "registration:personal-save"), {"first_name": "Ana"})
         assert r.status_code in (200, 303)
         assert len((await draft_row(token))["code_wrong_tries"]) == 1
 
@@ -233,16 +247,17 @@ async def test_the_budget_is_per_address_across_all_throttled_paths(database, sm
 async def test_a_throttled_response_says_when_to_retry(database, smtp):
     """429 carries Retry-After (RFC 6585 / RFC 9110 §10.2.3), as portal/security.py promises."""
     async with limited_client(database, limit=1) as client:
-        await client.get("/login")
+        await client.get(url(client, "accounts:login"))
         csrf = {"_csrf_token": client.cookies["csrftoken"]}
+        recover = url(client, "accounts:recover-identify", what="password")
         assert (
-            await client.post("/recover/password", data={"user_id": "ZZZZ999", "email": "x@example.gov", **csrf})
+            await client.post(recover, data={"user_id": "ZZZZ999", "email": "x@example.gov", **csrf})
         ).status_code == 200
         for path, data in (
-            ("/recover/password", {"user_id": "ZZZZ999", "email": "x@example.gov"}),
-            ("/register/verify", {"code": "123456"}),
-            ("/register/verify/resend", {}),
-            ("/login", {"user_id": "ZZZZ999", "password": "whatever whatever"}),
+            (recover, {"user_id": "ZZZZ999", "email": "x@example.gov"}),
+            (url(client, "registration:verify-check"), {"code": "123456"}),
+            (url(client, "registration:resend"), {}),
+            (url(client, "accounts:login-submit"), {"user_id": "ZZZZ999", "password": "whatever whatever"}),
         ):
             r = await client.post(path, data={**data, **csrf})
             assert r.status_code == 429, path
@@ -269,9 +284,9 @@ async def _peer_client(database, peer: str, trusted: str, limit: int):
 
 async def _login_as(client, forwarded_for: str):
     if "csrftoken" not in client.cookies:
-        await client.get("/login")
+        await client.get(url(client, "accounts:login"))
     return await client.post(
-        "/login",
+        url(client, "accounts:login-submit"),
         data={"user_id": "ZZZZ996", "password": "whatever whatever", "_csrf_token": client.cookies["csrftoken"]},
         headers={"X-Forwarded-For": forwarded_for},
     )
