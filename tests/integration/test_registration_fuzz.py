@@ -19,6 +19,7 @@ from portal.models.tables import RegistrationDraft
 from portal.registration.forms import normalise_email
 from tests.fuzz import routes
 from tests.integration.registration_flow import CONTACT, PERSONAL, QUESTIONS, ROLE_FIELDS, Applicant
+from tests.support import url
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -133,35 +134,37 @@ class Journey:
         return r
 
 
-def fuzz_step(stage: str, path: str, fields: list[str]):
+def fuzz_step(stage: str, route: str, fields: list[str], **path_params):
+    """Generated forms posted to the route called ``route``, from a draft at ``stage``."""
+
     @FUZZ
     @given(data=form(fields), htmx=st.booleans())
     async def test(client, smtp, data, htmx):
         journey = test.journeys.setdefault(id(client), Journey(client, smtp))
         await journey.at(stage)
-        await journey.post(path, data, htmx)
+        await journey.post(url(client, route, **path_params), data, htmx)
 
     test.journeys = {}
     return test
 
 
-test_fuzz_personal = fuzz_step("personal", "/register/personal", PERSONAL_FIELDS)
-test_fuzz_verify = fuzz_step("verify", "/register/verify", ["code"])
-test_fuzz_contact = fuzz_step("contact", "/register/contact", CONTACT_FIELDS)
-test_fuzz_questions = fuzz_step("questions", "/register/questions", QUESTION_FIELDS)
-test_fuzz_review_personal = fuzz_step("review", "/register/review/personal", PERSONAL_FIELDS)
-test_fuzz_review_contact = fuzz_step("review", "/register/review/contact", CONTACT_FIELDS)
-test_fuzz_review_questions = fuzz_step("review", "/register/review/questions", QUESTION_FIELDS)
-test_fuzz_submit = fuzz_step("review", "/register/submit", ["tracking_number", "email", "role", "token", "personal"])
+test_fuzz_personal = fuzz_step("personal", "registration:personal-save", PERSONAL_FIELDS)
+test_fuzz_verify = fuzz_step("verify", "registration:verify-check", ["code"])
+test_fuzz_contact = fuzz_step("contact", "registration:contact-save", CONTACT_FIELDS)
+test_fuzz_questions = fuzz_step("questions", "registration:questions-save", QUESTION_FIELDS)
+test_fuzz_review_personal = fuzz_step("review", "registration:review-save", PERSONAL_FIELDS, section="personal")
+test_fuzz_review_contact = fuzz_step("review", "registration:review-save", CONTACT_FIELDS, section="contact")
+test_fuzz_review_questions = fuzz_step("review", "registration:review-save", QUESTION_FIELDS, section="questions")
+test_fuzz_submit = fuzz_step("review", "registration:submit", ["tracking_number", "email", "role", "token", "personal"])
 
 
 @FUZZ
 @given(data=form(["tracking_number", "email"]), htmx=st.booleans())
 async def test_fuzz_status(client, data, htmx):
     if "csrftoken" not in client.cookies:
-        await client.get("/status")
+        await client.get(url(client, "status:form"))
     r = await client.post(
-        "/status",
+        url(client, "status:check"),
         data={**data, "_csrf_token": client.cookies["csrftoken"]},
         headers={"HX-Request": "true"} if htmx else {},
     )
@@ -183,9 +186,9 @@ async def test_fuzz_status(client, data, htmx):
 async def test_fuzz_draft_cookie(client, cookie):
     """Any cookie value: the step pages send to the start page (or refuse cleanly)."""
     client.cookies.set(COOKIE, cookie, domain="testserver.local", path="/register")
-    for path in ("/register/personal", "/register/review"):
-        r = await client.get(path)
+    for step in ("registration:personal", "registration:review"):
+        r = await client.get(url(client, step))
         assert r.status_code < 500, r.status_code
         if r.status_code in (302, 303):
-            assert r.headers["location"] == "/register?expired=1"
+            assert r.headers["location"] == url(client, "registration:start", query="expired=1")
     client.cookies.delete(COOKIE)

@@ -3,11 +3,18 @@
 import pytest
 
 from portal.assets import AssetManifest
+from tests.htmlcheck import h1, page
+from tests.support import url
 
 
-@pytest.mark.parametrize("path", ["/", "/applications", "/healthz", "/no-such-page"])
-async def test_security_headers_on_every_response(client, path):
-    response = await client.get(path)
+def path_of(client, route: str) -> str:
+    """A route name's path; a literal path (an unknown page) as it is."""
+    return url(client, route) if ":" in route else route
+
+
+@pytest.mark.parametrize("route", ["home:getting-ready", "home:applications", "ops:health", "/no-such-page"])
+async def test_security_headers_on_every_response(client, route):
+    response = await client.get(path_of(client, route))
     csp = response.headers["content-security-policy"]
     directives = {d.split()[0]: d.split()[1:] for d in csp.split("; ")}
     assert directives["script-src"] == ["'self'"]
@@ -37,8 +44,8 @@ async def test_production_sends_hsts_and_secure_cookies(database):
         base_url="https://iacs.example.gov",
     ).check()
     async with client_of(production) as client:
-        for path in ("/no-such-page", "/login", "/"):
-            response = await client.get(path)
+        for route in ("/no-such-page", "accounts:login", "home:getting-ready"):
+            response = await client.get(path_of(client, route))
             hsts = response.headers["strict-transport-security"]
             assert int(hsts.split("max-age=")[1].split(";")[0]) >= 31536000, hsts
             assert "includeSubDomains" in hsts
@@ -48,13 +55,13 @@ async def test_production_sends_hsts_and_secure_cookies(database):
 
 
 async def test_pages_are_not_cached(client):
-    response = await client.get("/")
+    response = await client.get(url(client, "home:getting-ready"))
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["vary"] == "HX-Request" or "HX-Request" in response.headers["vary"]
 
 
 async def test_csrf_cookie_is_httponly_and_samesite(client):
-    response = await client.get("/")
+    response = await client.get(url(client, "home:getting-ready"))
     cookie = response.headers["set-cookie"].lower()
     assert cookie.startswith("csrftoken=") and "httponly" in cookie and "samesite=lax" in cookie
 
@@ -80,13 +87,13 @@ async def test_static_file_under_its_plain_name_is_not_served(client):
 
 @pytest.mark.parametrize("encoding", ["br", "gzip"])
 async def test_html_is_compressed_when_the_client_accepts_it(client, encoding):
-    response = await client.get("/", headers={"Accept-Encoding": encoding})
+    response = await client.get(url(client, "home:getting-ready"), headers={"Accept-Encoding": encoding})
     assert response.headers["content-encoding"] == encoding
-    assert "<h1>" in response.text  # httpx decoded it
+    assert h1(page(response)) == "Getting ready to register for an IACS User ID"  # httpx decoded it
 
 
 async def test_html_is_plain_when_the_client_accepts_no_compression(client):
-    response = await client.get("/", headers={"Accept-Encoding": "identity"})
+    response = await client.get(url(client, "home:getting-ready"), headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in response.headers
 
 
@@ -139,7 +146,7 @@ async def test_an_oversized_body_gets_413_before_it_is_parsed(client, concurrent
     from portal.models.tables import AuditEvent
 
     web = concurrent_client if chunked else client  # httpx's own ASGI transport streams a body
-    await web.get("/login")
+    await web.get(url(web, "accounts:login"))
     before = await AuditEvent.count()
     body = ("user_id=ZZZZ994&password=" + "x" * MAX_BODY + "&_csrf_token=" + web.cookies["csrftoken"]).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -149,12 +156,12 @@ async def test_an_oversized_body_gets_413_before_it_is_parsed(client, concurrent
             for i in range(0, len(body), 8192):
                 yield body[i : i + 8192]
 
-        r = await web.post("/login", content=stream(), headers=headers)
+        r = await web.post(url(web, "accounts:login-submit"), content=stream(), headers=headers)
         assert "content-length" not in r.request.headers
     else:
-        r = await web.post("/login", content=body, headers=headers)
+        r = await web.post(url(web, "accounts:login-submit"), content=body, headers=headers)
     assert r.status_code == 413
-    assert "What you sent is too large" in r.text
+    assert h1(page(r)) == "What you sent is too large"
     assert await AuditEvent.count() == before  # no login was tried
 
 
@@ -162,22 +169,26 @@ async def test_an_oversized_body_gets_413_before_it_is_parsed(client, concurrent
 
 
 async def test_a_csrf_token_beyond_ascii_or_as_a_file_is_a_403_not_a_500(client):
-    await client.get("/status")
+    await client.get(url(client, "status:form"))
     token = client.cookies["csrftoken"]
     odd = token[:-1] + "é"
-    r = await client.post("/status", headers=[(b"x-csrftoken", odd.encode())], data={"email": "a@example.gov"})
+    r = await client.post(
+        url(client, "status:check"), headers=[(b"x-csrftoken", odd.encode())], data={"email": "a@example.gov"}
+    )
     assert r.status_code == 403
-    r = await client.post("/status", data={"_csrf_token": odd, "email": "a@example.gov"})
+    r = await client.post(url(client, "status:check"), data={"_csrf_token": odd, "email": "a@example.gov"})
     assert r.status_code == 403
-    r = await client.post("/status", files={"_csrf_token": ("t.txt", b"x" * 200)})
+    r = await client.post(url(client, "status:check"), files={"_csrf_token": ("t.txt", b"x" * 200)})
     assert r.status_code == 403
-    r = await client.post("/status", data={"_csrf_token": token, "tracking_number": "x", "email": "a@example.gov"})
+    r = await client.post(
+        url(client, "status:check"), data={"_csrf_token": token, "tracking_number": "x", "email": "a@example.gov"}
+    )
     assert r.status_code == 200  # the control: the real token still works
 
 
 @pytest.mark.parametrize("token_in_header", [True, False])
 async def test_a_multipart_body_that_is_not_utf8_is_a_400(client, token_in_header):
-    await client.get("/status")
+    await client.get(url(client, "status:form"))
     token = client.cookies["csrftoken"].encode()
     part = b'--b\r\nContent-Disposition: form-data; name="email"\r\n\r\n\xff\xfe\r\n'
     if not token_in_header:
@@ -185,9 +196,9 @@ async def test_a_multipart_body_that_is_not_utf8_is_a_400(client, token_in_heade
     headers = {"content-type": "multipart/form-data; boundary=b"}
     if token_in_header:
         headers["x-csrftoken"] = token.decode()
-    r = await client.post("/status", headers=headers, content=part + b"--b--\r\n")
+    r = await client.post(url(client, "status:check"), headers=headers, content=part + b"--b--\r\n")
     assert r.status_code == 400
-    assert "Something in the request was not right" in r.text
+    assert h1(page(r)) == "Something in the request was not right"
 
 
 async def test_a_csrf_cookie_that_is_not_ours_is_replaced_never_printed(client):
@@ -195,10 +206,12 @@ async def test_a_csrf_cookie_that_is_not_ours_is_replaced_never_printed(client):
     sets it, so forms work again and the bad value is never printed into the page."""
     bad = "\u0085" * 64 + "<b>" + "0" * 61
     client.cookies.clear()
-    r = await client.get("/status", headers=[(b"cookie", f"csrftoken={bad}".encode())])
+    r = await client.get(url(client, "status:form"), headers=[(b"cookie", f"csrftoken={bad}".encode())])
     assert r.status_code == 200
     fresh = r.cookies.get("csrftoken")
     assert fresh and fresh != bad
-    assert "<b>" + "0" * 61 not in r.text and "\u0085" not in r.text
-    r = await client.post("/status", data={"_csrf_token": fresh, "tracking_number": "x", "email": "a@example.gov"})
+    assert "<b>" + "0" * 61 not in r.text and "\u0085" not in r.text  # nowhere on the page
+    r = await client.post(
+        url(client, "status:check"), data={"_csrf_token": fresh, "tracking_number": "x", "email": "a@example.gov"}
+    )
     assert r.status_code == 200
