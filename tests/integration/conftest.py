@@ -79,9 +79,12 @@ async def concurrent_client(app):
         yield client
 
 
-async def csrf_headers(client: AsyncTestClient, path: str = "/") -> dict[str, str]:
-    """GET a page to receive the CSRF cookie; return the header htmx would send."""
-    await client.get(path)
+async def csrf_headers(client: AsyncTestClient, path: str | None = None) -> dict[str, str]:
+    """GET a page (the Getting Ready page unless told) to receive the CSRF cookie; return the
+    header htmx would send."""
+    from tests.support import url
+
+    await client.get(path or url(client, "home:getting-ready"))
     return {"x-csrftoken": client.cookies["csrftoken"]}
 
 
