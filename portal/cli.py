@@ -108,60 +108,28 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _approver_add(settings: Settings, email: str, name: str, grants: list[str]) -> tuple[str, str]:
-    from portal.accounts import service
-    from portal.invisible import has_invisible
-    from portal.models import accounts as q
-    from portal.models.db import bind, transaction
+def _bind(settings: Settings) -> None:
+    from portal.models.db import bind
     from portal.models.engine import make_engine
-    from portal.registration.forms import MAX_NAME, normalise_email
 
-    address = normalise_email(email)
-    if address is None:
-        raise ValueError(f"not an email address: {email!r}")
-    first, _, last = name.strip().partition(" ")
-    if not first or not last.strip():
-        raise ValueError('--name needs a first and a last name, like --name "Maria Lopez"')
-    if has_invisible(name) or len(first) > MAX_NAME or len(last.strip()) > MAX_NAME:
-        raise ValueError(f"--name: at most {MAX_NAME} characters a name, and no invisible or control characters")
     bind(make_engine(settings))
-    codes = await q.application_ids_by_code()
-    rights: list[tuple[int | None, int]] = []
-    for grant in grants:
-        code, _, level = grant.partition(":")
-        if level not in {"1", "2"}:
-            raise ValueError(f"--grant {grant!r}: the level must be 1 or 2, like HPMS:1")
-        if code != "*" and code not in codes:
-            raise ValueError(f"--grant {grant!r}: no application {code!r} in the catalog")
-        rights.append((None if code == "*" else codes[code], int(level)))
-    initial = await service.new_initial_password()
-    async with transaction():
-        account_id, user_id = await service.create_account(
-            first_name=first, last_name=last.strip(), email=address, initial=initial
-        )
-        for application_id, level in rights:
-            await q.add_approver_right(account_id, application_id, level)
-        await q.audit("approver_created", actor="cli", subject=user_id, grants=grants)
-    return user_id, initial.password
+
+
+async def _approver_add(settings: Settings, email: str, name: str, grants: list[str]) -> tuple[str, str]:
+    """(User ID, initial password) of a new approver. Kept for tests/fuzz/personas.py; new code
+    calls ``portal.accounts.approvers.add_approver`` on a bound engine."""
+    from portal.accounts.approvers import add_approver
+
+    _bind(settings)
+    made = await add_approver(email=email, name=name, grants=grants)
+    return made.user_id, made.password
 
 
 async def _approver_reset(settings: Settings, user_id: str) -> str:
-    """A new initial password for an account (approvers made here have no authentication
-    questions, so Forgot password cannot help them): valid 72 hours, sessions ended."""
-    from portal.accounts import service
-    from portal.models import accounts as q
-    from portal.models.db import bind, transaction
-    from portal.models.engine import make_engine
+    from portal.accounts.approvers import reset_initial_password
 
-    bind(make_engine(settings))
-    account = await q.account_by_user_id(user_id.strip().upper())
-    if account is None:
-        raise ValueError(f"no account with User ID {user_id!r}")
-    initial = await service.new_initial_password()
-    async with transaction():
-        await service.set_password(account, initial.hashed, secret_key=settings.secret_key, initial=True)
-        await q.audit("initial_password_reissued", actor="cli", subject=account["user_id"])
-    return initial.password
+    _bind(settings)
+    return (await reset_initial_password(user_id, secret_key=settings.secret_key)).password
 
 
 def cmd_approver_reset(args: argparse.Namespace) -> int:
@@ -205,22 +173,10 @@ def cmd_remind(args: argparse.Namespace) -> int:
 
 
 async def _demo_approvers(settings: Settings) -> list[tuple[str, str, str]]:
-    """For `make run`: two approvers (levels 1 and 2 of every application), made once."""
-    from portal.models.db import bind
-    from portal.models.engine import make_engine
-    from portal.models.tables import ApproverRight
+    from portal.accounts.approvers import make_demo_approvers
 
-    bind(make_engine(settings))
-    if await ApproverRight.count():
-        return []
-    made = []
-    for name, email, grant in (
-        ("Demo Approver-One", "approver1@example.gov", "*:1"),
-        ("Demo Approver-Two", "approver2@example.gov", "*:2"),
-    ):
-        user_id, password = await _approver_add(settings, email, name, [grant])
-        made.append((grant, user_id, password))
-    return made
+    _bind(settings)
+    return [(d.grant, d.user_id, d.password) for d in await make_demo_approvers()]
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
