@@ -123,7 +123,7 @@ async def make_accounts(count: int, *, seed: int = SEED) -> list[Holder]:
     from portal.hashing import hash_secret, normalise_answer
     from portal.models import accounts as q
     from portal.models.db import transaction
-    from portal.registration.questions import QUESTIONS
+    from portal.accounts.questions import QUESTIONS
 
     rng = random.Random(seed)
     password = await service.new_initial_password()

@@ -63,6 +63,8 @@ def _plural(count: int, word: str) -> str:
 
 
 async def _migrate(settings: Settings) -> None:
+    # Piccolo's migration runner finds its configuration (the migrations' app) through this.
+    os.environ.setdefault("PICCOLO_CONF", "portal.piccolo_conf")
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     from portal.models.db import current_engine
@@ -94,8 +96,9 @@ async def _catalog_load(settings: Settings, path: str | None) -> str:
 async def _purge(settings: Settings) -> tuple[int, int, int]:
     from datetime import timedelta
 
+    from portal.clock import now
     from portal.mail.outbox import purge_sent
-    from portal.models.accounts import now, purge_login_throttle
+    from portal.models.accounts import purge_login_throttle
     from portal.models.registration import purge_idle_drafts
 
     _bind(settings)
@@ -104,11 +107,13 @@ async def _purge(settings: Settings) -> tuple[int, int, int]:
 
 
 async def _remind(settings: Settings) -> int:
+    from portal.app import create_app
     from portal.approvals.service import remind
-    from portal.models.accounts import now
+    from portal.clock import now
+    from portal.web import links_for
 
-    _bind(settings)
-    return await remind(now(), settings.base_url)
+    links = links_for(create_app(settings), settings.base_url)  # the addresses, from the routes
+    return await remind(now(), links)
 
 
 async def _approver_add(settings: Settings, email: str, name: str, grants: Sequence[str]) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from portal.invisible import has_invisible
 from portal.models import accounts as q
 from portal.models.db import transaction
 from portal.models.tables import ApproverRight
-from portal.registration.forms import MAX_NAME, normalise_email
+from portal.text import MAX_NAME, normalise_email
 
 # Every application is written "*" in a grant; it is stored as no application at all.
 EVERY_APPLICATION = "*"
@@ -111,8 +111,8 @@ async def reset_initial_password(user_id: str, *, secret_key: str, actor: str = 
     initial = await service.new_initial_password()
     async with transaction():
         await service.set_password(account, initial.hashed, secret_key=secret_key, initial=True)
-        await q.audit("initial_password_reissued", actor=actor, subject=account["user_id"])
-    return ReissuedPassword(user_id=account["user_id"], password=initial.password)
+        await q.audit("initial_password_reissued", actor=actor, subject=account.user_id)
+    return ReissuedPassword(user_id=account.user_id, password=initial.password)
 
 
 async def make_demo_approvers() -> list[DemoApprover]:

@@ -1,5 +1,7 @@
 """Every route handler of the portal, registered in one place."""
 
+from litestar.types import ControllerRouterHandler
+
 from portal.controllers.accounts import AccountsController, RequestAnotherController
 from portal.controllers.approvals import ApprovalsController
 from portal.controllers.assets import serve_asset
@@ -10,7 +12,7 @@ from portal.controllers.ops import HealthController
 from portal.controllers.registration import RegistrationController
 from portal.controllers.status import StatusController
 
-ROUTE_HANDLERS = [
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HomeController,
     RegistrationController,
     AccountsController,

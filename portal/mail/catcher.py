@@ -48,7 +48,7 @@ class CatchingHandler:
         if isinstance(raw, str):
             raw = raw.encode()
         message = email.message_from_bytes(raw, policy=email.policy.default)
-        caught = CaughtMessage(envelope.mail_from or "", list(envelope.rcpt_tos), message)  # type: ignore[arg-type]
+        caught = CaughtMessage(envelope.mail_from or "", list(envelope.rcpt_tos), message)
         self.messages.append(caught)
         if self.echo is not None:
             bar = "-" * 72
@@ -65,7 +65,9 @@ class CatchingHandler:
 _running: CatchingHandler | None = None
 
 
-def start_catcher(host: str = "127.0.0.1", port: int = 1025, echo: TextIO | None = sys.stdout):
+def start_catcher(
+    host: str = "127.0.0.1", port: int = 1025, echo: TextIO | None = sys.stdout
+) -> tuple[Controller, CatchingHandler]:
     """Start the catcher in a background thread; returns (controller, handler)."""
     global _running
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # it logs every address

@@ -63,7 +63,7 @@ async def enqueue(*, kind: str, to: str, subject: str, body: str) -> None:
     )
 
 
-def _claimable(now: datetime):
+def _claimable(now: datetime) -> Any:
     return (
         OutboxMessage.sent_at.is_null()
         & (OutboxMessage.next_attempt_at <= now)

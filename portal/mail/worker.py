@@ -184,14 +184,14 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    pooled = isinstance(engine, PostgresEngine)
+    pooled = engine if isinstance(engine, PostgresEngine) else None
     if pooled:
-        await engine.start_connection_pool(min_size=1, max_size=2)
+        await pooled.start_connection_pool(min_size=1, max_size=2)
     try:
         await run_worker(settings, stop)
     finally:
         if pooled:
-            await engine.close_connection_pool()
+            await pooled.close_connection_pool()
 
 
 def cli_main() -> int:
