@@ -254,12 +254,13 @@ NOT_AN_AGE = "Date of birth must be between 16 and 120 years ago"
             "2010-12-02",  # 16 tomorrow: 15 today
             NOT_AN_AGE,
             marks=pytest.mark.xfail(
-                strict=True, reason="the age is the difference of the years, so a 15-year-old born this year-16 passes"
+                strict=True,
+                reason="the age is this year minus the year of birth, so someone who turns 16 later this year passes",
             ),
         ),
     ],
 )
-def test_a_date_of_birth_that_cannot_be_refused_with_a_reason(typed, message):
+def test_an_impossible_or_out_of_range_date_of_birth_is_refused_with_a_reason(typed, message):
     assert personal(date_of_birth=typed)[1] == {"date_of_birth": message}
 
 
