@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
@@ -11,9 +12,12 @@ from portal.invisible import CONTROL
 MAX_NAME = 50  # the longest first or last name
 
 
+_BREAKS = re.compile(r"[\t\r\n]+")
+
+
 def clean(value: str) -> str:
-    """Trim, NFC-normalise and drop control characters."""
-    return CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+    """Trim, NFC-normalise, fold tabs and line breaks into a space, drop other controls."""
+    return CONTROL.sub("", _BREAKS.sub(" ", unicodedata.normalize("NFC", value))).strip()
 
 
 def normalise_email(value: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Every route handler of the portal, registered in one place."""
+"""The web layer's route handlers, one controller per journey, registered in one place. Each handler
+parses, calls one journey function and picks a page, a fragment or a redirect (portal.web)."""
 
 from litestar.types import ControllerRouterHandler
 

@@ -179,7 +179,8 @@ _CODE = re.compile(r"^[0-9]{6}$")
 
 
 def _name_ok(value: str) -> bool:
-    return all(unicodedata.category(ch).startswith("L") or ch in " '-.’" for ch in value) and any(
+    """Letters (with their combining marks, as Devanagari vowel signs), spaces, ' - . and ’."""
+    return all(unicodedata.category(ch)[0] in "LM" or ch in " '-.’" for ch in value) and any(
         unicodedata.category(ch).startswith("L") for ch in value
     )
 
@@ -251,7 +252,7 @@ def validate_personal(
         errors["date_of_birth"] = "Enter your date of birth as a real date, for example 1980-03-27"
     elif dob > today:
         errors["date_of_birth"] = "Date of birth must be in the past"
-    elif (today.year - dob.year) < 16 or (today.year - dob.year) > 120:
+    elif not 16 <= today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day)) <= 120:
         errors["date_of_birth"] = "Date of birth must be between 16 and 120 years ago"
     values["date_of_birth"] = dob.isoformat() if dob else dob_raw[:10]
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
+from portal.models.rows import CodeSend, Draft
 from portal.registration import verification
 from portal.registration.verification import (
     CodeVerdict,
@@ -31,10 +31,10 @@ def ago(minutes: float = 0, seconds: float = 0) -> datetime:
     return AT - timedelta(minutes=minutes, seconds=seconds)
 
 
-def sends(*times: datetime) -> list[dict[str, str]]:
+def sends(*times: datetime) -> list[CodeSend]:
     """The sends of codes at ``times``, each with a digest of its own. The one place that knows
     what a send looks like."""
-    return [{"at": t.isoformat(), "digest": f"digest-{i}"} for i, t in enumerate(times)]
+    return [CodeSend(at=t.isoformat(), digest=f"digest-{i}") for i, t in enumerate(times)]
 
 
 def tries(*times: datetime) -> list[str]:
@@ -49,20 +49,30 @@ def draft(
     earlier: Iterable[tuple[str, datetime]] = (),
     voided: bool = False,
     wrong: Iterable[datetime] = (),
-) -> dict[str, Any]:
+) -> Draft:
     """A draft whose newest code (digest ``code``, or none) was sent at ``sent`` after the
     ``earlier`` (digest, time) ones, with ``wrong`` tries. The one place that knows what a
     draft looks like."""
-    history = [{"at": t.isoformat(), "digest": d} for d, t in earlier]
+    history = [CodeSend(at=t.isoformat(), digest=d) for d, t in earlier]
     if code:
-        history.append({"at": sent.isoformat(), "digest": code})
-    return {
-        "code_hash": code,
-        "code_expires_at": sent + verification.CODE_LIFETIME if code else None,
-        "code_voided": voided,
-        "code_sends": history,
-        "code_wrong_tries": tries(*wrong),
-    }
+        history.append(CodeSend(at=sent.isoformat(), digest=code))
+    return Draft(
+        id=1,
+        token="draft-token",
+        application=1,
+        application_code="PSR",
+        application_name="Provider Statistical and Reimbursement System",
+        requires_ssn=False,
+        terms_version="2026.11",
+        terms_accepted_at=AT,
+        updated_at=AT,
+        email="ann@example.com",
+        code_hash=code,
+        code_expires_at=sent + verification.CODE_LIFETIME if code else None,
+        code_voided=voided,
+        code_sends=history,
+        code_wrong_tries=tries(*wrong),
+    )
 
 
 # -- codes ------------------------------------------------------------------------------------
@@ -93,14 +103,14 @@ def test_the_rules_in_numbers():
 @pytest.mark.parametrize(
     ("sent", "verdict", "again"),
     [
-        ([], ResendVerdict.ALLOWED, None),
+        ([], ResendVerdict.ALLOWED, AT),
         ([ago(seconds=1)], ResendVerdict.TOO_SOON, AT + timedelta(seconds=59)),
         ([ago(seconds=30)], ResendVerdict.TOO_SOON, AT + timedelta(seconds=30)),
         ([ago(seconds=59)], ResendVerdict.TOO_SOON, AT + timedelta(seconds=1)),
-        ([ago(minutes=1)], ResendVerdict.ALLOWED, None),  # once a minute: exactly a minute is enough
+        ([ago(minutes=1)], ResendVerdict.ALLOWED, AT),  # once a minute: exactly a minute is enough
         ([ago(minutes=10), ago(seconds=20)], ResendVerdict.TOO_SOON, AT + timedelta(seconds=40)),
         ([ago(seconds=20), ago(minutes=10)], ResendVerdict.TOO_SOON, AT + timedelta(seconds=40)),  # any order
-        ([ago(m) for m in (50, 40, 30, 20)], ResendVerdict.ALLOWED, None),  # four in the hour
+        ([ago(m) for m in (50, 40, 30, 20)], ResendVerdict.ALLOWED, AT),  # four in the hour
         ([ago(m) for m in (50, 40, 30, 20, 10)], ResendVerdict.HOURLY_LIMIT, AT + timedelta(minutes=10)),
         ([ago(m) for m in (10, 20, 50, 40, 30)], ResendVerdict.HOURLY_LIMIT, AT + timedelta(minutes=10)),
         ([ago(m) for m in (59, 4, 3, 2, 1)], ResendVerdict.HOURLY_LIMIT, AT + timedelta(minutes=1)),
@@ -110,8 +120,8 @@ def test_the_rules_in_numbers():
             ResendVerdict.HOURLY_LIMIT,
             AT + timedelta(minutes=10),
         ),
-        ([ago(m) for m in (60, 40, 30, 20, 10)], ResendVerdict.ALLOWED, None),  # an hour ago is out of the hour
-        ([ago(m) for m in (120, 90, 61, 60, 45)], ResendVerdict.ALLOWED, None),
+        ([ago(m) for m in (60, 40, 30, 20, 10)], ResendVerdict.ALLOWED, AT),  # an hour ago is out of the hour
+        ([ago(m) for m in (120, 90, 61, 60, 45)], ResendVerdict.ALLOWED, AT),
     ],
 )
 def test_a_code_may_be_sent_once_a_minute_and_five_times_an_hour(sent, verdict, again):
@@ -121,16 +131,17 @@ def test_a_code_may_be_sent_once_a_minute_and_five_times_an_hour(sent, verdict, 
 def test_the_sends_of_the_last_hour_oldest_first():
     history = sends(ago(minutes=5), ago(minutes=90), ago(minutes=60), ago(minutes=59, seconds=59), ago(seconds=1))
     assert recent_sends(history, AT) == [
-        {"at": ago(minutes=59, seconds=59).isoformat(), "digest": "digest-3"},
-        {"at": ago(minutes=5).isoformat(), "digest": "digest-0"},
-        {"at": ago(seconds=1).isoformat(), "digest": "digest-4"},
+        CodeSend(at=ago(minutes=59, seconds=59).isoformat(), digest="digest-3"),
+        CodeSend(at=ago(minutes=5).isoformat(), digest="digest-0"),
+        CodeSend(at=ago(seconds=1).isoformat(), digest="digest-4"),
     ]
 
 
-@pytest.mark.parametrize("nothing", [None, []])
+# A new draft's sends (none yet), and an empty list.
+@pytest.mark.parametrize("nothing", [draft(code=None).code_sends, []], ids=["new draft", "empty"])
 def test_no_sends_yet(nothing):
     assert recent_sends(nothing, AT) == []
-    assert may_send(nothing, AT) == (ResendVerdict.ALLOWED, None)
+    assert may_send(nothing, AT) == (ResendVerdict.ALLOWED, AT)
 
 
 # -- judging a code ---------------------------------------------------------------------------
@@ -207,6 +218,7 @@ def test_the_wrong_tries_of_the_last_hour_oldest_first():
     assert recent_wrong_tries(history, AT) == tries(ago(minutes=59), ago(minutes=5), ago(seconds=1))
 
 
-@pytest.mark.parametrize("nothing", [None, []])
+# A new draft's wrong tries (none yet), and an empty list.
+@pytest.mark.parametrize("nothing", [draft(code=None).code_wrong_tries, []], ids=["new draft", "empty"])
 def test_no_wrong_tries_yet(nothing):
     assert recent_wrong_tries(nothing, AT) == []

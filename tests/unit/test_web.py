@@ -59,7 +59,7 @@ def test_the_page_is_rendered_for_anything_but_a_fragment_request(headers):
     response = render(request(headers), "page.html", {"title": "Contact"}, fragment="_form.html", status_code=422)
     assert type(response) is Template
     assert response.template_name == "page.html"
-    assert response.context == {"title": "Contact", "swapped": False}
+    assert response.context == {"title": "Contact", "swapped": False, "signed_in": None}  # signed out
     assert response.status_code == 422
     assert response.headers == {"Vary": "HX-Request"}
 
@@ -87,11 +87,23 @@ def test_the_page_never_pushes_an_address():
 def test_without_a_fragment_even_an_htmx_request_gets_the_page():
     response = render(request(HTMX), "page.html")
     assert type(response) is Template
-    assert (response.template_name, response.context, response.status_code) == ("page.html", {"swapped": False}, 200)
+    assert (response.template_name, response.context, response.status_code) == (
+        "page.html",
+        {"swapped": False, "signed_in": None},
+        200,
+    )
 
 
 def test_a_page_keeps_a_swapped_flag_it_was_given():
-    assert render(request(), "page.html", {"swapped": True}).context == {"swapped": True}
+    assert render(request(), "page.html", {"swapped": True}).context == {"swapped": True, "signed_in": None}
+
+
+def test_a_page_is_told_who_is_signed_in():
+    signed_in = request()
+    signed_in.state.signed_in = "the session"  # what the session middleware leaves on the request
+    assert render(signed_in, "page.html").context == {"swapped": False, "signed_in": "the session"}
+    # a context that names it already keeps its own
+    assert render(signed_in, "page.html", {"signed_in": None}).context == {"swapped": False, "signed_in": None}
 
 
 def test_one_answer_does_not_leak_headers_into_the_next():
@@ -147,12 +159,6 @@ def test_after_a_boosted_form_the_browser_is_sent_on_with_see_other():
     assert (type(response), response.status_code) == (Redirect, 303)
 
 
-class _Frozen(datetime):
-    @classmethod
-    def now(cls, tz=None):
-        return AT
-
-
 @pytest.mark.parametrize(
     ("moment", "seconds"),
     [
@@ -163,5 +169,5 @@ class _Frozen(datetime):
     ],
 )
 def test_seconds_until(monkeypatch, moment, seconds):
-    monkeypatch.setattr(web, "datetime", _Frozen)
+    monkeypatch.setattr(web, "now", lambda: AT)
     assert seconds_until(moment) == seconds
