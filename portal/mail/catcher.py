@@ -9,12 +9,13 @@ import email.policy
 import logging
 import sys
 from collections import deque
-from datetime import UTC, datetime
 from typing import TextIO
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
+
+from portal.clock import now
 
 
 class CaughtMessage:
@@ -24,7 +25,7 @@ class CaughtMessage:
         self.mail_from = mail_from
         self.rcpt_tos = rcpt_tos
         self.message = message
-        self.received_at = datetime.now(UTC)
+        self.received_at = now()
 
     @property
     def subject(self) -> str:

@@ -8,6 +8,7 @@ an edit to that factory alone.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
 import pytest
 
 from portal.catalog import FieldRule, read
@@ -19,8 +20,6 @@ from portal.registration.forms import (
     PersonalValues,
     QuestionsForm,
     VerifyForm,
-    clean,
-    normalise_email,
     parse_date,
     validate_code,
     validate_contact,
@@ -28,6 +27,7 @@ from portal.registration.forms import (
     validate_questions,
     validate_ssn,
 )
+from portal.text import clean, normalise_email
 
 TODAY = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).date()
 CATALOG = read()
