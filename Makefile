@@ -54,8 +54,11 @@ bench: install
 fuzz: install
 	$(BIN)/python -m tests.fuzz --requests 12000 --seed $(or $(SEED),1)
 
+# ruff, then the type checker (mypy --strict on portal/, pinned; settings in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check portal
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .hypothesis portal.db portal.db-wal portal.db-shm

@@ -38,7 +38,7 @@ def children(pid: int) -> list[int]:
 async def seed_requests(url: str, count: int) -> tuple[str, str, list[timing.Holder]]:
     """An approver for every application at level 1, ``count`` pending requests, and the
     accounts whose refusals ``bench.timing`` times."""
-    from portal.models.accounts import now
+    from portal.clock import now
     from portal.models.db import bind
     from portal.models.engine import make_engine
     from portal.models.tables import AccessRequest, Role

@@ -123,7 +123,8 @@ async def make_accounts(count: int, *, seed: int = SEED) -> list[Holder]:
     from portal.hashing import hash_secret, normalise_answer
     from portal.models import accounts as q
     from portal.models.db import transaction
-    from portal.registration.questions import QUESTIONS
+    from portal.accounts.questions import QUESTIONS
+    from portal.models.rows import QuestionHash
 
     rng = random.Random(seed)
     password = await service.new_initial_password()
@@ -140,9 +141,9 @@ async def make_accounts(count: int, *, seed: int = SEED) -> list[Holder]:
                 last_name="Holder",
                 email=email,
                 initial=password,
-                questions=[{"question": k, "answer_hash": answer} for k in keys],
+                questions=[QuestionHash(k, answer) for k in keys],
             )
-            await q.update_account(account_id, {"password_initial": False, "password_expires_at": None})
+            await q.set_password_hash(account_id, password.hashed, initial_until=None)
         holders.append(Holder(user_id, email))
     return holders
 

@@ -1,6 +1,5 @@
-"""IACS Registration Portal."""
+"""IACS Registration Portal.
 
-import os
-
-# Piccolo finds its engine through this module; the portal always uses its own.
-os.environ.setdefault("PICCOLO_CONF", "portal.piccolo_conf")
+Layers, each importing only those below it (tests/unit/test_layers.py holds them):
+web (portal.app, portal.controllers, portal.auth, portal.web, ...) -> journeys (registration ->
+approvals -> accounts -> mail) -> models (queries and typed rows) -> plain helpers."""

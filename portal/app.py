@@ -7,32 +7,36 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from jinja2 import StrictUndefined
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
+from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
-from litestar.types import Receive, Scope, Send
+from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 from piccolo.engine.postgres import PostgresEngine
 
 from portal.accounts.service import IDLE_TIMEOUT
 from portal.assets import AssetManifest
-from portal.auth import LoginRequired, SessionCookies, load_session, login_required_handler
+from portal.auth import DEPENDENCIES, SessionCookies
 from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
 from portal.crypto import FieldCipher
 from portal.drafts import DraftCookies
 from portal.edge import head_as_get, parse_networks, resolve_client
 from portal.invisible import displayable
+from portal.links import Links
 from portal.mail.worker import run_worker
 from portal.models.db import bind
 from portal.models.engine import make_engine
 from portal.security import CSRF, csrf, rate_limit, rate_limit_stores, security_headers_hook
 from portal.settings import Settings, get_settings
-from portal.web import seconds_until, signed_in_account
+from portal.web import links_for, seconds_until
 
 TEMPLATES = Path(__file__).parent / "templates"
 # The largest request body read (the biggest form, a bulk approval of 100 rows, is under 8 KiB);
@@ -45,13 +49,18 @@ class Portal(Litestar):
     taken from ``X-Forwarded-For`` only when the peer is a trusted proxy (see portal.edge), and
     ``HEAD`` answered as ``GET`` without the body."""
 
-    trusted_proxies: tuple = ()
+    trusted_proxies: tuple[Any, ...] = ()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        if scope["type"] == ScopeType.HTTP:
             resolve_client(scope, self.trusted_proxies)
             if scope["method"] == "HEAD":
-                await head_as_get(scope, receive, send, super().__call__)
+                await head_as_get(scope, cast(Receive, receive), cast(Send, send), super().__call__)
                 return
         await super().__call__(scope, receive, send)
 
@@ -60,9 +69,21 @@ def strip_query_strings(record: logging.LogRecord) -> bool:
     """uvicorn.access records carry (client, method, path?query, version, status)."""
     if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
         args = list(record.args)
-        args[2] = args[2].split("?", 1)[0]
+        args[2] = str(args[2]).split("?", 1)[0]
         record.args = tuple(args)
     return True
+
+
+V = TypeVar("V")
+
+
+def _value(value: V) -> Provide:
+    """A dependency that is one object for the life of the app."""
+
+    def provide() -> V:
+        return value
+
+    return Provide(provide, use_cache=True, sync_to_thread=False)
 
 
 def create_app(settings: Settings | None = None) -> Portal:
@@ -70,6 +91,10 @@ def create_app(settings: Settings | None = None) -> Portal:
     engine = make_engine(settings)
     bind(engine)
     assets = AssetManifest()
+    cipher = FieldCipher(settings.data_key)
+    drafts = DraftCookies(settings)
+    sessions = SessionCookies(settings)
+    links: list[Links] = []  # made from the routes once the app exists
 
     @asynccontextmanager
     async def database_pool(app: Litestar) -> AsyncIterator[None]:
@@ -106,14 +131,19 @@ def create_app(settings: Settings | None = None) -> Portal:
         env.lstrip_blocks = True
         env.globals["asset"] = assets.url
         env.globals["production"] = settings.production
-        env.globals["signed_in_account"] = signed_in_account
         env.globals["session_idle_seconds"] = int(IDLE_TIMEOUT.total_seconds())
         env.filters["seconds_until"] = seconds_until
 
     app = Portal(
         route_handlers=ROUTE_HANDLERS,
-        exception_handlers={**EXCEPTION_HANDLERS, LoginRequired: login_required_handler},
-        before_request=load_session,
+        exception_handlers=EXCEPTION_HANDLERS,
+        dependencies={
+            **DEPENDENCIES,
+            "cipher": _value(cipher),
+            "drafts": _value(drafts),
+            "sessions": _value(sessions),
+            "links": Provide(lambda: links[0], use_cache=True, sync_to_thread=False),
+        },
         # The first is innermost: the CSRF check runs inside the rate limit.
         middleware=[DefineMiddleware(CSRF, config=csrf(settings)), rate_limit(settings).middleware],
         stores=rate_limit_stores(settings),
@@ -142,9 +172,9 @@ def create_app(settings: Settings | None = None) -> Portal:
     app.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.settings = settings
     app.state.assets = assets
-    app.state.cipher = FieldCipher(settings.data_key)
-    app.state.drafts = DraftCookies(settings)
-    app.state.sessions = SessionCookies(settings)
+    app.state.sessions = sessions
+    app.state.cipher = cipher  # for operators' scripts and the tests; handlers get it as a dependency
+    links.append(links_for(app, settings.base_url))
     logging.getLogger("portal").setLevel(logging.INFO)
     # Access logs keep the path, never the query string (recovery links carry their token there).
     logging.getLogger("uvicorn.access").addFilter(strip_query_strings)

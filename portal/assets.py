@@ -41,7 +41,9 @@ class Asset(msgspec.Struct, frozen=True):
 def accepted_encodings(header: str) -> set[str]:
     """The codings an Accept-Encoding header allows (RFC 9110 §12.5.3): listed ones, or all
     under ``*``, except any given ``q=0``."""
-    allowed, refused, star = set(), set(), False
+    allowed: set[str] = set()
+    refused: set[str] = set()
+    star = False
     for item in header.lower().split(","):
         coding, _, params = item.partition(";")
         coding = coding.strip()

@@ -1,24 +1,33 @@
-"""The session cookie and the per-request sign-in check.
+"""Who is asking: the session cookie, the signed-in session, and the access rules as Litestar
+guards and dependencies.
 
 A random 256-bit session id lives in an HttpOnly, SameSite=Lax cookie: ``__Host-iacs_session``
 (Secure, Path=/) in production; ``iacs_session`` in development, where the portal runs over
-plain http and browsers refuse ``__Host-`` cookies. The server stores only its SHA-256."""
+plain http and browsers refuse ``__Host-`` cookies. The server stores only its SHA-256.
+
+The page routers carry ``session_guard``: it finds the session once per request (static files
+and /healthz are not behind it, so they never query it). A route opts in or out with ``opt``:
+``signed_in=True`` needs a session; ``initial_password=True`` may be reached with an initial
+password (every other page sends that person to Change password). ``approver_guard`` needs
+approver rights; handlers receive ``session`` and ``decider`` as dependencies."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
-from litestar.exceptions import HTTPException
-from litestar.response import Response
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
 
 from portal.accounts import service
+from portal.models import accounts as accounts_q
+from portal.models.approvals import Decider
+from portal.models.rows import SignedIn
 from portal.settings import Settings
-from portal.web import redirect
 
-# Pages a signed-in person with an initial password may still see.
-INITIAL_PASSWORD_ALLOWED = ("/password/change", "/logout", "/static/", "/healthz", "/session/")
+_UNSET = object()
 
 
 class LoginRequired(HTTPException):
@@ -26,13 +35,20 @@ class LoginRequired(HTTPException):
     detail = "Log in to continue"
 
 
+class PasswordChangeRequired(HTTPException):
+    """Signed in with an initial password: only Change password (and Log out) until it changes."""
+
+    status_code = 303
+    detail = "Choose your own password to continue"
+
+
 class SessionCookies:
     def __init__(self, settings: Settings) -> None:
         self.name = "__Host-iacs_session" if settings.production else "iacs_session"
         self.secure = settings.production
 
-    def token(self, request: Request) -> str | None:
-        return request.cookies.get(self.name)
+    def token(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+        return connection.cookies.get(self.name)
 
     def issue(self, token: str) -> Cookie:
         return Cookie(key=self.name, value=token, path="/", httponly=True, samesite="lax", secure=self.secure)
@@ -41,29 +57,62 @@ class SessionCookies:
         return Cookie(key=self.name, value="", path="/", max_age=0, httponly=True, samesite="lax", secure=self.secure)
 
 
-async def load_session(request: Request) -> Response | None:
-    """before_request: find the signed-in account (if any) once per request, and keep a person
-    with an initial password on Change password."""
-    cookies: SessionCookies = request.app.state.sessions
-    account = request.state.account = await service.current_session(cookies.token(request))
-    if account and account["password_initial"]:
-        path = request.url.path
-        if not path.startswith(INITIAL_PASSWORD_ALLOWED):
-            return redirect(request, request.app.route_reverse("accounts:change-password"))
-    return None
+async def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> SignedIn | None:
+    """The signed-in session of this request, looked up at most once."""
+    state = connection.state
+    found = state.get("signed_in", _UNSET)
+    if found is _UNSET:
+        cookies: SessionCookies = connection.app.state.sessions
+        found = state["signed_in"] = await service.current_session(cookies.token(connection))
+    return found if isinstance(found, SignedIn) else None
 
 
-def signed_in(request: Request) -> dict[str, Any]:
-    """The signed-in account, or LoginRequired (answered with a redirect to Log in)."""
-    account = getattr(request.state, "account", None)
-    if account is None:
+async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    session = await session_of(connection)
+    if session is None:
+        if handler.opt.get("signed_in"):
+            raise LoginRequired()
+        return
+    if session.password_initial and not handler.opt.get("initial_password"):
+        raise PasswordChangeRequired()
+
+
+async def approver_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Approver rights (of any application and level); they are kept for the ``decider``."""
+    session = await session_of(connection)
+    if session is None:
         raise LoginRequired()
-    return account
+    rights = await accounts_q.approver_rights(session.account_id)
+    if not rights:
+        raise PermissionDeniedException()
+    connection.state["decider"] = Decider(session.user_id, session.email, rights)
 
 
-def login_required_handler(request: Request, exc: LoginRequired) -> Response:
-    return redirect(request, request.app.route_reverse("accounts:login"))
+async def provide_session(request: ASGIConnection[Any, Any, Any, Any]) -> SignedIn:
+    session = await session_of(request)
+    if session is None:  # a route that asks for the session without signed_in=True
+        raise LoginRequired()
+    return session
 
 
-def client_ip(request: Request) -> str:
-    return (request.client.host if request.client else "")[:64]
+def provide_decider(request: ASGIConnection[Any, Any, Any, Any]) -> Decider:
+    decider = request.state.get("decider")
+    if not isinstance(decider, Decider):
+        raise PermissionDeniedException()
+    return decider
+
+
+def provide_settings(request: ASGIConnection[Any, Any, Any, Any]) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+DEPENDENCIES = {
+    "session": Provide(provide_session),
+    "decider": Provide(provide_decider, sync_to_thread=False),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+}
+
+
+def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return (connection.client.host if connection.client else "")[:64]

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
-from portal.formats import EXTRA_CHECKS
+from portal.formats import FORMATS, Format
 
 DEFAULT_CATALOG = Path(__file__).parent / "data" / "catalog.toml"
 
@@ -27,8 +27,25 @@ class FieldSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     pattern: Annotated[str, msgspec.Meta(min_length=2, max_length=200)]
     example: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     hint: Description = ""
-    check: str = ""
+    format: str = "text"
     sensitive: bool = False
+
+
+class FieldRule(msgspec.Struct, frozen=True):
+    """An application-specific field as the forms, the review, the approver's details and the
+    emails use it: declared once in the catalog, and nowhere in code."""
+
+    key: str
+    label: str
+    pattern: str
+    example: str
+    hint: str
+    format: str
+    sensitive: bool
+
+    @property
+    def kind(self) -> Format:
+        return FORMATS.get(self.format, FORMATS["text"])
 
 
 class RoleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -54,6 +71,12 @@ class Catalog(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     applications: list[ApplicationSpec]
 
 
+# Names the contact step's own fields use: a catalog field may not take one.
+RESERVED_KEYS = frozenset(
+    {"organization", "address1", "address2", "city", "state", "zip", "phone", "phone_ext", "role", "action", "fields"}
+)
+
+
 class CatalogError(ValueError):
     """The catalog file is malformed; the message names the entry and the field."""
 
@@ -61,7 +84,7 @@ class CatalogError(ValueError):
 _PATH_PART = re.compile(r"\.(\w+)|\[(\d+)\]")
 
 
-def _where(raw: dict, path: str) -> str:
+def _where(raw: dict[str, Any], path: str) -> str:
     """Turn msgspec's ``$.applications[2].roles[0].review_days`` into the words
     ``application PSR, role provider-user, field review_days`` using the codes in the file."""
     node: object = raw
@@ -120,15 +143,18 @@ def parse(text: str) -> Catalog:
 def _check(catalog: Catalog) -> None:
     for key, spec in catalog.fields.items():
         where = f"field {key}"
+        if key in RESERVED_KEYS:
+            raise CatalogError(f"{where}: the key is a field of the contact step itself; choose another")
         try:
             pattern = re.compile(spec.pattern)
         except re.error as exc:
             raise CatalogError(f"{where}, field pattern: not a valid regular expression ({exc})") from None
-        if spec.check and spec.check not in EXTRA_CHECKS:
+        if spec.format not in FORMATS:
             raise CatalogError(
-                f"{where}, field check: unknown check {spec.check!r} (known: {', '.join(sorted(EXTRA_CHECKS))})"
+                f"{where}, field format: unknown format {spec.format!r} (known: {', '.join(sorted(FORMATS))})"
             )
-        if not pattern.fullmatch(spec.example) or (spec.check and not EXTRA_CHECKS[spec.check](spec.example)):
+        kind = FORMATS[spec.format]
+        if not pattern.fullmatch(kind.prepare(spec.example)) or not kind.check(kind.prepare(spec.example)):
             raise CatalogError(f"{where}, field example: {spec.example!r} does not pass its own rule")
     seen_apps: set[str] = set()
     for app in catalog.applications:

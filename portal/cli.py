@@ -1,27 +1,75 @@
-"""``python -m portal``: the operator's commands."""
+"""``python -m portal``: the operator's commands, on click.
+
+Each command parses its options, calls the journey functions (``portal.accounts.approvers``,
+``portal.models.catalog``, ...) and prints; it holds no logic of its own. A refusal prints one
+line on stderr and exits with status 2, as do click's own usage errors."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import sys
+from collections.abc import Sequence
+from typing import IO, Any
 from urllib.parse import urlsplit
 
+import click
+
 from portal.settings import Settings, SettingsError, get_settings
+
+PROG = "python -m portal"
+
+
+class CommandFailed(click.ClickException):
+    """A refused command: its message alone on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(self.format_message(), file=file, err=True)
+
+
+class PortalGroup(click.Group):
+    """Lists its commands in the order they are defined; unsafe or malformed settings (found
+    by whichever command reads them first) end the command with ``error: …``."""
+
+    group_class = type  # subgroups (approver, catalog) are PortalGroups too
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise CommandFailed(f"error: {exc}") from exc
 
 
 def _settings() -> Settings:
     return get_settings()
 
 
-async def _migrate(settings: Settings) -> None:
-    from piccolo.apps.migrations.commands.forwards import run_forwards
-
-    from portal.models.db import bind, current_engine
+def _bind(settings: Settings) -> None:
+    from portal.models.db import bind
     from portal.models.engine import make_engine
 
     bind(make_engine(settings))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+# ---- What the commands run (also used by tests/support.py and tests/fuzz/personas.py) --------
+
+
+async def _migrate(settings: Settings) -> None:
+    # Piccolo's migration runner finds its configuration (the migrations' app) through this.
+    os.environ.setdefault("PICCOLO_CONF", "portal.piccolo_conf")
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    from portal.models.db import current_engine
+
+    _bind(settings)
     engine = current_engine()
     if settings.is_sqlite:
         # WAL lets readers go on while one writer writes; the setting lives in the file.
@@ -31,19 +79,12 @@ async def _migrate(settings: Settings) -> None:
         raise SystemExit(f"migration failed: {result.message}")
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
-    asyncio.run(_migrate(_settings()))
-    return 0
-
-
 async def _catalog_load(settings: Settings, path: str | None) -> str:
     from portal import catalog
     from portal.models import catalog as catalog_queries
-    from portal.models.db import bind
-    from portal.models.engine import make_engine
 
     parsed = catalog.read(path or settings.catalog_file or None)  # refuses before any write
-    bind(make_engine(settings))
+    _bind(settings)
     report = await catalog_queries.load(parsed)
     return (
         f"Catalog {parsed.version} loaded: {report.applications} applications, {report.roles} roles,"
@@ -52,261 +93,224 @@ async def _catalog_load(settings: Settings, path: str | None) -> str:
     )
 
 
-def cmd_catalog_load(args: argparse.Namespace) -> int:
-    from portal.catalog import CatalogError
-
-    try:
-        print(asyncio.run(_catalog_load(_settings(), args.file)))
-    except CatalogError as exc:
-        print(f"Catalog not loaded: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    _settings()  # refuse to start on unsafe settings before forking workers
-    uvicorn.run(
-        "portal.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=False,  # the portal believes X-Forwarded-For from PORTAL_TRUSTED_PROXIES only
-        server_header=False,
-        log_level="info",
-    )
-    return 0
-
-
-def cmd_mail_worker(args: argparse.Namespace) -> int:
-    from portal.mail.worker import cli_main
-
-    return cli_main()
-
-
 async def _purge(settings: Settings) -> tuple[int, int, int]:
     from datetime import timedelta
 
+    from portal.clock import now
     from portal.mail.outbox import purge_sent
-    from portal.models.accounts import now, purge_login_throttle
-    from portal.models.db import bind
-    from portal.models.engine import make_engine
+    from portal.models.accounts import purge_login_throttle
     from portal.models.registration import purge_idle_drafts
 
-    bind(make_engine(settings))
+    _bind(settings)
     throttles = await purge_login_throttle(now() - timedelta(days=1))
     return await purge_idle_drafts(), await purge_sent(timedelta(days=7)), throttles
 
 
-def cmd_purge(args: argparse.Namespace) -> int:
-    drafts, mails, throttles = asyncio.run(_purge(_settings()))
-    print(f"Deleted {drafts} registration draft{'s' if drafts != 1 else ''} idle for more than 24 hours,")
-    print(f"{mails} delivered email{'s' if mails != 1 else ''} older than 7 days")
-    print(f"and {throttles} sign-in count{'s' if throttles != 1 else ''} untouched for a day.")
-    return 0
+async def _remind(settings: Settings) -> int:
+    from portal.app import create_app
+    from portal.approvals.service import remind
+    from portal.clock import now
+    from portal.web import links_for
+
+    links = links_for(create_app(settings), settings.base_url)  # the addresses, from the routes
+    return await remind(now(), links)
 
 
-async def _approver_add(settings: Settings, email: str, name: str, grants: list[str]) -> tuple[str, str]:
-    from portal.accounts import service
-    from portal.invisible import has_invisible
-    from portal.models import accounts as q
-    from portal.models.db import bind, transaction
-    from portal.models.engine import make_engine
-    from portal.registration.forms import MAX_NAME, normalise_email
+async def _approver_add(settings: Settings, email: str, name: str, grants: Sequence[str]) -> tuple[str, str]:
+    """(User ID, initial password) of a new approver. Kept for tests/fuzz/personas.py; new code
+    calls ``portal.accounts.approvers.add_approver`` on a bound engine."""
+    from portal.accounts.approvers import add_approver
 
-    address = normalise_email(email)
-    if address is None:
-        raise ValueError(f"not an email address: {email!r}")
-    first, _, last = name.strip().partition(" ")
-    if not first or not last.strip():
-        raise ValueError('--name needs a first and a last name, like --name "Maria Lopez"')
-    if has_invisible(name) or len(first) > MAX_NAME or len(last.strip()) > MAX_NAME:
-        raise ValueError(f"--name: at most {MAX_NAME} characters a name, and no invisible or control characters")
-    bind(make_engine(settings))
-    codes = await q.application_ids_by_code()
-    rights: list[tuple[int | None, int]] = []
-    for grant in grants:
-        code, _, level = grant.partition(":")
-        if level not in {"1", "2"}:
-            raise ValueError(f"--grant {grant!r}: the level must be 1 or 2, like HPMS:1")
-        if code != "*" and code not in codes:
-            raise ValueError(f"--grant {grant!r}: no application {code!r} in the catalog")
-        rights.append((None if code == "*" else codes[code], int(level)))
-    initial = await service.new_initial_password()
-    async with transaction():
-        account_id, user_id = await service.create_account(
-            first_name=first, last_name=last.strip(), email=address, initial=initial
-        )
-        for application_id, level in rights:
-            await q.add_approver_right(account_id, application_id, level)
-        await q.audit("approver_created", actor="cli", subject=user_id, grants=grants)
-    return user_id, initial.password
+    _bind(settings)
+    made = await add_approver(email=email, name=name, grants=grants)
+    return made.user_id, made.password
 
 
 async def _approver_reset(settings: Settings, user_id: str) -> str:
-    """A new initial password for an account (approvers made here have no authentication
-    questions, so Forgot password cannot help them): valid 72 hours, sessions ended."""
-    from portal.accounts import service
-    from portal.models import accounts as q
-    from portal.models.db import bind, transaction
-    from portal.models.engine import make_engine
+    from portal.accounts.approvers import reset_initial_password
 
-    bind(make_engine(settings))
-    account = await q.account_by_user_id(user_id.strip().upper())
-    if account is None:
-        raise ValueError(f"no account with User ID {user_id!r}")
-    initial = await service.new_initial_password()
-    async with transaction():
-        await service.set_password(account, initial.hashed, secret_key=settings.secret_key, initial=True)
-        await q.audit("initial_password_reissued", actor="cli", subject=account["user_id"])
-    return initial.password
-
-
-def cmd_approver_reset(args: argparse.Namespace) -> int:
-    try:
-        password = asyncio.run(_approver_reset(_settings(), args.user_id))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Initial password: {password}")
-    print("It must be changed at the next login and expires in 72 hours.")
-    return 0
-
-
-def cmd_approver_add(args: argparse.Namespace) -> int:
-    try:
-        user_id, password = asyncio.run(_approver_add(_settings(), args.email, args.name, args.grant))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    # The console is the only place these ever appear.
-    print(f"User ID: {user_id}")
-    print(f"Initial password: {password}")
-    print("The initial password must be changed at first login and expires in 72 hours.")
-    return 0
-
-
-async def _remind(settings: Settings) -> int:
-    from portal.approvals.service import remind
-    from portal.models.accounts import now
-    from portal.models.db import bind
-    from portal.models.engine import make_engine
-
-    bind(make_engine(settings))
-    return await remind(now(), settings.base_url)
-
-
-def cmd_remind(args: argparse.Namespace) -> int:
-    count = asyncio.run(_remind(_settings()))
-    print(f"Queued overdue reminders for {count} approver{'s' if count != 1 else ''} (at most one a day each).")
-    return 0
+    _bind(settings)
+    return (await reset_initial_password(user_id, secret_key=settings.secret_key)).password
 
 
 async def _demo_approvers(settings: Settings) -> list[tuple[str, str, str]]:
-    """For `make run`: two approvers (levels 1 and 2 of every application), made once."""
-    from portal.models.db import bind
-    from portal.models.engine import make_engine
-    from portal.models.tables import ApproverRight
+    """(grant, User ID, initial password) of each demo approver made now (none once made)."""
+    from portal.accounts.approvers import make_demo_approvers
 
-    bind(make_engine(settings))
-    if await ApproverRight.count():
-        return []
-    made = []
-    for name, email, grant in (
-        ("Demo Approver-One", "approver1@example.gov", "*:1"),
-        ("Demo Approver-Two", "approver2@example.gov", "*:2"),
-    ):
-        user_id, password = await _approver_add(settings, email, name, [grant])
-        made.append((grant, user_id, password))
-    return made
+    _bind(settings)
+    return [(d.grant, d.user_id, d.password) for d in await make_demo_approvers()]
 
 
-def cmd_dev(args: argparse.Namespace) -> int:
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "portal.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,  # the portal believes X-Forwarded-For from PORTAL_TRUSTED_PROXIES only
+        server_header=False,
+        log_level="info",
+    )
+
+
+# ---- The commands -------------------------------------------------------------------------------
+
+
+@click.group(
+    "portal",
+    cls=PortalGroup,
+    help="IACS Registration Portal. Settings come from PORTAL_* environment variables.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+def portal() -> None:
+    pass
+
+
+def _short(text: str) -> dict[str, str]:
+    """help and short_help alike: the command list shows the whole line, never "..."."""
+    return {"help": text, "short_help": text}
+
+
+@portal.command("serve", **_short("serve the portal with uvicorn"))
+@click.option("--host", default="127.0.0.1", metavar="HOST")
+@click.option("--port", type=int, default=8000, metavar="PORT")
+@click.option("--workers", type=int, default=1, metavar="WORKERS", help="worker processes (default 1)")
+def serve(host: str, port: int, workers: int) -> None:
+    _settings()  # refuse to start on unsafe settings before forking workers
+    _serve(host, port, workers)
+
+
+@portal.command("dev", **_short("migrate, load the catalog, catch mail and serve (make run)"))
+@click.option("--host", default="127.0.0.1", metavar="HOST")
+@click.option("--port", type=int, default=8000, metavar="PORT")
+def dev(host: str, port: int) -> None:
     """What `make run` does: migrate, load the catalog, catch mail, serve."""
     settings = _settings()
     if settings.production:
-        print("`dev` is for development; use `serve` in production.", file=sys.stderr)
-        return 2
+        raise CommandFailed("`dev` is for development; use `serve` in production.")
     asyncio.run(_migrate(settings))
-    print(asyncio.run(_catalog_load(settings, None)))
+    click.echo(asyncio.run(_catalog_load(settings, None)))
     for grant, user_id, password in asyncio.run(_demo_approvers(settings)):
-        print(f"Demo approver for {grant}: User ID: {user_id}  Initial password: {password}")
+        click.echo(f"Demo approver for {grant}: User ID: {user_id}  Initial password: {password}")
     from portal.mail.catcher import start_catcher, stop_catcher
 
     smtp = urlsplit(settings.smtp_url)
     controller, _ = start_catcher(smtp.hostname or "127.0.0.1", smtp.port or 1025)
-    print(f"Mail catcher listening on {smtp.hostname}:{smtp.port}: every email is printed here.")
-    print(f"Portal: http://{args.host}:{args.port}/")
+    click.echo(f"Mail catcher listening on {smtp.hostname}:{smtp.port}: every email is printed here.")
+    click.echo(f"Portal: http://{host}:{port}/")
     os.environ["PORTAL_MAIL_WORKER_INLINE"] = "true"  # the served app delivers mail itself
     get_settings.cache_clear()
-    print(f"Caught mail is also listed at http://{args.host}:{args.port}/dev/mailbox")
+    click.echo(f"Caught mail is also listed at http://{host}:{port}/dev/mailbox")
     try:
-        return cmd_serve(argparse.Namespace(host=args.host, port=args.port, workers=1))
+        _settings()
+        _serve(host, port, 1)
     finally:
         stop_catcher(controller)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m portal",
-        description="IACS Registration Portal. Settings come from PORTAL_* environment variables.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+@portal.command("migrate", **_short("apply database migrations (safe to repeat)"))
+def migrate() -> None:
+    asyncio.run(_migrate(_settings()))
 
-    p = sub.add_parser("serve", help="serve the portal with uvicorn")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("dev", help="migrate, load the catalog, catch mail and serve (make run)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.set_defaults(func=cmd_dev)
+@portal.command("mail-worker", **_short("deliver queued email over SMTP until stopped"))
+def mail_worker() -> None:
+    from portal.mail.worker import cli_main
 
-    p = sub.add_parser("migrate", help="apply database migrations (safe to repeat)")
-    p.set_defaults(func=cmd_migrate)
+    code = cli_main()
+    if code:
+        raise click.exceptions.Exit(code)
 
-    p = sub.add_parser("mail-worker", help="deliver queued email over SMTP until stopped")
-    p.set_defaults(func=cmd_mail_worker)
 
-    p = sub.add_parser("remind", help="email approvers their overdue requests (once a day each)")
-    p.set_defaults(func=cmd_remind)
+@portal.command("remind", **_short("email approvers their overdue requests (once a day each)"))
+def remind() -> None:
+    count = asyncio.run(_remind(_settings()))
+    click.echo(f"Queued overdue reminders for {_plural(count, 'approver')} (at most one a day each).")
 
-    p = sub.add_parser("purge", help="delete drafts idle over 24 hours and delivered email over 7 days old")
-    p.set_defaults(func=cmd_purge)
 
-    p = sub.add_parser("approver", help="manage approvers")
-    approver_sub = p.add_subparsers(dest="approver_command", required=True, metavar="ACTION")
-    q = approver_sub.add_parser("add", help="create an approver; prints the User ID and a one-time initial password")
-    q.add_argument("--email", required=True)
-    q.add_argument("--name", required=True, help='first and last name, like "Maria Lopez"')
-    q.add_argument(
-        "--grant",
-        required=True,
-        action="append",
-        metavar="CODE:LEVEL",
-        help="an application code (or * for every application) and the level 1 or 2; repeat for more",
-    )
-    q.set_defaults(func=cmd_approver_add)
-    q = approver_sub.add_parser("reset", help="issue a new one-time initial password (printed here only)")
-    q.add_argument("--user-id", required=True)
-    q.set_defaults(func=cmd_approver_reset)
+@portal.command("purge", **_short("delete drafts idle over 24 hours and delivered email over 7 days old"))
+def purge() -> None:
+    drafts, mails, throttles = asyncio.run(_purge(_settings()))
+    click.echo(f"Deleted {_plural(drafts, 'registration draft')} idle for more than 24 hours,")
+    click.echo(f"{_plural(mails, 'delivered email')} older than 7 days")
+    click.echo(f"and {_plural(throttles, 'sign-in count')} untouched for a day.")
 
-    p = sub.add_parser("catalog", help="manage the catalog of CMS applications")
-    catalog_sub = p.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
-    q = catalog_sub.add_parser("load", help="load or reload the catalog file (safe to repeat)")
-    q.add_argument("file", nargs="?", help="TOML file (default: PORTAL_CATALOG_FILE or the shipped one)")
-    q.set_defaults(func=cmd_catalog_load)
-    return parser
+
+@portal.group("approver", **_short("manage approvers"))
+def approver() -> None:
+    pass
+
+
+@approver.command("add", **_short("create an approver; prints the User ID and a one-time initial password"))
+@click.option("--email", required=True, metavar="EMAIL")
+@click.option("--name", required=True, metavar="NAME", help='first and last name, like "Maria Lopez"')
+@click.option(
+    "--grant",
+    "grants",
+    required=True,
+    multiple=True,
+    metavar="CODE:LEVEL",
+    help="an application code (or * for every application) and the level 1 or 2; repeat for more",
+)
+def approver_add(email: str, name: str, grants: tuple[str, ...]) -> None:
+    from portal.accounts.approvers import ApproverError
+
+    try:
+        user_id, password = asyncio.run(_approver_add(_settings(), email, name, grants))
+    except ApproverError as exc:
+        raise CommandFailed(f"error: {exc}") from exc
+    # The console is the only place these ever appear.
+    click.echo(f"User ID: {user_id}")
+    click.echo(f"Initial password: {password}")
+    click.echo("The initial password must be changed at first login and expires in 72 hours.")
+
+
+@approver.command("reset", **_short("issue a new one-time initial password (printed here only)"))
+@click.option("--user-id", required=True, metavar="USER_ID")
+def approver_reset(user_id: str) -> None:
+    from portal.accounts.approvers import ApproverError
+
+    try:
+        password = asyncio.run(_approver_reset(_settings(), user_id))
+    except ApproverError as exc:
+        raise CommandFailed(f"error: {exc}") from exc
+    click.echo(f"Initial password: {password}")
+    click.echo("It must be changed at the next login and expires in 72 hours.")
+
+
+@portal.group("catalog", **_short("manage the catalog of CMS applications"))
+def catalog() -> None:
+    pass
+
+
+@catalog.command(
+    "load",
+    short_help="load or reload the catalog file (safe to repeat)",
+    help="load or reload the catalog file (safe to repeat)\n\n"
+    "FILE: TOML file (default: PORTAL_CATALOG_FILE or the shipped one)",
+)
+@click.argument("file", required=False, metavar="[FILE]")
+def catalog_load(file: str | None) -> None:
+    from portal.catalog import CatalogError
+
+    try:
+        click.echo(asyncio.run(_catalog_load(_settings(), file)))
+    except CatalogError as exc:
+        raise CommandFailed(f"Catalog not loaded: {exc}") from exc
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command (``argv``, or the process's arguments) and return its exit status:
+    0, 2 for a usage error or a refusal (its message on stderr), or the command's own."""
     try:
-        return args.func(args)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        result = portal.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        return 130
+    return result if isinstance(result, int) else 0

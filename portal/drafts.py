@@ -3,7 +3,9 @@ names the server-side draft and nothing else."""
 
 from __future__ import annotations
 
-from litestar import Request
+from typing import Any
+
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 
 from portal.models.registration import DRAFT_IDLE
@@ -20,9 +22,10 @@ class DraftCookies:
         self._signed = signed(settings.secret_key, SALT, int(DRAFT_IDLE.total_seconds()), max_length=512)
         self._secure = settings.production
 
-    def token(self, request: Request) -> str | None:
+    def token(self, request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
         """The draft token from a valid cookie; None when absent, tampered or too old."""
-        return self._signed.loads(request.cookies.get(COOKIE))
+        token = self._signed.loads(request.cookies.get(COOKIE))
+        return token if isinstance(token, str) else None
 
     def issue(self, token: str) -> Cookie:
         return Cookie(

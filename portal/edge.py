@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import cast
 
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -65,7 +66,7 @@ def resolve_client(scope: Scope, trusted: tuple[Network, ...]) -> None:
         scope["client"] = (client_address(client[0], forwarded, trusted)[:64], client[1])
 
 
-async def head_as_get(scope: Scope, receive: Receive, send: Send, app) -> None:
+async def head_as_get(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
     """Answer HEAD exactly as GET would (status, headers, Content-Length), without the body."""
 
     async def without_body(message: Message) -> None:
@@ -73,4 +74,5 @@ async def head_as_get(scope: Scope, receive: Receive, send: Send, app) -> None:
             message = {**message, "body": b""}
         await send(message)
 
-    await app({**scope, "method": "GET"}, receive, without_body)
+    as_get = cast(Scope, {**scope, "method": "GET"})  # the same scope, as GET
+    await app(as_get, receive, without_body)

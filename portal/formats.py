@@ -1,6 +1,13 @@
-"""Format checks for identifiers, beyond what a regular expression can say."""
+"""The formats a catalog field may declare (``format = "..."`` in catalog.toml): how a typed
+value is prepared before the field's pattern is matched, how it is stored once it passes, and
+any check a regular expression cannot make. A catalog naming a format not listed here is
+refused by ``catalog load``."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
 
 
 def luhn_valid(digits: str) -> bool:
@@ -24,5 +31,23 @@ def npi_valid(value: str) -> bool:
     return len(value) == 10 and value.isascii() and value.isdigit() and luhn_valid("80840" + value)
 
 
-# Named extra checks a catalog field may ask for (CatalogField.check).
-EXTRA_CHECKS = {"npi": npi_valid}
+def _same(value: str) -> str:
+    return value
+
+
+def _always(value: str) -> bool:
+    return True
+
+
+class Format(msgspec.Struct, frozen=True):
+    prepare: Callable[[str], str] = _same  # before the pattern: what people type, made canonical
+    store: Callable[[str], str] = _same  # after it passes: the value kept
+    check: Callable[[str], bool] = _always  # beyond the pattern
+
+
+FORMATS: dict[str, Format] = {
+    "text": Format(),  # as typed (trimmed)
+    "code": Format(prepare=str.upper),  # an identifier in capitals: "h1234" is H1234
+    "tin": Format(store=lambda v: v.replace("-", "")),  # 12-3456789 is kept as 123456789
+    "npi": Format(check=npi_valid),  # 10 digits with the NPI's Luhn check digit
+}

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from litestar import Request
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
@@ -52,7 +55,7 @@ def security_headers(settings: Settings) -> dict[str, str]:
     return headers
 
 
-def security_headers_hook(settings: Settings):
+def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
     """A ``before_send`` hook (it sees every response, routing errors included): adds the
     headers above, and ``Cache-Control: no-store`` to any response that did not set its own
     cache policy, since pages carry personal data and CSRF tokens."""
@@ -70,27 +73,28 @@ def security_headers_hook(settings: Settings):
     return before_send
 
 
-# Unsafe requests that guess or spend something: logging in, verification codes and resends,
-# recovery, status look-ups, and starting a registration (accepting the terms makes a draft).
-THROTTLED_PATHS = ("/login", "/recover/", "/register/verify", "/status")
+def throttled(request: Request[Any, Any, Any]) -> bool:
+    """Whether the rate limit counts this request: a route that says so with ``opt={"throttle":
+    True}`` (those that guess or spend something: logging in, verification codes and resends,
+    recovery, status look-ups, and accepting the terms, which makes a draft)."""
+    return bool(request.route_handler.opt.get("throttle"))
 
 
 def rate_limit(settings: Settings) -> RateLimitConfig:
     """Per client address (the socket's peer, or from X-Forwarded-For when the peer is one of
-    ``PORTAL_TRUSTED_PROXIES``: see portal.edge): at most
-    ``PORTAL_RATE_LIMIT`` POSTs a minute to the paths above, then 429 with Retry-After. The
-    counts live where ``rate_limit_stores`` says."""
+    ``PORTAL_TRUSTED_PROXIES``: see portal.edge): at most ``PORTAL_RATE_LIMIT`` requests a
+    minute to the throttled routes, then 429 with Retry-After. The counts live where
+    ``rate_limit_stores`` says."""
 
-    async def throttled(request: Request) -> bool:  # async: a plain function would run in a thread
-        path = request.url.path
-        return request.method == "POST" and (path.startswith(THROTTLED_PATHS) or path.endswith("/terms"))
+    async def check(request: Request[Any, Any, Any]) -> bool:  # async: a plain function would run in a thread
+        return throttled(request)
 
-    def client(request: Request) -> str:
+    def client(request: Request[Any, Any, Any]) -> str:
         return request.client.host if request.client else "unknown"
 
     return RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
-        check_throttle_handler=throttled,
+        check_throttle_handler=check,
         identifier_for_request=client,
         set_rate_limit_headers=False,
     )
@@ -151,7 +155,7 @@ class CSRF(CSRFMiddleware):
     (500) on the first and last, found by the generated-input tier (tests/fuzz)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == ScopeType.HTTP:
             self._drop_foreign_cookie(scope)
         try:
             await super().__call__(scope, receive, send)
@@ -159,7 +163,8 @@ class CSRF(CSRFMiddleware):
             raise ClientException("the form could not be read") from None
 
     def _decode_csrf_token(self, token: str) -> str | None:
-        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        sent: object = token  # what a crafted form sends may be a file part, not a string
+        if not isinstance(sent, str) or not _TOKEN.fullmatch(sent):
             return None
         return super()._decode_csrf_token(token)
 

@@ -2,34 +2,52 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
-from litestar import Request
+from litestar import Litestar, Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import FormMultiDict
 from litestar.exceptions import ClientException
-from litestar.plugins.htmx import ClientRedirect, HTMXRequest, HTMXTemplate
+from litestar.plugins.htmx import ClientRedirect, HTMXTemplate
 from litestar.response import Redirect, Template
+
+from portal.clock import now
+from portal.links import Links
 
 VARY = {"Vary": "HX-Request"}
 T = TypeVar("T", bound=msgspec.Struct)
+AnyRequest = Request[Any, Any, Any]
 
 
 def seconds_until(moment: datetime) -> int:
     """Whole seconds from now to ``moment`` (0 once past): pages send clocks as durations, so
     a browser whose own clock is wrong still counts down correctly."""
-    return max(0, int((moment - datetime.now(UTC)).total_seconds()))
+    return max(0, int((moment - now()).total_seconds()))
 
 
-def wants_fragment(request: Request) -> bool:
+def links_for(app: Litestar, base_url: str) -> Links:
+    """The addresses journeys put in emails, from the route names."""
+    return Links(
+        login=base_url + app.route_reverse("accounts:login"),
+        approvals=base_url + app.route_reverse("approvals:table"),
+        overdue=base_url + app.route_reverse("approvals:table") + "?overdue=1",
+        status=base_url + app.route_reverse("status:form"),
+    )
+
+
+def wants_fragment(request: ASGIConnection[Any, Any, Any, Any]) -> bool:
     """A fragment only for an htmx request that is neither boosted nor a history restore."""
     hx = getattr(request, "htmx", None)
-    return bool(hx) and not hx.boosted and not hx.history_restore_request
+    if not hx:
+        return False
+    return not hx.boosted and not hx.history_restore_request
 
 
 def render(
-    request: Request,
+    request: AnyRequest,
     page: str,
     context: dict[str, Any] | None = None,
     *,
@@ -38,7 +56,8 @@ def render(
     push_url: str | None = None,
 ) -> Template:
     """Render ``page``; for an htmx fragment request render ``fragment`` (which the page
-    includes, so the markup exists once). Both answers vary on HX-Request."""
+    includes, so the markup exists once). Both answers vary on HX-Request. A page also gets
+    ``signed_in``, the session the header shows (None when signed out)."""
     context = context or {}
     if fragment and wants_fragment(request):
         context["swapped"] = True
@@ -50,17 +69,18 @@ def render(
             push_url=push_url or False,
         )
     context.setdefault("swapped", False)
+    context.setdefault("signed_in", request.state.get("signed_in"))
     return Template(template_name=page, context=context, status_code=status_code, headers=VARY)
 
 
-def redirect(request: HTMXRequest, url: str) -> Redirect | ClientRedirect:
+def redirect(request: ASGIConnection[Any, Any, Any, Any], url: str) -> Redirect | ClientRedirect:
     """After a successful form: HX-Redirect for htmx, 303 See Other for a plain form."""
     if wants_fragment(request):
         return ClientRedirect(redirect_to=url)
     return Redirect(url, status_code=303)
 
 
-async def read_form(request: Request) -> FormMultiDict:
+async def read_form(request: AnyRequest) -> FormMultiDict:
     """The posted form; a body that cannot be decoded (bytes that are not UTF-8 in a multipart
     part) is a 400, not a 500."""
     try:
@@ -69,20 +89,17 @@ async def read_form(request: Request) -> FormMultiDict:
         raise ClientException("the form could not be read") from None
 
 
-async def parse_form(request: Request, form_type: type[T]) -> T:
+async def parse_form(request: AnyRequest, form_type: type[T], *, extra: Iterable[str] = ()) -> T:
     """A posted form as ``form_type`` (a msgspec Struct of ``str`` fields, all defaulted).
     Unknown fields (the CSRF token) are ignored; a repeated field keeps its first value; a
     missing one keeps its default; a file is ignored. So a crafted body is a validation
-    message, never a 400."""
+    message, never a 400. The fields named in ``extra`` (a catalog's, say) go into the form's
+    ``fields`` dict."""
     raw = await read_form(request)
     # Kept as typed: the form's checks refuse invisible characters with a message.
-    values = {name: value for name in form_type.__struct_fields__ if isinstance(value := raw.get(name), str)}
+    values: dict[str, Any] = {
+        name: value for name in form_type.__struct_fields__ if isinstance(value := raw.get(name), str)
+    }
+    if extra:
+        values["fields"] = {name: value for name in extra if isinstance(value := raw.get(name), str)}
     return msgspec.convert(values, form_type)
-
-
-def signed_in_account(request: Request) -> dict | None:
-    """For templates: the account this request was signed in as, if any."""
-    try:
-        return request.state.get("account")
-    except AttributeError:
-        return None

@@ -8,15 +8,19 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+
+import msgspec
 
 from portal.accounts.passwords import initial_password, normalise, problem
+from portal.accounts.questions import QUESTIONS
 from portal.accounts.userids import new_user_id
+from portal.clock import now
+from portal.errors import LinkSpent
 from portal.hashing import HASHER, hash_secret, normalise_answer, verify_secret
 from portal.mail import caps, messages
 from portal.models import accounts as q
 from portal.models.db import transaction
-from portal.registration.questions import QUESTIONS
+from portal.models.rows import Account, LinkPurpose, QuestionHash, SignedIn
 
 LOCK_AFTER = 10
 LOCK_FOR = timedelta(minutes=15)
@@ -40,7 +44,7 @@ class LoginResult:
     ok: bool
     message: str = ""
     session_token: str = ""
-    account: dict[str, Any] | None = None
+    account: Account | None = None
 
 
 def throttle_key(user_id: str, secret_key: str) -> str:
@@ -49,9 +53,7 @@ def throttle_key(user_id: str, secret_key: str) -> str:
     return hmac.new(secret_key.encode(), f"login:{user_id}".encode(), hashlib.sha256).hexdigest()
 
 
-async def check_password(
-    user_id: str, password: str, *, secret_key: str, ip: str, at: datetime
-) -> dict[str, Any] | None:
+async def check_password(user_id: str, password: str, *, secret_key: str, ip: str, at: datetime) -> Account | None:
     """One password check of ``user_id``, reserved in the database before the argon2id hash so
     that no burst of concurrent tries gets more than ``LOCK_AFTER`` checks (see
     ``reserve_login``). The account when the password is right and the User ID was not locked
@@ -60,16 +62,16 @@ async def check_password(
     row for any User ID, so a refusal's time tells nothing."""
     key = throttle_key(user_id, secret_key)
     reserved = await q.reserve_login(key, limit=LOCK_AFTER, at=at)
-    account = await q.account_to_sign_in(user_id)
-    right = await verify_secret(account["password_hash"] if account and reserved else _DUMMY_HASH, password)
+    account = await q.account_by_user_id(user_id)
+    right = await verify_secret(account.password_hash if account and reserved else _DUMMY_HASH, password)
     if not (right and account and reserved):
         locked_now = await q.lock_if_at_limit(key, limit=LOCK_AFTER, at=at, lock_for=LOCK_FOR)
-        await _audit_refusal(account["user_id"] if account else "", ip, locked_now, failed=bool(reserved))
+        await _audit_refusal(account.user_id if account else "", ip, locked_now, failed=bool(reserved))
         return None
-    if not await q.settle_login(key, at=q.now()):
+    if not await q.settle_login(key, at=now()):
         await q.audit("login_refused_locked", actor=user_id, subject=user_id, ip=ip, reason="locked during the check")
         return None
-    if reserved["locked_until"]:
+    if reserved.locked_until:
         await q.audit("account_unlocked", actor="system", subject=user_id, ip=ip, reason="lock expired")
     return account
 
@@ -93,11 +95,11 @@ async def login(user_id: str, password: str, *, secret_key: str, ip: str) -> Log
     give the same message and cost the same (see ``check_password``)."""
     user_id = user_id.strip().upper()[:20]
     password = normalise(password)
-    at = q.now()
+    at = now()
     account = await check_password(user_id, password, secret_key=secret_key, ip=ip, at=at)
     if account is None:
         return LoginResult(False, LOGIN_FAILED)
-    if account["password_initial"] and account["password_expires_at"] and account["password_expires_at"] <= at:
+    if account.password_initial and account.password_expires_at and account.password_expires_at <= at:
         await q.audit("login_refused_initial_expired", actor=user_id, subject=user_id, ip=ip)
         return LoginResult(
             False,
@@ -105,39 +107,37 @@ async def login(user_id: str, password: str, *, secret_key: str, ip: str) -> Log
         )
     token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
     async with transaction():
-        await q.create_session(token_hash(token), account["id"])
+        await q.create_session(token_hash(token), account.id)
         await q.audit("login", actor=user_id, subject=user_id, ip=ip)
     return LoginResult(True, session_token=token, account=account)
 
 
-async def current_session(token: str | None) -> dict[str, Any] | None:
+async def current_session(token: str | None) -> SignedIn | None:
     """The signed-in account for a session token, or None when absent, idle 30 minutes, or
     older than 12 hours (an expired session is deleted)."""
     if not token or len(token) > 100:
         return None
     hashed = token_hash(token)
-    row = await q.session_with_account(hashed)
-    if row is None:
+    session = await q.session_with_account(hashed, idle=IDLE_TIMEOUT, absolute=ABSOLUTE_TIMEOUT)
+    if session is None:
         return None
-    at = q.now()
-    if row["last_seen_at"] <= at - IDLE_TIMEOUT or row["created_at"] <= at - ABSOLUTE_TIMEOUT:
+    at = now()
+    if session.last_seen_at <= at - IDLE_TIMEOUT or session.created_at <= at - ABSOLUTE_TIMEOUT:
         await q.delete_session(hashed)
         return None
-    if row["last_seen_at"] <= at - timedelta(seconds=30):
-        await q.touch_session(row["id"])
-        row["last_seen_at"] = at
-    row["ends_at"] = row["created_at"] + ABSOLUTE_TIMEOUT
-    row["expires_at"] = min(row["last_seen_at"] + IDLE_TIMEOUT, row["ends_at"])
-    return row
+    if session.last_seen_at <= at - timedelta(seconds=30):
+        await q.touch_session(session.session_id)
+        session = msgspec.structs.replace(session, last_seen_at=at, expires_at=min(at + IDLE_TIMEOUT, session.ends_at))
+    return session
 
 
-async def logout(token: str | None, account: dict[str, Any] | None, *, ip: str) -> None:
-    """End the session ``token`` names; ``account`` is what it was signed in as (None when it
+async def logout(token: str | None, session: SignedIn | None, *, ip: str) -> None:
+    """End the session ``token`` names; ``session`` is what it was signed in as (None when it
     had already lapsed)."""
     if token:
         await q.delete_session(token_hash(token))
-    if account:
-        await q.audit("logout", actor=account["user_id"], subject=account["user_id"], ip=ip)
+    if session:
+        await q.audit("logout", actor=session.user_id, subject=session.user_id, ip=ip)
 
 
 @dataclass
@@ -147,16 +147,17 @@ class ChangeResult:
 
 
 async def change_password(
-    session: dict[str, Any], current: str, new: str, confirm: str, *, secret_key: str, ip: str
+    session: SignedIn, current: str, new: str, confirm: str, *, secret_key: str, ip: str
 ) -> ChangeResult:
     """Current password required; the policy; not the same as before. On success the session id
     rotates and every other session of the account ends."""
     errors: dict[str, str] = {}
-    account = await q.account_by_user_id(session["user_id"])
-    assert account is not None
+    account = await q.account_by_user_id(session.user_id)
+    if account is None:  # deleted meanwhile: its sessions went with it
+        return ChangeResult({"current_password": "Your current password is not correct"})
     if not current:
         errors["current_password"] = "Enter your current password"
-    elif await check_password(account["user_id"], normalise(current), secret_key=secret_key, ip=ip, at=q.now()) is None:
+    elif await check_password(account.user_id, normalise(current), secret_key=secret_key, ip=ip, at=now()) is None:
         # A wrong current password counts toward the lockout like a wrong login (a stolen
         # session must not be a way to guess the password without limit).
         errors["current_password"] = "Your current password is not correct"
@@ -170,16 +171,16 @@ async def change_password(
     token = secrets.token_urlsafe(32)
     async with transaction():
         await set_password(account, hashed, secret_key=secret_key)
-        await q.create_session(token_hash(token), account["id"])
-        await q.audit("password_changed", actor=account["user_id"], subject=account["user_id"], ip=ip)
+        await q.create_session(token_hash(token), account.id)
+        await q.audit("password_changed", actor=account.user_id, subject=account.user_id, ip=ip)
     return ChangeResult({}, token)
 
 
-def _new_password_errors(account: dict[str, Any], new: str, confirm: str) -> dict[str, str]:
+def _new_password_errors(account: Account, new: str, confirm: str) -> dict[str, str]:
     """The policy for a new password chosen by this account's holder, and its confirmation."""
     if not new:
         return {"new_password": "Enter a new password"}
-    reason = problem(new, user_id=account["user_id"], names=(account["first_name"], account["last_name"]))
+    reason = problem(new, user_id=account.user_id, names=(account.first_name, account.last_name))
     if reason:
         return {"new_password": reason}
     if normalise(confirm) != normalise(new):
@@ -187,40 +188,32 @@ def _new_password_errors(account: dict[str, Any], new: str, confirm: str) -> dic
     return {}
 
 
-async def set_password(account: dict[str, Any], hashed: str, *, secret_key: str, initial: bool = False) -> None:
-    """Inside a transaction: the password of ``account`` (its id and User ID) from now on (or,
-    ``initial``, a one-time password to change within 72 hours); every session and open
-    recovery link of the account ends, and any lockout."""
-    account_id = account["id"]
-    changed = (
-        {"password_expires_at": q.now() + INITIAL_PASSWORD_LIFETIME}
-        if initial
-        else {"password_expires_at": None, "password_changed_at": q.now()}
-    )
-    await q.update_account(
-        account_id,
-        {"password_hash": hashed, "password_initial": initial, **changed},
-    )
-    await q.clear_lockout(throttle_key(account["user_id"], secret_key))
-    await q.delete_sessions_of(account_id)
-    await q.close_resets_of(account_id)
+async def set_password(account: Account, hashed: str, *, secret_key: str, initial: bool = False) -> None:
+    """Inside a transaction: the password of ``account`` from now on (or, ``initial``, a one-time
+    password to change within 72 hours); every session and open recovery link of the account
+    ends, and any lockout."""
+    until = now() + INITIAL_PASSWORD_LIFETIME if initial else None
+    await q.set_password_hash(account.id, hashed, initial_until=until)
+    await q.clear_lockout(throttle_key(account.user_id, secret_key))
+    await q.delete_sessions_of(account.id)
+    await q.close_resets_of(account.id)
 
 
-async def reset_password(reset_hash: str, new: str, confirm: str, *, secret_key: str, ip: str) -> dict[str, str] | None:
-    """Use a recovery link: None when the link is expired or used (also by a parallel request),
-    else the errors to show ({} on success)."""
-    account = await q.reset_owner(reset_hash, "password")
+async def reset_password(reset_hash: str, new: str, confirm: str, *, secret_key: str, ip: str) -> dict[str, str]:
+    """Use a recovery link: the errors to show, none when the password was set. LinkSpent when
+    the link is expired or used (also by a parallel request)."""
+    account = await q.reset_owner(reset_hash, LinkPurpose.PASSWORD)
     if account is None:
-        return None
+        raise LinkSpent(LinkPurpose.PASSWORD)
     errors = _new_password_errors(account, new, confirm)
     if errors:
         return errors
     hashed = await hash_secret(normalise(new))
     async with transaction():
-        if await q.use_reset(reset_hash, "password") is None:
-            return None
+        if await q.use_reset(reset_hash, LinkPurpose.PASSWORD) is None:
+            raise LinkSpent(LinkPurpose.PASSWORD)
         await set_password(account, hashed, secret_key=secret_key)
-        await q.audit("password_reset", actor=account["user_id"], subject=account["user_id"], ip=ip)
+        await q.audit("password_reset", actor=account.user_id, subject=account.user_id, ip=ip)
     return {}
 
 
@@ -242,7 +235,12 @@ async def new_initial_password() -> InitialPassword:
 
 
 async def create_account(
-    *, first_name: str, last_name: str, email: str, initial: InitialPassword, questions: list | None = None
+    *,
+    first_name: str,
+    last_name: str,
+    email: str,
+    initial: InitialPassword,
+    questions: list[QuestionHash] | None = None,
 ) -> tuple[int, str]:
     """An account with a unique User ID and the given initial password (valid 72 hours), stored
     only as its hash. Call inside a transaction. Returns (id, User ID)."""
@@ -253,16 +251,13 @@ async def create_account(
     else:  # pragma: no cover - 21^4 * 8^3 = 99 million IDs
         raise RuntimeError("could not find a free User ID")
     account_id = await q.insert_account(
-        {
-            "user_id": user_id,
-            "first_name": first_name,
-            "last_name": last_name,
-            "email": email.lower(),
-            "password_hash": initial.hashed,
-            "password_initial": True,
-            "password_expires_at": q.now() + INITIAL_PASSWORD_LIFETIME,
-            "questions": questions or [],
-        }
+        user_id=user_id,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        password_hash=initial.hashed,
+        expires_at=now() + INITIAL_PASSWORD_LIFETIME,
+        questions=questions or [],
     )
     return account_id, user_id
 
@@ -270,13 +265,13 @@ async def create_account(
 # ---- Recovery ---------------------------------------------------------------------------------
 
 
-def questions_for(account: dict[str, Any] | None, email: str, secret_key: str) -> list[str]:
+def questions_for(account: Account | None, email: str, secret_key: str) -> list[str]:
     """The keys of the two questions to ask about ``email``: its account's own, or, for an
     address with no account, two chosen from the address with a keyed hash, so the same
     address always gets the same questions and nobody can tell from the page whether it has
     an account. Only the email address decides: a User ID typed beside it changes nothing, so
     the page never confirms that an ID and an address belong together."""
-    own = [x["question"] for x in (account or {}).get("questions") or [] if x.get("question") in QUESTIONS]
+    own = [x.question for x in (account.questions if account else []) if x.question in QUESTIONS]
     if len(own) >= 2:
         return own[:2]
     keys = sorted(QUESTIONS)
@@ -286,10 +281,10 @@ def questions_for(account: dict[str, Any] | None, email: str, secret_key: str) -
     return [first, rest[digest[1] % len(rest)]]
 
 
-async def answers_match(account: dict[str, Any] | None, keys: list[str], answers: list[str]) -> bool:
+async def answers_match(account: Account | None, keys: list[str], answers: list[str]) -> bool:
     """Whether ``answers`` answer the questions ``keys`` of ``account``: two argon2id checks
     (off the loop) whatever the account, so an unknown one costs the same."""
-    hashes = {x["question"]: x["answer_hash"] for x in (account or {}).get("questions") or []}
+    hashes = {x.question: x.answer_hash for x in (account.questions if account else [])}
     ok = bool(account) and len(keys) == len(answers) == 2
     for key, answer in zip(keys[:2], answers[:2], strict=False):
         if not await verify_secret(hashes.get(key, _DUMMY_HASH), normalise_answer(answer)):
@@ -298,8 +293,8 @@ async def answers_match(account: dict[str, Any] | None, keys: list[str], answers
 
 
 async def recover(
-    what: str,
-    account: dict[str, Any] | None,
+    what: LinkPurpose,
+    account: Account | None,
     keys: list[str],
     answers: list[str],
     link_for: Callable[[str], str],
@@ -313,30 +308,30 @@ async def recover(
     refusal. The caller answers the same either way, so nothing tells them apart."""
     matched = await answers_match(account, keys, answers)  # always: an unknown account costs the same
     if account is None or not matched:
-        subject = account["user_id"] if account else "unknown"
+        subject = account.user_id if account else "unknown"
         await q.audit(f"recovery_{what}_refused", actor="anonymous", subject=subject, ip=ip)
         return
     link_id = secrets.token_urlsafe(24)
     async with transaction():
-        if await caps.may_email(account["email"], caps.RECOVERY, q.now()):
-            await q.audit(f"recovery_{what}_capped", actor="anonymous", subject=account["user_id"], ip=ip)
+        if await caps.may_email(account.email, caps.RECOVERY, now()):
+            await q.audit(f"recovery_{what}_capped", actor="anonymous", subject=account.user_id, ip=ip)
             return
-        await q.create_reset(token_hash(link_id), account["id"], RESET_LIFETIME, what)
-        if what == "password":
-            await messages.password_reset(to=account["email"], link=link_for(link_id))
+        await q.create_reset(token_hash(link_id), account.id, RESET_LIFETIME, what)
+        if what is LinkPurpose.PASSWORD:
+            await messages.password_reset(to=account.email, link=link_for(link_id))
         else:
-            await messages.user_id_link(to=account["email"], link=link_for(link_id))
-        await q.audit(f"recovery_{what}_sent", actor="anonymous", subject=account["user_id"], ip=ip)
+            await messages.user_id_link(to=account.email, link=link_for(link_id))
+        await q.audit(f"recovery_{what}_sent", actor="anonymous", subject=account.user_id, ip=ip)
 
 
-async def reveal_user_id(link_hash: str, *, ip: str) -> str | None:
-    """Use a Forgot User ID link: its account's User ID, or None when the link is expired or
+async def reveal_user_id(link_hash: str, *, ip: str) -> str:
+    """Use a Forgot User ID link: its account's User ID. LinkSpent when the link is expired or
     already used (also by a parallel request)."""
-    account = await q.reset_owner(link_hash, "user-id")
+    account = await q.reset_owner(link_hash, LinkPurpose.USER_ID)
     if account is None:
-        return None
+        raise LinkSpent(LinkPurpose.USER_ID)
     async with transaction():
-        if await q.use_reset(link_hash, "user-id") is None:
-            return None
-        await q.audit("user_id_shown", actor=account["user_id"], subject=account["user_id"], ip=ip)
-    return account["user_id"]
+        if await q.use_reset(link_hash, LinkPurpose.USER_ID) is None:
+            raise LinkSpent(LinkPurpose.USER_ID)
+        await q.audit("user_id_shown", actor=account.user_id, subject=account.user_id, ip=ip)
+    return account.user_id

@@ -1,4 +1,7 @@
-"""Every route handler of the portal, registered in one place."""
+"""The web layer's route handlers, one controller per journey, registered in one place. Each handler
+parses, calls one journey function and picks a page, a fragment or a redirect (portal.web)."""
+
+from litestar.types import ControllerRouterHandler
 
 from portal.controllers.accounts import AccountsController, RequestAnotherController
 from portal.controllers.approvals import ApprovalsController
@@ -10,7 +13,7 @@ from portal.controllers.ops import HealthController
 from portal.controllers.registration import RegistrationController
 from portal.controllers.status import StatusController
 
-ROUTE_HANDLERS = [
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HomeController,
     RegistrationController,
     AccountsController,

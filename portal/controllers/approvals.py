@@ -1,30 +1,37 @@
 """Approvals (spec Journey 4): the approver's table, row details, approve and reject inline,
 bulk approval. With htmx the filters, sort and pages replace only the table and push their URL;
-row actions swap only the row. Without JavaScript the same links and forms reload the page."""
+row actions swap only the row. Without JavaScript the same links and forms reload the page.
+Every route is behind ``approver_guard``; handlers get the ``decider`` as a dependency."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
-from litestar import Controller, Request, get, post
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
-from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from portal.approvals import service
-from portal.auth import client_ip, signed_in
-from portal.crypto import mask
-from portal.models import accounts as accounts_q
+from portal.approvals.service import Decision, Details
+from portal.auth import approver_guard, client_ip, session_guard
+from portal.clock import now
+from portal.crypto import FieldCipher
+from portal.invisible import strip_invisible
+from portal.links import Links
 from portal.models import approvals as q
 from portal.models import catalog as catalog_queries
-from portal.models.registration import role_rules
-from portal.registration.questions import QUESTIONS
+from portal.models.approvals import Decider, QueueFilter
+from portal.models.rows import QueueRow, RequestDetail
 from portal.signing import Signed, signed
-from portal.web import parse_form, read_form, render, wants_fragment
+from portal.web import AnyRequest, parse_form, read_form, render, wants_fragment
+
+AnyResponse = Template | Redirect
 
 
 class DecisionForm(msgspec.Struct):
@@ -36,22 +43,6 @@ class BulkForm(msgspec.Struct):
     back: str = ""
 
 
-async def _approver(request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    account = signed_in(request)
-    rights = await accounts_q.approver_rights(account["account_id"])
-    if not rights:
-        raise PermissionDeniedException()
-    return account, rights
-
-
-def _back(request: Request, back: str) -> str:
-    """Where a plain form returns: the table view it came from (never another site, and only
-    the characters a URL of ours holds)."""
-    base = request.app.route_reverse("approvals:table")
-    safe = back.startswith(base) and "//" not in back and _URL_CHARS.fullmatch(back) is not None
-    return back[:1000] if safe else base
-
-
 _URL_CHARS = re.compile(r"[A-Za-z0-9/?&=%._~+-]*")
 _TRACKING = re.compile(r"[A-Z0-9-]{1,20}")
 
@@ -61,36 +52,98 @@ def _tracking(value: str) -> str:
     return value if _TRACKING.fullmatch(value) else ""
 
 
+# ---- The table's URL <-> QueueFilter ------------------------------------------------------------
+
+
+def view_from_params(params: Mapping[str, str]) -> QueueFilter:
+    """A view from a query string, with odd values defaulted. What a URL can carry that no
+    catalog code or search needs is dropped, never queried."""
+    page = params.get("page", "1")
+    sort = params.get("sort", "due")
+    return QueueFilter(
+        application=strip_invisible(params.get("application", ""))[:20],
+        role=strip_invisible(params.get("role", ""))[:40],
+        overdue=bool(params.get("overdue")),
+        search=strip_invisible(params.get("q", "")).strip()[:100],
+        sort=sort if sort in q.SORTS else "due",
+        descending=params.get("dir") == "desc",
+        page=max(1, min(int(page), 100_000)) if page.isascii() and page.isdigit() and len(page) <= 6 else 1,
+    )
+
+
+def view_params(view: QueueFilter, **override: str | int) -> dict[str, str]:
+    """The inverse of ``view_from_params``: the query string of a view (defaults left out)."""
+    values = {
+        "application": view.application,
+        "role": view.role,
+        "overdue": "1" if view.overdue else "",
+        "q": view.search,
+        "sort": view.sort,
+        "dir": "desc" if view.descending else "asc",
+        "page": str(view.page),
+    }
+    values.update({k: str(v) for k, v in override.items()})
+    return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
+
+
+def _view_from_url(url: str) -> QueueFilter:
+    return view_from_params({k: v[0] for k, v in parse_qs(urlsplit(url).query).items()})
+
+
+@dataclass(frozen=True)
+class RowItem:
+    """One row as _request.html draws it."""
+
+    row: QueueRow
+    may_decide: bool = True
+    back: str = ""
+    expanded: bool = False
+    rejecting: bool = False
+    message: str = ""
+    ok: bool = True
+    reason: str = ""
+    error: str = ""
+    details: Details | None = None
+
+
 class ApprovalsController(Controller):
     path = "/approvals"
     include_in_schema = False
+    guards = [session_guard, approver_guard]
 
     @get("/", name="approvals:table")
-    async def table(self, request: HTMXRequest) -> Template:
+    async def table(self, request: AnyRequest, decider: NamedDependency[Decider]) -> Template:
         """Query: application, role, overdue, q (name or tracking number), sort, dir, page; and
         done, the signed message after a decision without JavaScript."""
-        approver, rights = await _approver(request)
         params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
-        view = q.QueueView.from_params(params)
         notice = _notices(request).loads(params.get("done")) or ""
-        return await self._table(request, approver, rights, view, notice=notice)
+        return await self._table(request, decider, view_from_params(params), notice=notice)
 
     async def _table(
-        self, request: Request, approver: dict, rights: list, view: q.QueueView, notice: str = ""
+        self, request: AnyRequest, decider: NamedDependency[Decider], view: QueueFilter, notice: str = ""
     ) -> Template:
-        rows, total = await q.queue(approver, rights, view)
+        rows, total = await q.queue(decider, view)
         apps = await catalog_queries.active_applications()
-        allowed = {r["application"] for r in rights}
+        allowed = {r.application for r in decider.rights}
         if None not in allowed:
             apps = [a for a in apps if a.id in allowed]
         roles = sorted(
             {(r.code, r.name) for a in apps for r in a.roles if not view.application or a.code == view.application}
         )
         base = request.app.route_reverse("approvals:table")
-        here = base + ("?" + urlencode(view.params()) if view.params() else "")
+
+        def url(**override: str | int) -> str:
+            return base + "?" + urlencode(view_params(view, **override))
+
+        here = base + ("?" + urlencode(view_params(view)) if view_params(view) else "")
         pages = max(1, -(-total // q.PAGE_SIZE))
+        sort_urls = {}
+        for key in q.SORTS:
+            active = view.sort == key
+            next_dir = "asc" if active and view.descending else ("desc" if active else "asc")
+            sort_urls[key] = url(sort=key, dir=next_dir, page=1)
         context = {
-            "rows": rows,
+            "rows": [RowItem(row, back=here) for row in rows],
             "total": total,
             "view": view,
             "pages": pages,
@@ -98,106 +151,91 @@ class ApprovalsController(Controller):
             "roles": roles,
             "base": base,
             "here": here,
-            "url": lambda **kw: base + "?" + urlencode(view.params(**kw)),
-            "now": accounts_q.now(),
+            "sort_urls": sort_urls,
+            "previous_url": url(page=view.page - 1),
+            "next_url": url(page=view.page + 1),
+            "filtered": bool(view.application or view.role or view.overdue or view.search),
+            "now": now(),
             "notice": notice,
-            "approver": approver,
         }
         return render(request, "approvals/table.html", context, fragment="approvals/_rows.html", push_url=here)
 
     @get("/{tracking:str}", name="approvals:details")
-    async def details(self, request: HTMXRequest, tracking: FromPath[str], back: FromQuery[str] = "") -> Template:
-        approver, rights = await _approver(request)
-        return await self._row(request, approver, rights, tracking, expanded=True, back=back)
+    async def details(
+        self,
+        request: AnyRequest,
+        decider: NamedDependency[Decider],
+        cipher: NamedDependency[FieldCipher],
+        tracking: FromPath[str],
+        back: FromQuery[str] = "",
+    ) -> Template:
+        return await self._row(request, decider, tracking, back, expanded=True, cipher=cipher)
 
     @get("/{tracking:str}/row", name="approvals:row")
     async def row(
-        self, request: HTMXRequest, tracking: FromPath[str], back: FromQuery[str] = ""
-    ) -> Template | Redirect:
-        approver, rights = await _approver(request)
+        self, request: AnyRequest, decider: NamedDependency[Decider], tracking: FromPath[str], back: FromQuery[str] = ""
+    ) -> AnyResponse:
         if not wants_fragment(request):
             return Redirect(_back(request, back), status_code=303)
-        return await self._row(request, approver, rights, tracking, back=back)
+        return await self._row(request, decider, tracking, back)
 
     @get("/{tracking:str}/reject", name="approvals:reject-form")
-    async def reject_form(self, request: HTMXRequest, tracking: FromPath[str], back: FromQuery[str] = "") -> Template:
-        approver, rights = await _approver(request)
-        return await self._row(request, approver, rights, tracking, rejecting=True, back=back)
+    async def reject_form(
+        self, request: AnyRequest, decider: NamedDependency[Decider], tracking: FromPath[str], back: FromQuery[str] = ""
+    ) -> Template:
+        return await self._row(request, decider, tracking, back, rejecting=True)
 
     @post("/{tracking:str}/approve", name="approvals:approve", status_code=200)
-    async def approve(self, request: HTMXRequest, tracking: FromPath[str]) -> Template | Redirect:
-        approver, rights = await _approver(request)
+    async def approve(
+        self,
+        request: AnyRequest,
+        decider: NamedDependency[Decider],
+        links: NamedDependency[Links],
+        tracking: FromPath[str],
+    ) -> AnyResponse:
         form = await parse_form(request, DecisionForm)
-        decision = await service.approve(
-            approver, rights, _tracking(tracking), ip=client_ip(request), settings=request.app.state.settings
-        )
-        if decision.refused:
-            raise NotFoundException()  # exactly like an unknown tracking number: no oracle
-        return await self._after(request, approver, rights, tracking, decision, form.back)
+        decision = await service.approve(decider, _tracking(tracking), ip=client_ip(request), links=links)
+        return await self._after(request, decider, tracking, decision, form.back)
 
     @post("/{tracking:str}/reject", name="approvals:reject", status_code=200)
-    async def reject(self, request: HTMXRequest, tracking: FromPath[str]) -> Template | Redirect:
-        approver, rights = await _approver(request)
+    async def reject(
+        self, request: AnyRequest, decider: NamedDependency[Decider], tracking: FromPath[str]
+    ) -> AnyResponse:
         form = await parse_form(request, DecisionForm)
-        decision = await service.reject(approver, rights, _tracking(tracking), form.reason, ip=client_ip(request))
-        if decision.refused:
-            raise NotFoundException()  # exactly like an unknown tracking number: no oracle
+        decision = await service.reject(decider, _tracking(tracking), form.reason, ip=client_ip(request))
         if decision.error:
             return await self._row(
-                request,
-                approver,
-                rights,
-                tracking,
-                rejecting=True,
-                reason=form.reason[:2000],
-                error=decision.error,
-                back=form.back,
+                request, decider, tracking, form.back, rejecting=True, reason=form.reason[:2000], error=decision.error
             )
-        return await self._after(request, approver, rights, tracking, decision, form.back)
+        return await self._after(request, decider, tracking, decision, form.back)
 
     @post("/bulk", name="approvals:bulk", status_code=200)
-    async def bulk(self, request: HTMXRequest) -> Template | Redirect:
+    async def bulk(
+        self, request: AnyRequest, decider: NamedDependency[Decider], links: NamedDependency[Links]
+    ) -> AnyResponse:
         """Approve every selected row; each is its own decision, exactly once."""
-        approver, rights = await _approver(request)
         form = await parse_form(request, BulkForm)
-        selected = [
-            t for t in (await read_form(request)).getall("selected", []) if isinstance(t, str) and _tracking(t)
-        ][:100]
-        approved, skipped = 0, 0
-        for tracking in selected:
-            decision = await service.approve(
-                approver, rights, tracking, ip=client_ip(request), settings=request.app.state.settings
-            )
-            approved += decision.ok
-            skipped += not decision.ok
-        notice = f"Approved {approved} request{'s' if approved != 1 else ''}."
-        if skipped:
-            notice += f" {skipped} could not be approved (already decided, or not yours to decide)."
-        if not selected:
-            notice = "Select at least one request to approve."
+        selected = [t for t in (await read_form(request)).getall("selected", []) if isinstance(t, str) and _tracking(t)]
+        result = await service.approve_many(decider, selected, ip=client_ip(request), links=links)
         back = _back(request, form.back)
         if not wants_fragment(request):
-            return Redirect(_with_notice(request, back, notice), status_code=303)
-        view = _view_from(back)
-        return await self._table(request, approver, rights, view, notice=notice)
+            return Redirect(_with_notice(request, back, result.notice), status_code=303)
+        return await self._table(request, decider, _view_from_url(back), notice=result.notice)
 
     async def _after(
-        self, request: Request, approver, rights, tracking: str, decision, back: str
-    ) -> Template | Redirect:
+        self, request: AnyRequest, decider: NamedDependency[Decider], tracking: str, decision: Decision, back: str
+    ) -> AnyResponse:
         if not wants_fragment(request):
             url = _back(request, back)
-            return Redirect(
-                _with_notice(request, url, f"{tracking}: {decision.message}"),
-                status_code=303,
-            )
-        return await self._row(request, approver, rights, tracking, message=decision.message, ok=decision.ok, back=back)
+            return Redirect(_with_notice(request, url, f"{tracking}: {decision.message}"), status_code=303)
+        return await self._row(request, decider, tracking, back, message=decision.message, ok=decision.ok)
 
     async def _row(
         self,
-        request: Request,
-        approver: dict,
-        rights: list,
+        request: AnyRequest,
+        decider: NamedDependency[Decider],
         tracking: str,
+        back: str,
         *,
         expanded: bool = False,
         rejecting: bool = False,
@@ -205,63 +243,39 @@ class ApprovalsController(Controller):
         ok: bool = True,
         reason: str = "",
         error: str = "",
-        back: str = "",
+        cipher: FieldCipher | None = None,
     ) -> Template:
-        # Both queries whatever the answer, and one answer (404) for a request outside this
-        # approver's rights and for no request at all: the table is no oracle of tracking numbers.
-        tracking = _tracking(tracking)
-        may_decide = await q.may_decide(approver, rights, tracking)
-        row = await (q.request_full if expanded else q.request_row)(tracking)
-        if row is None or not (may_decide or service.decided_in_their_applications(rights, row)):
-            raise NotFoundException()
-        context: dict[str, Any] = {
-            "row": row,
-            "expanded": expanded,
-            "rejecting": rejecting,
-            "message": message,
-            "ok": ok,
-            "reason": reason,
-            "error": error,
-            "now": accounts_q.now(),
-            "back": _back(request, back),
-            "may_decide": may_decide,
-        }
-        if expanded:
-            context["details"] = await _details(request, row)
+        row, may_decide = await service.row_view(decider, _tracking(tracking), expanded=expanded)
+        shown = await service.details(row, cipher) if cipher and isinstance(row, RequestDetail) else None
+        item = RowItem(
+            row,
+            may_decide=may_decide,
+            back=_back(request, back),
+            expanded=expanded,
+            rejecting=rejecting,
+            message=message,
+            ok=ok,
+            reason=reason,
+            error=error,
+            details=shown,
+        )
+        context: dict[str, Any] = {"item": item, "now": now()}
         return render(request, "approvals/request.html", context, fragment="approvals/_request.html")
 
 
-def _notices(request: Request) -> Signed:
+def _back(request: AnyRequest, back: str) -> str:
+    """Where a plain form returns: the table view it came from (never another site, and only
+    the characters a URL of ours holds)."""
+    base = request.app.route_reverse("approvals:table")
+    safe = back.startswith(base) and "//" not in back and _URL_CHARS.fullmatch(back) is not None
+    return back[:1000] if safe else base
+
+
+def _notices(request: AnyRequest) -> Signed:
     """The message shown after a decision without JavaScript travels in the redirect's URL,
     signed so nobody can make the table say something the portal did not."""
     return signed(request.app.state.settings.secret_key, "iacs.approvals-notice.v1", 300, max_length=1000)
 
 
-def _with_notice(request: Request, url: str, message: str) -> str:
+def _with_notice(request: AnyRequest, url: str, message: str) -> str:
     return url + ("&" if "?" in url else "?") + urlencode({"done": _notices(request).dumps(message)})
-
-
-def _view_from(url: str) -> q.QueueView:
-    return q.QueueView.from_params({k: v[0] for k, v in parse_qs(urlsplit(url).query).items()})
-
-
-async def _details(request: Request, full: dict[str, Any]) -> dict[str, Any]:
-    """What an expanded row (``full``: its request_full) shows: SSN and TIN masked to the last
-    four, and the audit trail."""
-    cipher = request.app.state.cipher
-    _, rules = await role_rules(full["application"])
-    contact = full.get("contact") or {}
-    fields = []
-    for rule in rules.get(full["role_code"], []):
-        value = (contact.get("fields") or {}).get(rule.key, "")
-        fields.append((rule.label, mask(cipher.decrypt(value, rule.key)) if rule.sensitive and value else value))
-    personal = full.get("personal") or {}
-    return {
-        "full": full,
-        "contact": contact,
-        "fields": fields,
-        "ssn": mask(cipher.decrypt(personal["ssn"], "ssn")) if personal.get("ssn") else "",
-        "date_of_birth": personal.get("date_of_birth", ""),
-        "questions": [QUESTIONS.get(x["question"], "") for x in full.get("questions") or []],
-        "audit": list(reversed(await accounts_q.audit_events(subject=full["tracking_number"]))),
-    }

@@ -1,3 +1,5 @@
+from typing import Any
+
 from litestar import Request, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
@@ -9,7 +11,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 @get("/static/{name:path}", name="static", include_in_schema=False, sync_to_thread=False, opt={"precompressed": True})
-def serve_asset(request: Request, name: FromPath[str]) -> Response[bytes]:
+def serve_asset(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
     manifest: AssetManifest = request.app.state.assets
     asset = manifest.lookup(name.lstrip("/"))
     if asset is None:

@@ -1,14 +1,23 @@
-"""Errors as accessible HTML pages, never a stack trace or a JSON blob."""
+"""Errors as accessible HTML pages, never a stack trace or a JSON blob; and the one place where
+the journeys' expected outcomes (portal.errors) and the access rules' refusals become pages."""
 
 from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 from litestar import Request
 from litestar.exceptions import HTTPException
-from litestar.response import Template
+from litestar.response import Response, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from portal.accounts.passwords import MIN_LENGTH
+from portal.auth import LoginRequired, PasswordChangeRequired
+from portal.errors import DraftGone, LinkSpent, NotAllowed, NotYet
+from portal.models.rows import LinkPurpose
+from portal.web import AnyRequest, redirect
 
 log = logging.getLogger("portal.errors")
 
@@ -23,11 +32,12 @@ MESSAGES = {
 SERVER_ERROR = ("Sorry, something went wrong", "Try again in a few minutes. Nothing you entered has been lost.")
 
 
-def error_page(status: int, headers: dict[str, str] | None = None) -> Template:
+def error_page(request: AnyRequest | None, status: int, headers: dict[str, str] | None = None) -> Template:
     title, advice = SERVER_ERROR if status >= 500 else MESSAGES.get(status, MESSAGES[400])
+    signed_in = request.state.get("signed_in") if request is not None else None
     return Template(
         template_name="errors/error.html",
-        context={"status": status, "title": title, "advice": advice},
+        context={"status": status, "title": title, "advice": advice, "signed_in": signed_in},
         status_code=status,
         headers=headers or {},
     )
@@ -37,19 +47,62 @@ def error_page(status: int, headers: dict[str, str] | None = None) -> Template:
 RETRY_AFTER_SECONDS = 60
 
 
-def _http_exception(request: Request, exc: HTTPException) -> Template:
+def _http_exception(request: AnyRequest, exc: HTTPException) -> Template:
     headers = dict(exc.headers or {})
     if exc.status_code == 429:
         headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
-    return error_page(exc.status_code, headers)
+    return error_page(request, exc.status_code, headers)
 
 
-def _server_error(request: Request, exc: Exception) -> Template:
+def _server_error(request: AnyRequest, exc: Exception) -> Template:
     # Log the type, route and code locations only: exception messages can carry what the
     # user typed (personal data), so they are never logged.
     frames = "".join(traceback.format_tb(exc.__traceback__)[-8:])
     log.error("unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames)
-    return error_page(HTTP_500_INTERNAL_SERVER_ERROR)
+    return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
 
 
-EXCEPTION_HANDLERS = {HTTPException: _http_exception, HTTP_500_INTERNAL_SERVER_ERROR: _server_error}
+def _login_required(request: AnyRequest, exc: LoginRequired) -> Response[Any]:
+    return redirect(request, request.app.route_reverse("accounts:login"))
+
+
+def _password_change_required(request: AnyRequest, exc: PasswordChangeRequired) -> Response[Any]:
+    return redirect(request, request.app.route_reverse("accounts:change-password"))
+
+
+def _draft_gone(request: AnyRequest, exc: DraftGone) -> Response[Any]:
+    """The registration draft is gone (idle 24 hours, finished, or never there): start again."""
+    return redirect(request, request.app.route_reverse("registration:start") + "?expired=1")
+
+
+def _not_yet(request: AnyRequest, exc: NotYet) -> Response[Any]:
+    return redirect(request, request.app.route_reverse(exc.route))
+
+
+def _not_allowed(request: AnyRequest, exc: NotAllowed) -> Template:
+    return error_page(request, 404)  # exactly like something that does not exist: no oracle
+
+
+def _link_spent(request: AnyRequest, exc: LinkSpent) -> Template:
+    """An expired or used recovery link: its own page, saying so, with a way to ask again."""
+    if exc.purpose == LinkPurpose.USER_ID:
+        context: dict[str, Any] = {"token": "", "usable": False, "user_id": None}
+        return Template(template_name="accounts/user_id_link.html", context=_page(request, context))
+    context = {"token": "", "usable": False, "errors": {}, "min_length": MIN_LENGTH}
+    return Template(template_name="accounts/reset.html", context=_page(request, context))
+
+
+def _page(request: AnyRequest, context: dict[str, Any]) -> dict[str, Any]:
+    return context | {"swapped": False, "signed_in": request.state.get("signed_in")}
+
+
+EXCEPTION_HANDLERS: dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]] = {
+    HTTPException: _http_exception,
+    HTTP_500_INTERNAL_SERVER_ERROR: _server_error,
+    LoginRequired: _login_required,
+    PasswordChangeRequired: _password_change_required,
+    DraftGone: _draft_gone,
+    NotYet: _not_yet,
+    NotAllowed: _not_allowed,
+    LinkSpent: _link_spent,
+}

@@ -2,65 +2,76 @@
 
 Handlers parse, call one journey function, and pick a template or a redirect. With htmx a
 valid step answers with the next step's fragment and pushes its URL (one round trip); without
-JavaScript it answers 303 to the next step's page."""
+JavaScript it answers 303 to the next step's page. A draft that is gone (``DraftGone``) and a
+step out of reach (``NotYet``) are answered in portal/controllers/errors.py."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from litestar import Controller, Request, get, post
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
-from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
+from portal.auth import session_guard
+from portal.crypto import FieldCipher
+from portal.drafts import DraftCookies
+from portal.errors import DraftGone, NotYet
+from portal.links import Links
 from portal.models import catalog as catalog_queries
 from portal.models import registration as q
+from portal.models.rows import Draft
 from portal.registration import service
-from portal.registration.forms import (
-    STATES,
-    ContactForm,
-    PersonalForm,
-    QuestionsForm,
-    VerifyForm,
-)
-from portal.registration.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
-from portal.registration.steps import BY_SLUG, STEPS, Step, first_unfinished, may_visit
-from portal.registration.verification import CODE_LIFETIME
-from portal.web import VARY, parse_form, redirect, render, wants_fragment
+from portal.registration.forms import ContactForm, PersonalForm, QuestionsForm, VerifyForm
+from portal.registration.service import Outcome, Pending, StepForm, StepView
+from portal.registration.steps import BY_SLUG, REVIEW_SECTIONS, Slug, after_save, first_unfinished, may_visit
+from portal.settings import Settings
+from portal.web import VARY, AnyRequest, parse_form, redirect, render, wants_fragment
 
-STEP_FORMS = {"personal": PersonalForm, "verify": VerifyForm, "contact": ContactForm, "questions": QuestionsForm}
-REVIEW_SECTIONS = ("personal", "contact", "questions")
+AnyResponse = Template | Redirect | Response[Any]
 
 
-async def _draft_or_none(request: Request) -> dict[str, Any] | None:
-    token = request.app.state.drafts.token(request)
-    return await q.get_draft(token) if token else None
-
-
-def _expired(request: HTMXRequest) -> Redirect:
-    return redirect(request, request.app.route_reverse("registration:start") + "?expired=1")
-
-
-async def _draft_at(request: HTMXRequest, *slugs: str) -> tuple[str, dict[str, Any]] | Response:
-    """The token and draft this browser names when it may be at one of ``slugs``; otherwise the
-    redirect it needs: to the start when the draft is gone, or to its first unfinished step."""
-    token = request.app.state.drafts.token(request)
+async def _draft_or_none(request: AnyRequest, drafts: NamedDependency[DraftCookies]) -> tuple[str, Draft] | None:
+    token = drafts.token(request)
     draft = await q.get_draft(token) if token else None
-    if draft is None:
-        return _expired(request)
-    if not any(may_visit(draft, slug) for slug in slugs):
-        return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
-    return token, draft
+    return (token, draft) if token and draft else None
+
+
+async def _draft_at(request: AnyRequest, drafts: NamedDependency[DraftCookies], *slugs: Slug) -> tuple[str, Draft]:
+    """The token and draft this browser names when it may be at one of ``slugs``. DraftGone
+    when it names none; NotYet (to its first unfinished step) when it may not be there."""
+    found = await _draft_or_none(request, drafts)
+    if found is None:
+        raise DraftGone()
+    if not any(may_visit(found[1], slug) for slug in slugs):
+        raise NotYet(first_unfinished(found[1]).route)
+    return found
+
+
+def _section(section: str) -> Slug:
+    """A section of Review Details named in the URL, or 404."""
+    for slug in REVIEW_SECTIONS:
+        if section == slug:
+            return slug
+    raise NotFoundException()
+
+
+async def _contact_form(request: AnyRequest, application: int) -> ContactForm:
+    """The posted contact step, with the fields of every role of the application."""
+    rules = await q.role_rules(application)
+    return await parse_form(request, ContactForm, extra=[r.key for r in rules.all_fields])
 
 
 async def role_fields_fragment(application_id: int, role: str) -> Template:
     """Exactly the application-specific fields of one role (swapped in when the role changes)."""
-    _, rules = await q.role_rules(application_id)
+    rules = await q.role_rules(application_id)
     return Template(
         template_name="registration/_role_fields.html",
-        context={"rules": rules.get(role, []), "form": ContactForm(role=role), "errors": {}},
+        context={"rules": rules.of(role), "form": ContactForm(role=role), "errors": {}, "saved_fields": {}},
         headers=VARY,
     )
 
@@ -68,12 +79,17 @@ async def role_fields_fragment(application_id: int, role: str) -> Template:
 class RegistrationController(Controller):
     path = "/register"
     include_in_schema = False
+    guards = [session_guard]
 
     # ---- Choose an application, accept the terms -------------------------------------------
 
     @get("/", name="registration:start")
     async def start(
-        self, request: HTMXRequest, term: Annotated[str, QueryParameter(name="q")] = "", expired: FromQuery[str] = ""
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        term: Annotated[str, QueryParameter(name="q")] = "",
+        expired: FromQuery[str] = "",
     ) -> Template:
         term = term.strip()[:100]
         apps = await catalog_queries.active_applications(with_roles=False)  # on every pause in typing
@@ -84,7 +100,8 @@ class RegistrationController(Controller):
                 for a in apps
                 if needle in a.name.casefold() or needle in a.code.casefold() or needle in a.description.casefold()
             ]
-        draft = None if wants_fragment(request) else await _draft_or_none(request)
+        found = None if wants_fragment(request) else await _draft_or_none(request, drafts)
+        draft = found[1] if found else None
         context = {
             "applications": apps,
             "q": term,
@@ -98,172 +115,225 @@ class RegistrationController(Controller):
         )
 
     @get("/{code:str}/terms", name="registration:terms")
-    async def terms(self, request: HTMXRequest, code: FromPath[str]) -> Template:
+    async def terms(self, request: AnyRequest, code: FromPath[str]) -> Template:
         app = await q.application_by_code(code)
         if app is None:
             raise NotFoundException()
         return render(request, "registration/terms.html", {"app": app, "version": service.TERMS_VERSION})
 
-    @post("/{code:str}/terms", name="registration:accept", status_code=200)
-    async def accept(self, request: HTMXRequest, code: FromPath[str]) -> Redirect:
+    @post("/{code:str}/terms", name="registration:accept", status_code=200, opt={"throttle": True})
+    async def accept(
+        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], code: FromPath[str]
+    ) -> AnyResponse:
         app = await q.application_by_code(code)
         if app is None:
             raise NotFoundException()
-        token = await q.create_draft(app["id"], service.TERMS_VERSION)
+        token = await q.create_draft(app.id, service.TERMS_VERSION)
         response = redirect(request, request.app.route_reverse("registration:personal"))
-        response.set_cookie(request.app.state.drafts.issue(token))
+        response.set_cookie(drafts.issue(token))
         return response
 
     # ---- The steps ----------------------------------------------------------------------------
 
     @get("/personal", name="registration:personal")
-    async def personal(self, request: HTMXRequest) -> Template | Redirect:
-        return await self._show(request, "personal")
+    async def personal(
+        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], cipher: NamedDependency[FieldCipher]
+    ) -> Template:
+        return await self._show(request, drafts, cipher, Slug.PERSONAL)
 
     @post("/personal", name="registration:personal-save", status_code=200)
-    async def personal_save(self, request: HTMXRequest) -> Template | Redirect:
-        return await self._save(request, "personal", await parse_form(request, PersonalForm))
+    async def personal_save(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        settings: NamedDependency[Settings],
+    ) -> AnyResponse:
+        form = await parse_form(request, PersonalForm)
+        return await self._save(request, drafts, cipher, settings, Slug.PERSONAL, form)
 
     @get("/verify", name="registration:verify")
-    async def verify(self, request: HTMXRequest) -> Template | Redirect:
-        return await self._show(request, "verify")
+    async def verify(
+        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], cipher: NamedDependency[FieldCipher]
+    ) -> Template:
+        return await self._show(request, drafts, cipher, Slug.VERIFY)
 
-    @post("/verify", name="registration:verify-check", status_code=200)
-    async def verify_check(self, request: HTMXRequest) -> Template | Redirect:
-        return await self._save(request, "verify", await parse_form(request, VerifyForm))
+    @post("/verify", name="registration:verify-check", status_code=200, opt={"throttle": True})
+    async def verify_check(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        settings: NamedDependency[Settings],
+    ) -> AnyResponse:
+        form = await parse_form(request, VerifyForm)
+        return await self._save(request, drafts, cipher, settings, Slug.VERIFY, form)
 
-    @post("/verify/resend", name="registration:resend", status_code=200)
-    async def resend(self, request: HTMXRequest) -> Template | Redirect:
-        found = await _draft_at(request, "verify")
-        if isinstance(found, Response):
-            return found
-        outcome = await service.resend_code(found[0], settings=request.app.state.settings)
-        return await self._after_write(request, found[0], "verify", errors=outcome.errors, notice=outcome.notice)
+    @post("/verify/resend", name="registration:resend", status_code=200, opt={"throttle": True})
+    async def resend(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        token, _ = await _draft_at(request, drafts, Slug.VERIFY)
+        outcome = await service.resend_code(token, settings=settings)
+        return await self._after_write(request, cipher, token, Slug.VERIFY, outcome)
 
     @get("/contact", name="registration:contact")
-    async def contact(self, request: HTMXRequest, role: FromQuery[str] = "") -> Template | Redirect:
-        return await self._show(request, "contact", form=ContactForm(role=role) if role else None)
+    async def contact(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        role: FromQuery[str] = "",
+    ) -> Template:
+        token, draft = await _draft_at(request, drafts, Slug.CONTACT)
+        form = None
+        if role:  # without JavaScript: the chosen role's fields, the saved details kept
+            saved = await service.step_view(draft, Slug.CONTACT, cipher)
+            if isinstance(saved.form, ContactForm):
+                form = msgspec.structs.replace(saved.form, role=role[:40])
+        return self._render(request, await service.step_view(draft, Slug.CONTACT, cipher, form=form))
 
     @get("/contact/fields", name="registration:contact-fields")
-    async def contact_fields(self, request: HTMXRequest, role: FromQuery[str] = "") -> Template | Redirect:
+    async def contact_fields(
+        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], role: FromQuery[str] = ""
+    ) -> AnyResponse:
         """The application-specific fields of one role (htmx swaps them in when the role changes)."""
-        draft = await _draft_or_none(request)
-        if draft is None:
-            return _expired(request)
+        found = await _draft_or_none(request, drafts)
+        if found is None:
+            raise DraftGone()
         if not wants_fragment(request):
             url = request.app.route_reverse("registration:contact") + "?" + urlencode({"role": role[:40]})
             return Redirect(url, status_code=303)
-        return await role_fields_fragment(draft["application"], role)
+        return await role_fields_fragment(found[1].application, role[:40])
 
     @post("/contact", name="registration:contact-save", status_code=200)
-    async def contact_save(self, request: HTMXRequest) -> Template | Redirect:
-        data = await parse_form(request, ContactForm)
-        if data.action == "role":  # without JavaScript: show the chosen role's fields, keep the rest
-            return await self._show(request, "contact", form=data)
-        return await self._save(request, "contact", data)
+    async def contact_save(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        settings: NamedDependency[Settings],
+    ) -> AnyResponse:
+        token, draft = await _draft_at(request, drafts, Slug.CONTACT)
+        form = await _contact_form(request, draft.application)
+        if form.action == "role":  # without JavaScript: show the chosen role's fields, keep the rest
+            return self._render(request, await service.step_view(draft, Slug.CONTACT, cipher, form=form))
+        return await self._save(request, drafts, cipher, settings, Slug.CONTACT, form)
 
     @get("/questions", name="registration:questions")
-    async def questions(self, request: HTMXRequest) -> Template | Redirect:
-        return await self._show(request, "questions")
+    async def questions(
+        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], cipher: NamedDependency[FieldCipher]
+    ) -> Template:
+        return await self._show(request, drafts, cipher, Slug.QUESTIONS)
 
     @post("/questions", name="registration:questions-save", status_code=200)
-    async def questions_save(self, request: HTMXRequest) -> Template | Redirect:
-        return await self._save(request, "questions", await parse_form(request, QuestionsForm))
+    async def questions_save(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        settings: NamedDependency[Settings],
+    ) -> AnyResponse:
+        form = await parse_form(request, QuestionsForm)
+        return await self._save(request, drafts, cipher, settings, Slug.QUESTIONS, form)
 
     @get("/review", name="registration:review")
-    async def review(self, request: HTMXRequest) -> Template | Redirect:
-        return await self._show(request, "review")
+    async def review(
+        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], cipher: NamedDependency[FieldCipher]
+    ) -> Template:
+        return await self._show(request, drafts, cipher, Slug.REVIEW)
 
     @get("/review/{section:str}/edit", name="registration:review-edit")
-    async def review_edit(self, request: HTMXRequest, section: FromPath[str]) -> Template | Redirect:
+    async def review_edit(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        section: FromPath[str],
+    ) -> AnyResponse:
         """Click-to-edit: the section's form in place (htmx), or the step's own page."""
-        if section not in REVIEW_SECTIONS:
-            raise NotFoundException()
+        slug = _section(section)
         if not wants_fragment(request):
-            return Redirect(request.app.route_reverse(f"registration:{section}") + "?from=review", status_code=303)
-        found = await _draft_at(request, "review")
-        if isinstance(found, Response):
-            return found
-        ctx = await self._context(request, found[1], BY_SLUG[section])
-        return self._section(ctx, section, editing=True)
+            return Redirect(request.app.route_reverse(BY_SLUG[slug].route) + "?from=review", status_code=303)
+        _, draft = await _draft_at(request, drafts, Slug.REVIEW)
+        return self._section(request, await service.step_view(draft, slug, cipher), slug, editing=True)
 
     @get("/review/{section:str}", name="registration:review-section")
-    async def review_section(self, request: HTMXRequest, section: FromPath[str]) -> Template | Redirect:
+    async def review_section(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        section: FromPath[str],
+    ) -> AnyResponse:
         """The read-only section (Cancel from the inline form)."""
-        if section not in REVIEW_SECTIONS:
-            raise NotFoundException()
+        slug = _section(section)
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse("registration:review"), status_code=303)
-        found = await _draft_at(request, "review")  # a draft not at review has no sections to show
-        if isinstance(found, Response):
-            return found
-        ctx = await self._context(request, found[1], BY_SLUG["review"])
-        return self._section(ctx, section, editing=False)
+        _, draft = await _draft_at(request, drafts, Slug.REVIEW)  # a draft not at review has no sections
+        return self._section(request, await service.step_view(draft, Slug.REVIEW, cipher), slug, editing=False)
 
     @post("/review/{section:str}", name="registration:review-save", status_code=200)
-    async def review_save(self, request: HTMXRequest, section: FromPath[str]) -> Template | Redirect:
+    async def review_save(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        settings: NamedDependency[Settings],
+        section: FromPath[str],
+    ) -> AnyResponse:
         """Save from the inline form: valid turns the section back to read-only; invalid keeps
         the form with its messages. The email address is never part of it."""
-        if section not in REVIEW_SECTIONS:
-            raise NotFoundException()
-        found = await _draft_at(request, "review")
-        if isinstance(found, Response):
-            return found
-        token = found[0]
-        form = await parse_form(request, STEP_FORMS[section])
-        outcome = await self._run(request, section, token, form)
-        if outcome.errors.get("_draft"):
-            return _expired(request)
+        slug = _section(section)
+        token, draft = await _draft_at(request, drafts, Slug.REVIEW)
+        form = await self._form(request, slug, draft)
+        outcome = await service.save_step(slug, token, form, settings=settings, cipher=cipher)
         if not wants_fragment(request):
             if outcome.ok:
                 return Redirect(request.app.route_reverse("registration:review"), status_code=303)
-            return await self._after_write(request, token, section, form=form, errors=outcome.errors, from_review=True)
-        draft = await q.get_draft(token)
-        ctx = await self._context(
-            request, draft, BY_SLUG["review"] if outcome.ok else BY_SLUG[section], form=form if not outcome.ok else None
-        )
-        ctx["errors"] = outcome.errors
-        return self._section(ctx, section, editing=not outcome.ok)
+            return await self._after_write(request, cipher, token, slug, outcome, form=form, from_review=True)
+        draft = await self._reread(token)
+        if outcome.ok:
+            return self._section(request, await service.step_view(draft, Slug.REVIEW, cipher), slug, editing=False)
+        view = await service.step_view(draft, slug, cipher, form=form, errors=outcome.errors)
+        return self._section(request, view, slug, editing=True)
 
     @post("/submit", name="registration:submit", status_code=200)
-    async def submit(self, request: HTMXRequest) -> Template | Redirect:
-        found = await _draft_at(request, "review", "done")  # "done": a replayed submit
-        if isinstance(found, Response):
-            return found
-        token, draft = found
-        settings = request.app.state.settings
-        outcome = await service.submit(
-            token,
-            settings=settings,
-            cipher=request.app.state.cipher,
-            status_url=settings.base_url + request.app.route_reverse("status:form"),
-        )
-        if outcome.errors.get("_draft"):
-            return _expired(request)
-        if outcome.errors.get("_pending"):
-            return render(
-                request,
-                "registration/already_pending.html",
-                {"tracking_number": outcome.errors["_pending"], "draft": draft},
-            )
-        if outcome.errors:
-            return await self._after_write(request, token, "review", errors=outcome.errors)
-        return await self._after_write(request, token, "done", push=True)
+    async def submit(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        settings: NamedDependency[Settings],
+        links: NamedDependency[Links],
+    ) -> Template:
+        token, draft = await _draft_at(request, drafts, Slug.REVIEW, Slug.DONE)  # DONE: a replayed submit
+        result = await service.submit(token, settings=settings, cipher=cipher, links=links)
+        if isinstance(result, Pending):
+            context = {"tracking_number": result.tracking_number, "draft": draft}
+            return render(request, "registration/already_pending.html", context)
+        if isinstance(result, Outcome):
+            return await self._after_write(request, cipher, token, Slug.REVIEW, result)
+        return await self._after_write(request, cipher, token, Slug.DONE, Outcome(), push=True)
 
     @get("/done", name="registration:done")
-    async def done(self, request: HTMXRequest) -> Template | Redirect:
-        return await self._show(request, "done")
+    async def done(
+        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], cipher: NamedDependency[FieldCipher]
+    ) -> Template:
+        return await self._show(request, drafts, cipher, Slug.DONE)
 
     @post("/done", name="registration:finish", status_code=200)
-    async def finish(self, request: HTMXRequest) -> Redirect:
+    async def finish(self, request: AnyRequest, drafts: NamedDependency[DraftCookies]) -> AnyResponse:
         """OK: the draft ends (its data now lives only in the request) and the cookie goes."""
-        drafts = request.app.state.drafts
-        token = drafts.token(request)
-        draft = await q.get_draft(token) if token else None
-        if draft is not None and not draft.get("tracking_number"):
-            # Not submitted yet: OK must not throw the draft away.
-            return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
-        if draft is not None:
+        found = await _draft_or_none(request, drafts)
+        if found is not None:
+            token, draft = found
+            if not draft.tracking_number:  # not submitted yet: OK must not throw the draft away
+                return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
             await q.delete_draft(token)
         response = redirect(request, request.app.route_reverse("home:getting-ready"))
         response.set_cookie(drafts.clear())
@@ -271,134 +341,96 @@ class RegistrationController(Controller):
 
     # ---- Shared machinery ---------------------------------------------------------------------
 
-    async def _run(self, request: Request, slug: str, token: str, form: Any) -> service.Outcome:
-        settings, cipher = request.app.state.settings, request.app.state.cipher
-        if slug == "personal":
-            return await service.save_personal(token, form, settings=settings, cipher=cipher)
-        if slug == "verify":
-            return await service.verify_code(token, form, settings=settings)
-        if slug == "contact":
-            return await service.save_contact(token, form, cipher=cipher)
-        return await service.save_questions(token, form)
+    async def _form(self, request: AnyRequest, slug: Slug, draft: Draft) -> StepForm:
+        if slug is Slug.CONTACT:
+            return await _contact_form(request, draft.application)
+        kinds: dict[Slug, type[PersonalForm] | type[VerifyForm] | type[QuestionsForm]] = {
+            Slug.PERSONAL: PersonalForm,
+            Slug.VERIFY: VerifyForm,
+            Slug.QUESTIONS: QuestionsForm,
+        }
+        return await parse_form(request, kinds[slug])
 
-    async def _save(self, request: HTMXRequest, slug: str, form: Any) -> Template | Redirect:
-        found = await _draft_at(request, slug)
-        if isinstance(found, Response):
-            return found
-        token = found[0]
-        outcome = await self._run(request, slug, token, form)
-        if outcome.errors.get("_draft"):
-            return _expired(request)
+    async def _save(
+        self,
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        settings: NamedDependency[Settings],
+        slug: Slug,
+        form: StepForm,
+    ) -> AnyResponse:
+        token, _ = await _draft_at(request, drafts, slug)
+        outcome = await service.save_step(slug, token, form, settings=settings, cipher=cipher)
         from_review = request.query_params.get("from") == "review"
         if not outcome.ok:
-            errors = outcome.errors
-            return await self._after_write(request, token, slug, form=form, errors=errors, from_review=from_review)
-        draft = await q.get_draft(token)
-        nxt = BY_SLUG["review"] if from_review and may_visit(draft, "review") else first_unfinished(draft)
+            return await self._after_write(request, cipher, token, slug, outcome, form=form, from_review=from_review)
+        draft = await self._reread(token)
+        nxt = after_save(draft, from_review=from_review)
+        response: AnyResponse
         if wants_fragment(request):
-            response = await self._render_step(request, draft, nxt, push=True, notice=outcome.notice)
+            view = await service.step_view(draft, nxt.slug, cipher)
+            view.notice = outcome.notice
+            response = self._render(request, view, push=True)
         else:
             response = Redirect(request.app.route_reverse(nxt.route), status_code=303)
-        response.set_cookie(request.app.state.drafts.issue(token))  # idle clock starts again
+        response.set_cookie(drafts.issue(token))  # idle clock starts again
         return response
 
     async def _show(
         self,
-        request: HTMXRequest,
-        slug: str,
-        *,
-        form: Any = None,
-        errors: dict | None = None,
-        notice: str = "",
-        push: bool = False,
-        from_review: bool | None = None,
-    ) -> Template | Redirect:
-        found = await _draft_at(request, slug)
-        if isinstance(found, Response):
-            return found
-        draft = found[1]
-        return await self._render_step(
-            request,
-            draft,
-            BY_SLUG[slug],
-            form=form,
-            errors=errors or {},
-            notice=notice,
-            push=push,
-            from_review=from_review,
-        )
+        request: AnyRequest,
+        drafts: NamedDependency[DraftCookies],
+        cipher: NamedDependency[FieldCipher],
+        slug: Slug,
+    ) -> Template:
+        _, draft = await _draft_at(request, drafts, slug)
+        return self._render(request, await service.step_view(draft, slug, cipher))
 
-    async def _after_write(self, request: HTMXRequest, token: str, slug: str, **options: Any) -> Template | Redirect:
-        """Step ``slug`` again once this request has written to the draft (read afresh; the
-        cookie was checked when the request began)."""
+    async def _reread(self, token: str) -> Draft:
         draft = await q.get_draft(token)
         if draft is None:
-            return _expired(request)
-        return await self._render_step(request, draft, BY_SLUG[slug], **options)
+            raise DraftGone()
+        return draft
 
-    async def _context(self, request: Request, draft: dict[str, Any], step: Step, form: Any = None) -> dict[str, Any]:
-        cipher = request.app.state.cipher
-        roles, rules = await q.role_rules(draft["application"]) if step.slug in {"contact", "review"} else ([], {})
-        sensitive = {r.key for rs in rules.values() for r in rs if r.sensitive}
-        if form is None:
-            if step.slug == "personal":
-                form = service.personal_form_from(draft, cipher)
-            elif step.slug == "contact":
-                form = service.contact_form_from(draft, cipher, sensitive)
-            else:
-                form = QuestionsForm() if step.slug == "questions" else None
-        ctx: dict[str, Any] = {
-            "draft": draft,
-            "step": step,
-            "steps": STEPS,
-            "form": form,
-            "errors": {},
-            "notice": "",
-            "from_review": False,
-            "states": STATES,
-            "questions": QUESTIONS,
-            "slots": SLOTS,
-            "min_questions": MIN_QUESTIONS,
-            "role_options": [(r["code"], r["name"]) for r in roles],
-            "fields_url": request.app.route_reverse("registration:contact-fields"),
-            "saved_fields": ((draft.get("contact") or {}).get("fields")) or {},
-            "rules": rules.get(getattr(form, "role", "") or "", []) if step.slug == "contact" else [],
-            "code_minutes": int(CODE_LIFETIME.total_seconds() // 60),
-            "now": q.now(),
-        }
-        if step.slug == "review":
-            ctx["summary"] = service.summary(draft, cipher, rules)
-        return ctx
-
-    async def _render_step(
+    async def _after_write(
         self,
-        request: HTMXRequest,
-        draft: dict[str, Any],
-        step: Step,
+        request: AnyRequest,
+        cipher: NamedDependency[FieldCipher],
+        token: str,
+        slug: Slug,
+        outcome: Outcome,
         *,
-        form: Any = None,
-        errors: dict | None = None,
-        notice: str = "",
+        form: StepForm | None = None,
+        from_review: bool = False,
         push: bool = False,
-        from_review: bool | None = None,
     ) -> Template:
-        ctx = await self._context(request, draft, step, form)
-        ctx["errors"] = errors or {}
-        ctx["notice"] = notice
-        ctx["from_review"] = bool(
-            from_review if from_review is not None else request.query_params.get("from") == "review"
-        )
-        url = request.app.route_reverse(step.route)
+        """Step ``slug`` again once this request has written to the draft (read afresh; the
+        cookie was checked when the request began)."""
+        draft = await self._reread(token)
+        view = await service.step_view(draft, slug, cipher, form=form, errors=outcome.errors)
+        view.notice = outcome.notice
+        view.from_review = from_review
+        return self._render(request, view, push=push)
+
+    def _render(self, request: AnyRequest, view: StepView, *, push: bool = False) -> Template:
+        if request.query_params.get("from") == "review":
+            view.from_review = True
+        url = request.app.route_reverse(view.step.route)
         return render(
             request,
             "registration/step.html",
-            ctx,
+            msgspec.structs.asdict(view) | {"fields_url": request.app.route_reverse("registration:contact-fields")},
             fragment="registration/_step.html",
             push_url=url if push else None,
         )
 
-    def _section(self, ctx: dict[str, Any], section: str, *, editing: bool) -> Template:
-        ctx["section"] = section
-        ctx["editing"] = editing
-        ctx["swapped"] = True
-        return Template(template_name="registration/_review_section.html", context=ctx, headers=VARY)
+    def _section(self, request: AnyRequest, view: StepView, section: Slug, *, editing: bool) -> Template:
+        fields_url = request.app.route_reverse("registration:contact-fields")
+        context = msgspec.structs.asdict(view) | {
+            "section": section,
+            "editing": editing,
+            "swapped": True,
+            "fields_url": fields_url,
+        }
+        return Template(template_name="registration/_review_section.html", context=context, headers=VARY)

@@ -9,12 +9,13 @@ import email.policy
 import logging
 import sys
 from collections import deque
-from datetime import UTC, datetime
 from typing import TextIO
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
+
+from portal.clock import now
 
 
 class CaughtMessage:
@@ -24,7 +25,7 @@ class CaughtMessage:
         self.mail_from = mail_from
         self.rcpt_tos = rcpt_tos
         self.message = message
-        self.received_at = datetime.now(UTC)
+        self.received_at = now()
 
     @property
     def subject(self) -> str:
@@ -48,7 +49,7 @@ class CatchingHandler:
         if isinstance(raw, str):
             raw = raw.encode()
         message = email.message_from_bytes(raw, policy=email.policy.default)
-        caught = CaughtMessage(envelope.mail_from or "", list(envelope.rcpt_tos), message)  # type: ignore[arg-type]
+        caught = CaughtMessage(envelope.mail_from or "", list(envelope.rcpt_tos), message)
         self.messages.append(caught)
         if self.echo is not None:
             bar = "-" * 72
@@ -65,7 +66,9 @@ class CatchingHandler:
 _running: CatchingHandler | None = None
 
 
-def start_catcher(host: str = "127.0.0.1", port: int = 1025, echo: TextIO | None = sys.stdout):
+def start_catcher(
+    host: str = "127.0.0.1", port: int = 1025, echo: TextIO | None = sys.stdout
+) -> tuple[Controller, CatchingHandler]:
     """Start the catcher in a background thread; returns (controller, handler)."""
     global _running
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # it logs every address

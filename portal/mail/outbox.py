@@ -9,10 +9,13 @@ pending (``sent_at`` NULL, ``claimed_until`` NULL or past), claimed by one worke
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from portal.models.db import current_engine
+import msgspec
+
+from portal.clock import now
+from portal.models.db import as_structs, current_engine
 from portal.models.tables import OutboxMessage
 
 MESSAGE_ID_DOMAIN = "iacs.portal"
@@ -21,10 +24,6 @@ MAX_ERROR_LENGTH = 300
 
 class OutboxError(Exception):
     """An email could not be queued (outside a transaction, or a field it cannot carry)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_message_id() -> str:
@@ -45,7 +44,7 @@ async def enqueue(*, kind: str, to: str, subject: str, body: str) -> None:
     transaction rather than open one of its own."""
     if not current_engine().transaction_exists():
         raise OutboxError("enqueue must run inside transaction(), with the change that causes the email")
-    now = utcnow()
+    at = now()
     await OutboxMessage.insert(
         OutboxMessage(
             kind=_header_value("kind", kind, 40),
@@ -53,9 +52,9 @@ async def enqueue(*, kind: str, to: str, subject: str, body: str) -> None:
             subject=_header_value("subject", subject, 200),
             body=body,
             message_id=new_message_id(),
-            created_at=now,
+            created_at=at,
             attempts=0,
-            next_attempt_at=now,
+            next_attempt_at=at,
             claimed_until=None,
             sent_at=None,
             last_error="",
@@ -63,22 +62,34 @@ async def enqueue(*, kind: str, to: str, subject: str, body: str) -> None:
     )
 
 
-def _claimable(now: datetime):
+def _claimable(at: datetime) -> Any:
     return (
         OutboxMessage.sent_at.is_null()
-        & (OutboxMessage.next_attempt_at <= now)
-        & (OutboxMessage.claimed_until.is_null() | (OutboxMessage.claimed_until < now))
+        & (OutboxMessage.next_attempt_at <= at)
+        & (OutboxMessage.claimed_until.is_null() | (OutboxMessage.claimed_until < at))
     )
 
 
-async def claim_due(*, batch: int, lease: timedelta) -> list[dict[str, Any]]:
+class Claimed(msgspec.Struct, frozen=True):
+    """A message claimed for delivery."""
+
+    id: int
+    kind: str
+    to_address: str
+    subject: str
+    body: str
+    message_id: str
+    attempts: int
+
+
+async def claim_due(*, batch: int, lease: timedelta) -> list[Claimed]:
     """Claim up to ``batch`` due, unsent messages for ``lease`` and return them (oldest due
     first). The claim is one conditional UPDATE that repeats the "due and unclaimed" test, so
     when two workers race for a row only one UPDATE matches it: the other gets nothing back."""
-    now = utcnow()
+    at = now()
     candidates = await (
         OutboxMessage.select(OutboxMessage.id)
-        .where(_claimable(now))
+        .where(_claimable(at))
         .order_by(OutboxMessage.next_attempt_at)
         .order_by(OutboxMessage.id)
         .limit(batch)
@@ -87,8 +98,8 @@ async def claim_due(*, batch: int, lease: timedelta) -> list[dict[str, Any]]:
     if not ids:
         return []
     claimed = await (
-        OutboxMessage.update({OutboxMessage.claimed_until: now + lease})
-        .where(OutboxMessage.id.is_in(ids) & _claimable(now))
+        OutboxMessage.update({OutboxMessage.claimed_until: at + lease})
+        .where(OutboxMessage.id.is_in(ids) & _claimable(at))
         .returning(
             OutboxMessage.id,
             OutboxMessage.kind,
@@ -99,7 +110,7 @@ async def claim_due(*, batch: int, lease: timedelta) -> list[dict[str, Any]]:
             OutboxMessage.attempts,
         )
     )
-    return sorted(claimed, key=lambda row: ids.index(row["id"]))
+    return as_structs(Claimed, sorted(claimed, key=lambda row: ids.index(row["id"])))
 
 
 # Emails that carry a secret (a code, an initial password, a recovery link): once delivered, the
@@ -112,7 +123,7 @@ async def mark_sent(message_id: int) -> None:
     """Record a delivery; the row is never claimed again, and a secret body is erased."""
     await OutboxMessage.update(
         {
-            OutboxMessage.sent_at: utcnow(),
+            OutboxMessage.sent_at: now(),
             OutboxMessage.claimed_until: None,
             OutboxMessage.last_error: "",
         }
@@ -126,7 +137,7 @@ async def purge_sent(older_than: timedelta) -> int:
     """Delete delivered messages older than ``older_than``."""
     rows = (
         await OutboxMessage.delete()
-        .where(OutboxMessage.sent_at.is_not_null() & (OutboxMessage.sent_at < utcnow() - older_than))
+        .where(OutboxMessage.sent_at.is_not_null() & (OutboxMessage.sent_at < now() - older_than))
         .returning(OutboxMessage.id)
     )
     return len(rows)

@@ -18,12 +18,13 @@ import signal
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from portal.clock import now
 from portal.mail import outbox
+from portal.mail.outbox import Claimed
 from portal.settings import Settings
 
 log = logging.getLogger("portal.mail.worker")
@@ -82,41 +83,41 @@ class SMTPConfig:
         )
 
 
-def build_message(settings: Settings, row: dict[str, Any]) -> EmailMessage:
+def build_message(settings: Settings, row: Claimed) -> EmailMessage:
     message = EmailMessage()
     message["From"] = settings.mail_from
-    message["To"] = row["to_address"]
-    message["Subject"] = row["subject"]
-    message["Message-ID"] = row["message_id"]
+    message["To"] = row.to_address
+    message["Subject"] = row.subject
+    message["Message-ID"] = row.message_id
     message["Date"] = formatdate(localtime=False, usegmt=True)
-    message.set_content(row["body"])
+    message.set_content(row.body)
     return message
 
 
-async def _fail(row: dict[str, Any], exc: BaseException) -> None:
-    attempts = row["attempts"] + 1
+async def _fail(row: Claimed, exc: BaseException) -> None:
+    attempts = row.attempts + 1
     delay = retry_delay(attempts)
-    await outbox.mark_failed(row["id"], attempts=attempts, retry_at=outbox.utcnow() + delay, error=describe_error(exc))
+    await outbox.mark_failed(row.id, attempts=attempts, retry_at=now() + delay, error=describe_error(exc))
     log.warning(
         "outbox message %s (%s) not delivered, attempt %s: %s; next try in %s s",
-        row["id"],
-        row["kind"],
+        row.id,
+        row.kind,
         attempts,
         describe_error(exc),
         int(delay.total_seconds()),
     )
 
 
-async def _record_sent(row: dict[str, Any]) -> None:
+async def _record_sent(row: Claimed) -> None:
     """Write ``sent_at``, trying a few times: a row the server accepted but that stays
     unmarked would be sent again once its claim lapses."""
     for wait in (0.2, 1.0, 0.0):
         try:
-            await outbox.mark_sent(row["id"])
+            await outbox.mark_sent(row.id)
             return
         except Exception as exc:
             if not wait:
-                log.error("outbox message %s sent but not marked: %s", row["id"], type(exc).__name__)
+                log.error("outbox message %s sent but not marked: %s", row.id, type(exc).__name__)
                 raise
             await asyncio.sleep(wait)
 
@@ -145,7 +146,7 @@ async def deliver_due(settings: Settings, *, batch: int = 20) -> int:
                 pending.pop(0)
                 await _record_sent(row)
                 sent += 1
-                log.info("outbox message %s (%s) sent", row["id"], row["kind"])
+                log.info("outbox message %s (%s) sent", row.id, row.kind)
     except Exception as exc:  # connecting, logging in or the connection dropping
         for row in pending:
             await _fail(row, exc)
@@ -184,14 +185,14 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    pooled = isinstance(engine, PostgresEngine)
+    pooled = engine if isinstance(engine, PostgresEngine) else None
     if pooled:
-        await engine.start_connection_pool(min_size=1, max_size=2)
+        await pooled.start_connection_pool(min_size=1, max_size=2)
     try:
         await run_worker(settings, stop)
     finally:
         if pooled:
-            await engine.close_connection_pool()
+            await pooled.close_connection_pool()
 
 
 def cli_main() -> int:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from portal.models.db import Prepared
+import msgspec
+
+from portal.clock import now
+from portal.models.db import as_struct, as_structs
+from portal.models.rows import Account as AccountRow
+from portal.models.rows import AuditEntry, Grant, LinkPurpose, QuestionHash, Right, SignedIn, Throttle
 from portal.models.tables import (
     AccessGrant,
     Account,
@@ -17,66 +22,72 @@ from portal.models.tables import (
     UserSession,
 )
 
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def account_by_user_id(user_id: str) -> dict[str, Any] | None:
-    return await Account.select().where(Account.user_id == user_id).output(load_json=True).first()
+_ACCOUNT_SQL = """
+SELECT id, user_id, first_name, last_name, email, password_hash, password_initial,
+       password_expires_at, created_at, questions
+FROM account WHERE {where} ORDER BY id LIMIT 1"""
 
 
-_SIGN_IN = Prepared(
-    lambda user_id: (
-        Account.select(
-            Account.id,
-            Account.user_id,
-            Account.first_name,
-            Account.last_name,
-            Account.email,
-            Account.password_hash,
-            Account.password_initial,
-            Account.password_expires_at,
-        )
-        .where(Account.user_id == user_id)
-        .limit(1)
-    )
-)  # read on every sign-in, for real and unknown User IDs alike: built once, no JSON to load
+async def _account(where: str, *values: Any) -> AccountRow | None:
+    rows = await Account.raw(_ACCOUNT_SQL.format(where=where), *values)
+    return as_struct(AccountRow, rows[0], ("questions",)) if rows else None
 
 
-async def account_to_sign_in(user_id: str) -> dict[str, Any] | None:
-    """What a password check needs of an account."""
-    return await _SIGN_IN.first(user_id)
+async def account_by_user_id(user_id: str) -> AccountRow | None:
+    """Read on every sign-in, for real and unknown User IDs alike: one written-out statement."""
+    return await _account("user_id = {}", user_id)
 
 
-async def account_for_email(email: str) -> dict[str, Any] | None:
+async def account_for_email(email: str) -> AccountRow | None:
     """The account of an email address (the oldest, when several share it)."""
-    return (
-        await Account.select().where(Account.email == email.lower()).order_by(Account.id).output(load_json=True).first()
-    )
+    return await _account("email = {}", email.lower())
 
 
-async def account_by_user_id_and_email(user_id: str, email: str) -> dict[str, Any] | None:
+async def account_by_user_id_and_email(user_id: str, email: str) -> AccountRow | None:
     """The account with this User ID, when this is its email address."""
-    return (
-        await Account.select()
-        .where((Account.user_id == user_id) & (Account.email == email.lower()))
-        .output(load_json=True)
-        .first()
-    )
+    return await _account("user_id = {} AND email = {}", user_id, email.lower())
 
 
 async def user_id_exists(user_id: str) -> bool:
-    return await Account.exists().where(Account.user_id == user_id)
+    return bool(await Account.exists().where(Account.user_id == user_id))
 
 
-async def insert_account(values: dict[str, Any]) -> int:
-    rows = await Account.insert(Account(**values))
-    return rows[0]["id"]
+async def insert_account(
+    *,
+    user_id: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    password_hash: str,
+    expires_at: datetime,
+    questions: list[QuestionHash],
+) -> int:
+    """A new account with an initial password (to change at the first sign-in)."""
+    rows = await Account.insert(
+        Account(
+            user_id=user_id,
+            first_name=first_name,
+            last_name=last_name,
+            email=email.lower(),
+            password_hash=password_hash,
+            password_initial=True,
+            password_expires_at=expires_at,
+            questions=[msgspec.to_builtins(q) for q in questions],
+        )
+    )
+    return int(rows[0]["id"])
 
 
-async def update_account(account_id: int, values: dict[str, Any]) -> None:
-    await Account.update(values).where(Account.id == account_id)
+async def set_password_hash(account_id: int, password_hash: str, *, initial_until: datetime | None) -> None:
+    """A new password: an initial one valid until ``initial_until``, or (None) the holder's own."""
+    changed: dict[Any, Any] = (
+        {Account.password_expires_at: initial_until}
+        if initial_until
+        else {Account.password_expires_at: None, Account.password_changed_at: now()}
+    )
+    await Account.update(
+        {Account.password_hash: password_hash, Account.password_initial: initial_until is not None, **changed}
+    ).where(Account.id == account_id)
 
 
 # ---- The lockout: one row per typed User ID -----------------------------------------------------
@@ -89,14 +100,14 @@ RETURNING failures, locked_until
 """
 
 
-async def reserve_login(key: str, *, limit: int, at: datetime) -> dict[str, Any] | None:
+async def reserve_login(key: str, *, limit: int, at: datetime) -> Throttle | None:
     """Reserve one password check for the typed User ID ``key`` (a keyed hash of it) before the
     check is made, in one atomic statement that writes a row whether or not an account has that
     User ID: its count of failures (a check in progress counts as one until it succeeds) goes up
     by one unless it is locked or already at ``limit``. The count and the lock it had (an
     expired one, or None) when the check may go ahead; None when it may not."""
     rows = await LoginThrottle.raw(_RESERVE, key, at, limit, at)
-    return rows[0] if rows else None
+    return as_struct(Throttle, rows[0]) if rows else None
 
 
 async def lock_if_at_limit(key: str, *, limit: int, at: datetime, lock_for: timedelta) -> bool:
@@ -124,13 +135,14 @@ async def settle_login(key: str, *, at: datetime) -> bool:
     return bool(rows)
 
 
-async def lock_state(key: str) -> dict[str, Any] | None:
+async def lock_state(key: str) -> Throttle | None:
     """The count and lock of ``key`` (None before its first try)."""
-    return (
+    row = (
         await LoginThrottle.select(LoginThrottle.failures, LoginThrottle.locked_until)
         .where(LoginThrottle.key == key)
         .first()
     )
+    return as_struct(Throttle, row) if row else None
 
 
 async def clear_lockout(key: str) -> None:
@@ -157,29 +169,25 @@ async def create_session(token_hash: str, account_id: int) -> None:
     await UserSession.insert(UserSession(token_hash=token_hash, account=account_id, created_at=at, last_seen_at=at))
 
 
-_SESSION = Prepared(
-    lambda token_hash: (
-        UserSession.select(
-            UserSession.id,
-            UserSession.created_at,
-            UserSession.last_seen_at,
-            UserSession.account.id.as_alias("account_id"),
-            UserSession.account.user_id.as_alias("user_id"),
-            UserSession.account.first_name.as_alias("first_name"),
-            UserSession.account.last_name.as_alias("last_name"),
-            UserSession.account.email.as_alias("email"),
-            UserSession.account.password_initial.as_alias("password_initial"),
-            UserSession.account.password_expires_at.as_alias("password_expires_at"),
-        )
-        .where(UserSession.token_hash == token_hash)
-        .limit(1)
-    )
-)  # read on every signed-in request: built once
+# Read on every signed-in request: one written-out statement.
+_SESSION_SQL = """
+SELECT s.id AS session_id, s.created_at, s.last_seen_at, a.id AS account_id, a.user_id, a.first_name,
+       a.last_name, a.email, a.password_initial, a.password_expires_at
+FROM user_session s JOIN account a ON a.id = s.account
+WHERE s.token_hash = {}
+LIMIT 1"""
 
 
-async def session_with_account(token_hash: str) -> dict[str, Any] | None:
-    """The session and its account in one query."""
-    return await _SESSION.first(token_hash)
+async def session_with_account(token_hash: str, *, idle: timedelta, absolute: timedelta) -> SignedIn | None:
+    """The session and its account in one query, with when it ends (``absolute`` after it
+    began) and when it lapses if idle (``idle`` after it was last seen)."""
+    rows = await UserSession.raw(_SESSION_SQL, token_hash)
+    if not rows:
+        return None
+    row = rows[0]
+    row["ends_at"] = row["created_at"] + absolute
+    row["expires_at"] = min(row["last_seen_at"] + idle, row["ends_at"])
+    return as_struct(SignedIn, row)
 
 
 async def touch_session(session_id: int) -> None:
@@ -197,8 +205,8 @@ async def delete_sessions_of(account_id: int) -> None:
 # ---- Grants and approver rights ---------------------------------------------------------------
 
 
-async def grants_of(account_id: int) -> list[dict[str, Any]]:
-    return (
+async def grants_of(account_id: int) -> list[Grant]:
+    rows = (
         await AccessGrant.select(
             AccessGrant.application.code.as_alias("application_code"),
             AccessGrant.application.name.as_alias("application_name"),
@@ -208,6 +216,7 @@ async def grants_of(account_id: int) -> list[dict[str, Any]]:
         .where(AccessGrant.account == account_id)
         .order_by(AccessGrant.application.name)
     )
+    return as_structs(Grant, rows)
 
 
 async def has_grant(account_id: int, application_id: int, role_id: int) -> bool:
@@ -232,10 +241,11 @@ async def add_approver_right(account_id: int, application_id: int | None, level:
     await ApproverRight.insert(ApproverRight(account=account_id, application=application_id, level=level))
 
 
-async def approver_rights(account_id: int) -> list[dict[str, Any]]:
-    return await ApproverRight.select(ApproverRight.application, ApproverRight.level).where(
+async def approver_rights(account_id: int) -> list[Right]:
+    rows = await ApproverRight.select(ApproverRight.application, ApproverRight.level).where(
         ApproverRight.account == account_id
     )
+    return as_structs(Right, rows)
 
 
 async def application_ids_by_code() -> dict[str, int]:
@@ -245,13 +255,13 @@ async def application_ids_by_code() -> dict[str, int]:
 # ---- Recovery links ---------------------------------------------------------------------------
 
 
-def _usable(token_hash: str, purpose: str) -> Any:
+def _usable(token_hash: str, purpose: LinkPurpose) -> Any:
     """A recovery link for ``purpose`` that exists, is unused and has not expired."""
     unused = PasswordReset.used_at.is_null() & (PasswordReset.expires_at > now())
     return (PasswordReset.token_hash == token_hash) & (PasswordReset.purpose == purpose) & unused
 
 
-async def create_reset(token_hash: str, account_id: int, lifetime: timedelta, purpose: str) -> None:
+async def create_reset(token_hash: str, account_id: int, lifetime: timedelta, purpose: LinkPurpose) -> None:
     at = now()
     await PasswordReset.insert(
         PasswordReset(
@@ -260,14 +270,14 @@ async def create_reset(token_hash: str, account_id: int, lifetime: timedelta, pu
     )
 
 
-async def use_reset(token_hash: str, purpose: str) -> int | None:
+async def use_reset(token_hash: str, purpose: LinkPurpose) -> int | None:
     """Mark a valid, unused, unexpired link used, in one conditional UPDATE; its account id."""
     rows = (
         await PasswordReset.update({PasswordReset.used_at: now()})
         .where(_usable(token_hash, purpose))
         .returning(PasswordReset.account)
     )
-    return rows[0]["account"] if rows else None
+    return int(rows[0]["account"]) if rows else None
 
 
 async def close_resets_of(account_id: int) -> None:
@@ -277,22 +287,14 @@ async def close_resets_of(account_id: int) -> None:
     )
 
 
-async def reset_owner(token_hash: str, purpose: str) -> dict[str, Any] | None:
+async def reset_owner(token_hash: str, purpose: LinkPurpose) -> AccountRow | None:
     """The account of a usable (unused, unexpired) recovery link."""
-    return (
-        await PasswordReset.select(
-            PasswordReset.account.id.as_alias("id"),
-            PasswordReset.account.user_id.as_alias("user_id"),
-            PasswordReset.account.first_name.as_alias("first_name"),
-            PasswordReset.account.last_name.as_alias("last_name"),
-        )
-        .where(_usable(token_hash, purpose))
-        .first()
-    )
+    row = await PasswordReset.select(PasswordReset.account).where(_usable(token_hash, purpose)).first()
+    return await _account("id = {}", row["account"]) if row else None
 
 
-async def reset_is_usable(token_hash: str, purpose: str) -> bool:
-    return await PasswordReset.exists().where(_usable(token_hash, purpose))
+async def reset_is_usable(token_hash: str, purpose: LinkPurpose) -> bool:
+    return bool(await PasswordReset.exists().where(_usable(token_hash, purpose)))
 
 
 # ---- Audit ------------------------------------------------------------------------------------
@@ -302,10 +304,10 @@ async def audit(action: str, *, actor: str = "", subject: str = "", ip: str = ""
     await AuditEvent.insert(AuditEvent(at=now(), actor=actor, action=action, subject=subject, ip=ip, detail=detail))
 
 
-async def audit_events(*, subject: str = "", action: str = "", limit: int = 100) -> list[dict[str, Any]]:
+async def audit_events(*, subject: str = "", action: str = "", limit: int = 100) -> list[AuditEntry]:
     query = AuditEvent.select().order_by(AuditEvent.id, ascending=False).limit(limit).output(load_json=True)
     if subject:
         query = query.where(AuditEvent.subject == subject)
     if action:
         query = query.where(AuditEvent.action == action)
-    return await query
+    return as_structs(AuditEntry, await query)

@@ -3,15 +3,15 @@ and the conditional updates that make every decision happen exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from piccolo.columns.combination import Or
 
-from portal.invisible import strip_invisible
-from portal.models.accounts import now
-from portal.models.db import current_engine
+from portal.clock import now
+from portal.models.db import as_struct, as_structs, current_engine
+from portal.models.rows import Person, QueueRow, RequestDetail, RequestStatus, Right
 from portal.models.tables import AccessRequest, Account, ApproverRight
 
 PAGE_SIZE = 25
@@ -28,77 +28,47 @@ SORTS = {
 }
 
 
-def _queue_where(rights: list[dict[str, Any]], approver: dict[str, Any]):
+class Decider(msgspec.Struct, frozen=True):
+    """Who decides: an approver's User ID and email (never their own requests) and rights."""
+
+    user_id: str
+    email: str
+    rights: list[Right]
+
+
+def _queue_where(decider: Decider) -> Any:
     """Pending requests at a level the approver may decide, never their own, and at level 2
     never one they approved at level 1."""
     by_right = []
-    for right in rights:
-        clause = (AccessRequest.level == right["level"]) & (AccessRequest.status == "pending")
-        if right["application"] is not None:
-            clause = clause & (AccessRequest.application == right["application"])
+    for right in decider.rights:
+        clause = (AccessRequest.level == right.level) & (AccessRequest.status == RequestStatus.PENDING)
+        if right.application is not None:
+            clause = clause & (AccessRequest.application == right.application)
         by_right.append(clause)
     if not by_right:
         return None
-    where = by_right[0]
+    where: Any = by_right[0]
     for clause in by_right[1:]:
         where = Or(where, clause)
     return (
         where
-        & (AccessRequest.email != approver["email"])
-        & (AccessRequest.account_user_id != approver["user_id"])
-        & (AccessRequest.level1_by != approver["user_id"])
+        & (AccessRequest.email != decider.email)
+        & (AccessRequest.account_user_id != decider.user_id)
+        & (AccessRequest.level1_by != decider.user_id)
     )
 
 
-class QueueView:
-    """The filters, sort and page of the table, as they appear in its URL."""
+class QueueFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Which page of the queue, filtered and sorted how (checked by the web layer, which reads
+    it from the table's URL: see portal/controllers/approvals.py)."""
 
-    def __init__(
-        self,
-        *,
-        application: str = "",
-        role: str = "",
-        overdue: bool = False,
-        search: str = "",
-        sort: str = "due",
-        descending: bool = False,
-        page: int = 1,
-    ) -> None:
-        # What a URL can carry that no catalog code or search needs: dropped, never queried.
-        self.application = strip_invisible(application)[:20]
-        self.role = strip_invisible(role)[:40]
-        self.overdue = overdue
-        self.search = strip_invisible(search).strip()[:100]
-        self.sort = sort if sort in SORTS else "due"
-        self.descending = descending
-        self.page = max(1, min(page, 100_000))
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, str]) -> QueueView:
-        """The inverse of ``params``: a view from a query string, with odd values defaulted."""
-        page = params.get("page", "1")
-        return cls(
-            application=params.get("application", ""),
-            role=params.get("role", ""),
-            overdue=bool(params.get("overdue")),
-            search=params.get("q", ""),
-            sort=params.get("sort", "due"),
-            descending=params.get("dir") == "desc",
-            page=int(page) if page.isascii() and page.isdigit() and len(page) <= 6 else 1,
-        )
-
-    def params(self, **override: Any) -> dict[str, str]:
-        values = {
-            "application": self.application,
-            "role": self.role,
-            "overdue": "1" if self.overdue else "",
-            "q": self.search,
-            "sort": self.sort,
-            "dir": "desc" if self.descending else "asc",
-            "page": str(self.page),
-        }
-        values.update({k: str(v) for k, v in override.items()})
-        return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
+    application: str = ""
+    role: str = ""
+    overdue: bool = False
+    search: str = ""
+    sort: str = "due"  # a key of SORTS
+    descending: bool = False
+    page: int = 1
 
 
 ROW_COLUMNS = (
@@ -124,9 +94,9 @@ ROW_COLUMNS = (
 )
 
 
-async def queue(approver: dict[str, Any], rights: list[dict[str, Any]], view: QueueView) -> tuple[list[dict], int]:
+async def queue(decider: Decider, view: QueueFilter) -> tuple[list[QueueRow], int]:
     """One page of the approver's queue and the number of requests in it (two queries)."""
-    where = _queue_where(rights, approver)
+    where = _queue_where(decider)
     if where is None:
         return [], 0
     if view.application:
@@ -153,17 +123,18 @@ async def queue(approver: dict[str, Any], rights: list[dict[str, Any]], view: Qu
         .limit(PAGE_SIZE)
         .offset((view.page - 1) * PAGE_SIZE)
     )
-    return rows, total
+    return as_structs(QueueRow, rows), int(total)
 
 
-async def request_row(tracking_number: str) -> dict[str, Any] | None:
-    return await AccessRequest.select(*ROW_COLUMNS).where(AccessRequest.tracking_number == tracking_number).first()
+async def request_row(tracking_number: str) -> QueueRow | None:
+    row = await AccessRequest.select(*ROW_COLUMNS).where(AccessRequest.tracking_number == tracking_number).first()
+    return as_struct(QueueRow, row) if row else None
 
 
-async def request_full(tracking_number: str) -> dict[str, Any] | None:
-    return (
+async def request_full(tracking_number: str) -> RequestDetail | None:
+    row = (
         await AccessRequest.select(
-            AccessRequest.all_columns(),
+            *AccessRequest.all_columns(),
             AccessRequest.application.code.as_alias("application_code"),
             AccessRequest.application.name.as_alias("application_name"),
             AccessRequest.role.code.as_alias("role_code"),
@@ -173,10 +144,11 @@ async def request_full(tracking_number: str) -> dict[str, Any] | None:
         .output(load_json=True)
         .first()
     )
+    return as_struct(RequestDetail, row) if row else None
 
 
-async def may_decide(approver: dict[str, Any], rights: list[dict[str, Any]], tracking_number: str) -> bool:
-    where = _queue_where(rights, approver)
+async def may_decide(decider: Decider, tracking_number: str) -> bool:
+    where = _queue_where(decider)
     if where is None:
         return False
     return await AccessRequest.exists().where(where & (AccessRequest.tracking_number == tracking_number))
@@ -187,14 +159,16 @@ async def advance_level(request_id: int, *, from_level: int, by: str) -> bool:
     rows = (
         await AccessRequest.update({AccessRequest.level: from_level + 1, AccessRequest.level1_by: by})
         .where(
-            (AccessRequest.id == request_id) & (AccessRequest.status == "pending") & (AccessRequest.level == from_level)
+            (AccessRequest.id == request_id)
+            & (AccessRequest.status == RequestStatus.PENDING)
+            & (AccessRequest.level == from_level)
         )
         .returning(AccessRequest.id)
     )
     return bool(rows)
 
 
-async def finish(request_id: int, *, level: int, status: str, by: str, reason: str = "") -> bool:
+async def finish(request_id: int, *, level: int, status: RequestStatus, by: str, reason: str = "") -> bool:
     """The final decision (approved or rejected) at ``level``: one conditional UPDATE, so of
     any number of simultaneous deciders exactly one changes the row."""
     rows = (
@@ -206,13 +180,17 @@ async def finish(request_id: int, *, level: int, status: str, by: str, reason: s
                 AccessRequest.reason: reason,
             }
         )
-        .where((AccessRequest.id == request_id) & (AccessRequest.status == "pending") & (AccessRequest.level == level))
+        .where(
+            (AccessRequest.id == request_id)
+            & (AccessRequest.status == RequestStatus.PENDING)
+            & (AccessRequest.level == level)
+        )
         .returning(AccessRequest.id)
     )
     return bool(rows)
 
 
-async def approvers_for(application_id: int, level: int) -> list[dict[str, Any]]:
+async def approvers_for(application_id: int, level: int) -> list[Person]:
     """Who decides this application at this level (for the 'in your queue' email)."""
     return await _approver_accounts(
         (ApproverRight.level == level)
@@ -220,23 +198,24 @@ async def approvers_for(application_id: int, level: int) -> list[dict[str, Any]]
     )
 
 
-async def all_approvers() -> list[dict[str, Any]]:
+async def all_approvers() -> list[Person]:
     return await _approver_accounts(None)
 
 
-async def _approver_accounts(where: Any) -> list[dict[str, Any]]:
+async def _approver_accounts(where: Any) -> list[Person]:
     """The accounts holding approver rights that match ``where`` (all rights when None)."""
     rights = ApproverRight.select(ApproverRight.account)
     holders = rights.where(where) if where is not None else rights
-    return await (
+    rows = await (
         Account.select(Account.id, Account.user_id, Account.email, Account.first_name)
         .where(Account.id.is_in(holders))
         .order_by(Account.id)
     )
+    return as_structs(Person, rows)
 
 
-async def overdue_count(approver: dict[str, Any], rights: list[dict[str, Any]], at: datetime) -> int:
-    where = _queue_where(rights, approver)
+async def overdue_count(decider: Decider, at: datetime) -> int:
+    where = _queue_where(decider)
     if where is None:
         return 0
-    return await AccessRequest.count().where(where & (AccessRequest.due_at < at))
+    return int(await AccessRequest.count().where(where & (AccessRequest.due_at < at)))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import msgspec
+from typing import Any
 
-from portal.catalog import Catalog
+import msgspec
+from piccolo.columns import Column
+
+from portal.catalog import Catalog, FieldRule
+from portal.crypto import FieldCipher, mask
 from portal.models.db import transaction
+from portal.models.rows import ContactData
 from portal.models.tables import Application, CatalogField, Role
 
 
@@ -17,17 +22,28 @@ class LoadReport(msgspec.Struct):
     retired_roles: int
 
 
+def _columns(values: dict[Column | str, Any]) -> dict[Column, Any]:
+    return {k: v for k, v in values.items() if isinstance(k, Column)}
+
+
 async def load(catalog: Catalog) -> LoadReport:
     """Upsert the catalog in one transaction. Entries are matched by code; what the file no
     longer lists is marked inactive, never deleted, so requests that reference it keep working.
     Loading the same file twice changes nothing."""
     async with transaction():
         for key, spec in catalog.fields.items():
-            values = msgspec.structs.asdict(spec)
+            field_values: dict[Column | str, Any] = {
+                CatalogField.label: spec.label,
+                CatalogField.pattern: spec.pattern,
+                CatalogField.example: spec.example,
+                CatalogField.hint: spec.hint,
+                CatalogField.format: spec.format,
+                CatalogField.sensitive: spec.sensitive,
+            }
             if await CatalogField.exists().where(CatalogField.key == key):
-                await CatalogField.update(values).where(CatalogField.key == key)
+                await CatalogField.update(field_values).where(CatalogField.key == key)
             else:
-                await CatalogField.insert(CatalogField(key=key, **values))
+                await CatalogField.insert(CatalogField(_data=_columns({CatalogField.key: key, **field_values})))
 
         existing_apps = {row["code"]: row["id"] for row in await Application.select(Application.id, Application.code)}
         existing_roles = {
@@ -37,33 +53,34 @@ async def load(catalog: Catalog) -> LoadReport:
         kept_apps: set[int] = set()
         kept_roles: set[int] = set()
         for a_pos, app in enumerate(catalog.applications):
-            app_values = {
-                "name": app.name,
-                "description": app.description,
-                "requires_ssn": app.requires_ssn,
-                "active": True,
-                "position": a_pos,
+            app_values: dict[Column | str, Any] = {
+                Application.name: app.name,
+                Application.description: app.description,
+                Application.requires_ssn: app.requires_ssn,
+                Application.active: True,
+                Application.position: a_pos,
             }
             app_id = existing_apps.get(app.code)
             if app_id is None:
-                rows = await Application.insert(Application(code=app.code, **app_values))
+                rows = await Application.insert(Application(_data=_columns({Application.code: app.code, **app_values})))
                 app_id = rows[0]["id"]
             else:
                 await Application.update(app_values).where(Application.id == app_id)
             kept_apps.add(app_id)
             for r_pos, role in enumerate(app.roles):
-                role_values = {
-                    "name": role.name,
-                    "description": role.description,
-                    "fields": role.fields,
-                    "approval_levels": role.approval_levels,
-                    "review_days": role.review_days,
-                    "active": True,
-                    "position": r_pos,
+                role_values: dict[Column | str, Any] = {
+                    Role.name: role.name,
+                    Role.description: role.description,
+                    Role.fields: role.fields,
+                    Role.approval_levels: role.approval_levels,
+                    Role.review_days: role.review_days,
+                    Role.active: True,
+                    Role.position: r_pos,
                 }
                 role_id = existing_roles.get((app_id, role.code))
                 if role_id is None:
-                    rows = await Role.insert(Role(application=app_id, code=role.code, **role_values))
+                    new_role = {Role.application: app_id, Role.code: role.code, **role_values}
+                    rows = await Role.insert(Role(_data=_columns(new_role)))
                     role_id = rows[0]["id"]
                 else:
                     await Role.update(role_values).where(Role.id == role_id)
@@ -142,4 +159,14 @@ async def active_applications(*, with_roles: bool = True) -> list[ApplicationVie
 
 async def field_labels() -> dict[str, str]:
     rows = await CatalogField.select(CatalogField.key, CatalogField.label)
-    return {row["key"]: row["label"] for row in rows}
+    return {str(row["key"]): str(row["label"]) for row in rows}
+
+
+def field_rows(contact: ContactData, rules: list[FieldRule], cipher: FieldCipher) -> list[tuple[str, str]]:
+    """A role's fields of saved contact information as (label, value) to show, in the catalog's
+    order: sensitive ones (TIN) masked to the last four."""
+    rows = []
+    for rule in rules:
+        raw = contact.fields.get(rule.key, "")
+        rows.append((rule.label, mask(cipher.decrypt(raw, rule.key)) if rule.sensitive and raw else raw))
+    return rows

@@ -4,6 +4,7 @@ start from here, so neither imports the other."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from piccolo.engine.base import Engine
@@ -23,7 +24,7 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-def make_engine(settings: Settings) -> Engine:
+def make_engine(settings: Settings) -> Engine[Any]:
     url = settings.database_url
     if url.startswith("sqlite:"):
         # One connection per query in Piccolo's SQLite engine: wait for locks instead of failing.

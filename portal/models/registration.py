@@ -4,39 +4,68 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
+import msgspec
 from piccolo.engine.sqlite import SQLiteEngine
-from piccolo.query import Select
 
-from portal.models.db import Prepared, current_engine
+from portal.catalog import FieldRule
+from portal.clock import now
+from portal.models.db import as_struct, current_engine
+from portal.models.rows import (
+    Application as ApplicationRow,
+)
+from portal.models.rows import (
+    ContactData,
+    Draft,
+    DraftChange,
+    NewRequest,
+    RequestStatus,
+    RoleOption,
+    StatusView,
+)
 from portal.models.tables import AccessRequest, Application, CatalogField, RegistrationDraft, Role
-from portal.registration.forms import FieldRule
 
 DRAFT_IDLE = timedelta(hours=24)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
 
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
 
-async def application_by_code(code: str) -> dict[str, Any] | None:
+async def application_by_code(code: str) -> ApplicationRow | None:
     if not _CODE.fullmatch(code):  # not a catalog code: no query (and no NUL reaches the driver)
         return None
-    return (
+    row = (
         await Application.select(Application.id, Application.code, Application.name, Application.requires_ssn)
         .where((Application.code == code) & (Application.active.eq(True)))
         .first()
     )
+    return as_struct(ApplicationRow, row) if row else None
 
 
-async def role_rules(application_id: int) -> tuple[list[dict[str, Any]], dict[str, list[FieldRule]]]:
-    """The active roles of an application (id, code, name, description, review days,
-    levels) and, per role code, the rules of its application-specific fields. Two queries."""
+class RoleRules(msgspec.Struct, frozen=True):
+    """An application's active roles, in catalog order, and the rules of each role's fields."""
+
+    roles: list[RoleOption]
+    by_role: dict[str, list[FieldRule]]
+
+    def of(self, role_code: str) -> list[FieldRule]:
+        return self.by_role.get(role_code, [])
+
+    def role(self, role_code: str) -> RoleOption | None:
+        return next((r for r in self.roles if r.code == role_code), None)
+
+    @property
+    def all_fields(self) -> list[FieldRule]:
+        """Every field any role of the application asks for, each once."""
+        seen: dict[str, FieldRule] = {}
+        for rules in self.by_role.values():
+            for rule in rules:
+                seen.setdefault(rule.key, rule)
+        return list(seen.values())
+
+
+async def role_rules(application_id: int) -> RoleRules:
+    """The active roles of an application and the rules of their fields. Two queries."""
     roles = (
         await Role.select(
             Role.id, Role.code, Role.name, Role.description, Role.fields, Role.review_days, Role.approval_levels
@@ -45,19 +74,20 @@ async def role_rules(application_id: int) -> tuple[list[dict[str, Any]], dict[st
         .order_by(Role.position)
         .output(load_json=True)
     )
+    options = [as_struct(RoleOption, row) for row in roles]
     fields = {
-        row["key"]: FieldRule(**row)
+        row["key"]: as_struct(FieldRule, row)
         for row in await CatalogField.select(
             CatalogField.key,
             CatalogField.label,
             CatalogField.pattern,
             CatalogField.example,
             CatalogField.hint,
-            CatalogField.check,
+            CatalogField.format,
             CatalogField.sensitive,
         )
     }
-    return roles, {r["code"]: [fields[k] for k in r["fields"] if k in fields] for r in roles}
+    return RoleRules(options, {r.code: [fields[k] for k in r.fields if k in fields] for r in options})
 
 
 async def create_draft(application_id: int, terms_version: str) -> str:
@@ -73,40 +103,36 @@ async def create_draft(application_id: int, terms_version: str) -> str:
     return token
 
 
-_DRAFT_COLUMNS = (
-    RegistrationDraft.all_columns(),
-    RegistrationDraft.application.code.as_alias("application_code"),
-    RegistrationDraft.application.name.as_alias("application_name"),
-    RegistrationDraft.application.requires_ssn.as_alias("requires_ssn"),
-    RegistrationDraft.role.code.as_alias("role_code"),
-    RegistrationDraft.role.name.as_alias("role_name"),
-)
+# Read on every step: one statement, written out (no query building per request).
+_DRAFT_SQL = """
+SELECT d.id, d.token, d.application, a.code AS application_code, a.name AS application_name,
+       a.requires_ssn, d.terms_version, d.terms_accepted_at, d.updated_at, d.personal, d.email,
+       d.email_verified_at, d.code_hash, d.code_expires_at, d.code_voided, d.code_failures,
+       d.code_sends, d.code_wrong_tries, d.contact, d.role, r.code AS role_code, r.name AS role_name,
+       d.questions, d.tracking_number
+FROM registration_draft d
+JOIN application a ON a.id = d.application
+LEFT JOIN role r ON r.id = d.role
+WHERE d.token = {} AND d.updated_at > {}
+LIMIT 1"""
+_DRAFT_JSON = ("personal", "code_sends", "code_wrong_tries", "contact", "questions")
 
 
-def _draft_query(token: str, fresh_since: datetime, lock: bool) -> Select:
-    query = (
-        RegistrationDraft.select(*_DRAFT_COLUMNS)
-        .where((RegistrationDraft.token == token) & (RegistrationDraft.updated_at > fresh_since))
-        .limit(1)
-        .output(load_json=True)
-    )
-    return query.lock_rows("UPDATE", of=(RegistrationDraft,)) if lock else query
-
-
-_DRAFT = Prepared(_draft_query)  # read on every step: built once
-
-
-async def get_draft(token: str, *, lock: bool = False) -> dict[str, Any] | None:
+async def get_draft(token: str, *, lock: bool = False) -> Draft | None:
     """The draft with its application and role names, in one query; None when unknown or idle
     for more than 24 hours. ``lock`` (inside a transaction) keeps other writers of this draft
     waiting until the transaction ends: FOR UPDATE on PostgreSQL; on SQLite the transaction
     helper already holds the database's write lock."""
-    lock = lock and not isinstance(current_engine(), SQLiteEngine)
-    return await _DRAFT.first(token, now() - DRAFT_IDLE, variant=(lock,))
+    sql = _DRAFT_SQL
+    if lock and not isinstance(current_engine(), SQLiteEngine):
+        sql += " FOR UPDATE OF d"
+    rows = await RegistrationDraft.raw(sql, token, now() - DRAFT_IDLE)
+    return as_struct(Draft, rows[0], _DRAFT_JSON) if rows else None
 
 
-async def update_draft(token: str, values: dict[str, Any]) -> None:
+async def update_draft(token: str, change: DraftChange) -> None:
     """Save a step's values (call inside a transaction when other writes go with it)."""
+    values = msgspec.to_builtins(change, builtin_types=(datetime,))
     await RegistrationDraft.update({**values, "updated_at": now()}).where(RegistrationDraft.token == token)
 
 
@@ -130,24 +156,24 @@ async def pending_request_for(email: str, application_id: int) -> str | None:
         .where(
             (AccessRequest.email == email)
             & (AccessRequest.application == application_id)
-            & (AccessRequest.status == "pending")
+            & (AccessRequest.status == RequestStatus.PENDING)
         )
         .first()
     )
-    return row["tracking_number"] if row else None
+    return str(row["tracking_number"]) if row else None
 
 
 async def request_by_draft(token: str) -> str | None:
     row = await AccessRequest.select(AccessRequest.tracking_number).where(AccessRequest.draft_token == token).first()
-    return row["tracking_number"] if row else None
+    return str(row["tracking_number"]) if row else None
 
 
-async def insert_request(values: dict[str, Any]) -> None:
-    await AccessRequest.insert(AccessRequest(**values))
+async def insert_request(request: NewRequest) -> None:
+    await AccessRequest.insert(AccessRequest(**msgspec.to_builtins(request, builtin_types=(datetime,))))
 
 
-async def request_status(tracking_number: str, email: str) -> dict[str, Any] | None:
-    return (
+async def request_status(tracking_number: str, email: str) -> StatusView | None:
+    row = (
         await AccessRequest.select(
             AccessRequest.tracking_number,
             AccessRequest.status,
@@ -163,9 +189,10 @@ async def request_status(tracking_number: str, email: str) -> dict[str, Any] | N
         .where((AccessRequest.tracking_number == tracking_number) & (AccessRequest.email == email))
         .first()
     )
+    return as_struct(StatusView, row) if row else None
 
 
-async def latest_contact(email: str) -> dict[str, Any]:
+async def latest_contact(email: str) -> ContactData:
     row = (
         await AccessRequest.select(AccessRequest.contact)
         .where(AccessRequest.email == email)
@@ -173,4 +200,4 @@ async def latest_contact(email: str) -> dict[str, Any]:
         .output(load_json=True)
         .first()
     )
-    return (row or {}).get("contact") or {}
+    return as_struct(ContactData, row["contact"] or {}) if row else ContactData()

@@ -5,6 +5,7 @@ from piccolo.columns import (
     Boolean,
     ForeignKey,
     Integer,
+    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -12,21 +13,27 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from portal.models.rows import LinkPurpose, RequestStatus
+
 
 class CatalogField(Table, tablename="catalog_field"):
     """An application-specific field a role may require (TIN, NPI, ...), with its format."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
 
     key = Varchar(length=40, unique=True, required=True)
     label = Varchar(length=100, required=True)
     pattern = Varchar(length=200, required=True)
     example = Varchar(length=100, required=True)
     hint = Text(default="")
-    check = Varchar(length=20, default="")  # extra check beyond the pattern, e.g. "npi"
+    format = Varchar(length=20, default="text")  # a name in portal/formats.py: text, code, tin, npi
     sensitive = Boolean(default=False)  # encrypted at rest and masked on screen (TIN)
 
 
 class Application(Table, tablename="application"):
     """A CMS application people register for."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
 
     code = Varchar(length=20, unique=True, required=True)
     name = Varchar(length=150, required=True)
@@ -39,6 +46,8 @@ class Application(Table, tablename="application"):
 
 class Role(Table, tablename="role"):
     """A role within an application: the fields it needs and how it is approved."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
 
     application = ForeignKey(references=Application, required=True, index=True)
     code = Varchar(length=40, required=True)
@@ -54,6 +63,8 @@ class Role(Table, tablename="role"):
 class RegistrationDraft(Table, tablename="registration_draft"):
     """A registration in progress. The browser holds only a signed cookie naming ``token``.
     Each accepted step's values are stored here at once; SSN and TIN only encrypted."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
 
     token = Varchar(length=64, unique=True, required=True)
     application = ForeignKey(references=Application, required=True)
@@ -84,6 +95,8 @@ class RegistrationDraft(Table, tablename="registration_draft"):
 class AccessRequest(Table, tablename="access_request"):
     """A submitted registration waiting for (or past) approval."""
 
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
     tracking_number = Varchar(length=20, unique=True, required=True)
     draft_token = Varchar(length=64, unique=True, required=True)  # one request per draft
     application = ForeignKey(references=Application, required=True, index=True)
@@ -97,7 +110,7 @@ class AccessRequest(Table, tablename="access_request"):
     questions = JSONB(default=[])  # [{"question": key, "answer_hash": argon2id}]
     terms_version = Varchar(length=40, required=True)
     terms_accepted_at = Timestamptz(required=True)
-    status = Varchar(length=20, default="pending", index=True)  # pending, approved, rejected
+    status = Varchar(length=20, default=RequestStatus.PENDING, choices=RequestStatus, index=True)
     level = Integer(default=1)  # the approval level it waits for
     levels = Integer(default=1)
     submitted_at = Timestamptz(default=TimestamptzNow(), index=True)
@@ -114,6 +127,8 @@ class OutboxMessage(Table, tablename="outbox_message"):
     """An email, written in the same transaction as the change that causes it; a worker
     delivers it over SMTP with retries."""
 
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
     kind = Varchar(length=40, required=True)
     to_address = Varchar(length=254, required=True)
     subject = Varchar(length=200, required=True)
@@ -129,6 +144,8 @@ class OutboxMessage(Table, tablename="outbox_message"):
 
 class Account(Table, tablename="account"):
     """An IACS account: created when a request is finally approved, or by the approver CLI."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
 
     user_id = Varchar(length=12, unique=True, required=True)
     first_name = Varchar(length=100, required=True)
@@ -147,6 +164,8 @@ class LoginThrottle(Table, tablename="login_throttle"):
     a refusal's time says nothing), keyed by a keyed hash of it, never the text typed. A check
     counts as a failure from before its hash until it succeeds."""
 
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
     key = Varchar(length=64, unique=True, required=True)
     failures = Integer(default=0)
     locked_until = Timestamptz(null=True, default=None)
@@ -155,6 +174,8 @@ class LoginThrottle(Table, tablename="login_throttle"):
 
 class AccessGrant(Table, tablename="access_grant"):
     """An application and role an account may use."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
 
     account = ForeignKey(references=Account, required=True, index=True)
     application = ForeignKey(references=Application, required=True)
@@ -166,6 +187,8 @@ class AccessGrant(Table, tablename="access_grant"):
 class ApproverRight(Table, tablename="approver_right"):
     """The requests an approver may decide: an application (null: every one) at a level."""
 
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
     account = ForeignKey(references=Account, required=True, index=True)
     application = ForeignKey(references=Application, null=True, default=None)
     level = Integer(required=True)
@@ -173,6 +196,8 @@ class ApproverRight(Table, tablename="approver_right"):
 
 class UserSession(Table, tablename="user_session"):
     """A signed-in browser. Only a SHA-256 of the random session id is stored."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
 
     token_hash = Varchar(length=64, unique=True, required=True)
     account = ForeignKey(references=Account, required=True, index=True)
@@ -184,8 +209,10 @@ class PasswordReset(Table, tablename="password_reset"):
     """A single-use recovery link: SHA-256 of its token, 30 minutes, used once, for one purpose
     (``password``: set a new one; ``user-id``: show the User ID)."""
 
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
     token_hash = Varchar(length=64, unique=True, required=True)
-    purpose = Varchar(length=20, default="password")
+    purpose = Varchar(length=20, default=LinkPurpose.PASSWORD, choices=LinkPurpose)
     account = ForeignKey(references=Account, required=True)
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz(required=True)
@@ -195,6 +222,8 @@ class PasswordReset(Table, tablename="password_reset"):
 class AuditEvent(Table, tablename="audit_event"):
     """Append-only (database triggers refuse UPDATE and DELETE): who did what, when, from where.
     Never a password, answer, code, SSN or TIN."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
 
     at = Timestamptz(default=TimestamptzNow(), index=True)
     actor = Varchar(length=100, default="")  # User ID, "system" or "anonymous"

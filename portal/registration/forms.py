@@ -12,14 +12,14 @@ from datetime import date
 
 import msgspec
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 
-from portal.formats import EXTRA_CHECKS
-from portal.invisible import CONTROL, invisible_errors
-from portal.registration.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
+from portal.accounts.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
+from portal.catalog import FieldRule
+from portal.invisible import has_invisible, invisible_errors
+from portal.models.rows import ContactData
+from portal.text import MAX_NAME, clean, normalise_email
 
 Errors = dict[str, str]
-MAX_NAME = 50
 
 # How each field is named in a message about the field as a whole (invisible characters).
 LABELS = {
@@ -40,12 +40,6 @@ LABELS = {
     "phone": "Phone number",
     "phone_ext": "Extension",
     "role": "Role",
-    "tin": "TIN",
-    "legal_business_name": "Legal business name",
-    "contract_number": "Contract number",
-    "gentran_mailbox": "Gentran mailbox",
-    "npi": "NPI",
-    "organization_number": "Organization number",
     "tracking_number": "Tracking number",
     **{f"question_{i}": f"Question {i}" for i in range(1, 4)},
     **{f"answer_{i}": f"Answer {i}" for i in range(1, 4)},
@@ -77,13 +71,11 @@ class ContactForm(msgspec.Struct):
     phone_ext: str = ""
     role: str = ""
     action: str = ""
-    # Application-specific fields (only those of the chosen role are read).
-    tin: str = ""
-    legal_business_name: str = ""
-    contract_number: str = ""
-    gentran_mailbox: str = ""
-    npi: str = ""
-    organization_number: str = ""
+    # The application's fields from the catalog, by key (only the chosen role's are read).
+    fields: dict[str, str] = {}
+
+    def field(self, key: str) -> str:
+        return self.fields.get(key, "")
 
 
 class QuestionsForm(msgspec.Struct):
@@ -100,8 +92,26 @@ class StatusForm(msgspec.Struct):
     email: str = ""
 
 
-# The contact step's own fields (the rest of ContactForm are the roles' fields and the action).
+# The contact step's own fields (besides these, a ContactForm has the action and the role's fields).
 CONTACT_FIELDS = ("organization", "address1", "address2", "city", "state", "zip", "phone", "phone_ext", "role")
+
+
+class PersonalValues(msgspec.Struct, frozen=True, kw_only=True):
+    """Step 1, checked: trimmed, normalised (the SSN as ###-##-####, the email lower case)."""
+
+    first_name: str
+    middle_initial: str
+    last_name: str
+    date_of_birth: str
+    ssn: str
+    email: str
+
+
+class ContactValues(msgspec.Struct, frozen=True):
+    """Step 3, checked: the contact details with the role's fields in clear, and the role."""
+
+    contact: ContactData
+    role: str
 
 
 STATES = {
@@ -166,16 +176,11 @@ STATES = {
 _SSN = re.compile(r"^([0-9]{3})-?([0-9]{2})-?([0-9]{4})$")
 _ZIP = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")
 _CODE = re.compile(r"^[0-9]{6}$")
-_CONTROL = CONTROL
-
-
-def clean(value: str) -> str:
-    """Trim, NFC-normalise and drop control characters."""
-    return _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
 
 
 def _name_ok(value: str) -> bool:
-    return all(unicodedata.category(ch).startswith("L") or ch in " '-.’" for ch in value) and any(
+    """Letters (with their combining marks, as Devanagari vowel signs), spaces, ' - . and ’."""
+    return all(unicodedata.category(ch)[0] in "LM" or ch in " '-.’" for ch in value) and any(
         unicodedata.category(ch).startswith("L") for ch in value
     )
 
@@ -221,20 +226,12 @@ def parse_date(value: str) -> date | None:
     return None
 
 
-def normalise_email(value: str) -> str | None:
-    try:
-        info = validate_email(clean(value), check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    return info.normalized.lower()
-
-
 def validate_personal(
     form: PersonalForm, *, requires_ssn: bool, today: date, locked_email: str | None
-) -> tuple[dict, Errors]:
+) -> tuple[PersonalValues, Errors]:
     """Step 1. ``locked_email`` is the verified address, which can no longer change."""
     errors: Errors = {}
-    values: dict = {}
+    values: dict[str, str] = {"ssn": ""}
     for field, label in (("first_name", "your first name"), ("last_name", "your last name")):
         v = _text(errors, field, form.first_name if field == "first_name" else form.last_name, label, max_len=MAX_NAME)
         if v and field not in errors and not _name_ok(v):
@@ -255,7 +252,7 @@ def validate_personal(
         errors["date_of_birth"] = "Enter your date of birth as a real date, for example 1980-03-27"
     elif dob > today:
         errors["date_of_birth"] = "Date of birth must be in the past"
-    elif (today.year - dob.year) < 16 or (today.year - dob.year) > 120:
+    elif not 16 <= today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day)) <= 120:
         errors["date_of_birth"] = "Date of birth must be between 16 and 120 years ago"
     values["date_of_birth"] = dob.isoformat() if dob else dob_raw[:10]
 
@@ -273,7 +270,7 @@ def validate_personal(
         submitted = clean(form.email)
         if submitted and normalise_email(submitted) != locked_email:
             errors["email"] = "Your email address is verified and cannot be changed"
-        return values, {**errors, **invisible_errors(form, LABELS, skip=("email", "email_confirm"))}
+        return PersonalValues(**values), {**errors, **invisible_errors(form, LABELS, skip=("email", "email_confirm"))}
 
     email = normalise_email(form.email) if len(form.email) <= 254 else None
     if not clean(form.email):
@@ -287,7 +284,7 @@ def validate_personal(
         elif confirm != email:
             errors["email_confirm"] = "The email addresses do not match"
     values["email"] = email or clean(form.email)[:254]
-    return values, {**errors, **invisible_errors(form, LABELS)}
+    return PersonalValues(**values), {**errors, **invisible_errors(form, LABELS)}
 
 
 def validate_code(form: VerifyForm) -> tuple[str, Errors]:
@@ -301,20 +298,23 @@ def validate_code(form: VerifyForm) -> tuple[str, Errors]:
     return code, {}
 
 
-class FieldRule(msgspec.Struct, frozen=True):
-    key: str
-    label: str
-    pattern: str
-    example: str
-    hint: str
-    check: str
-    sensitive: bool
+def validate_field(rule: FieldRule, typed: str) -> tuple[str, str]:
+    """One catalog field: the value to keep and "" , or what was typed and the message."""
+    kind = rule.kind
+    value = kind.prepare(clean(typed))
+    if not value:
+        return "", f"Enter your {rule.label}"
+    if has_invisible(typed):
+        return value[:120], f"{rule.label} must not contain invisible or control characters: type it again"
+    if len(value) > 120 or not re.fullmatch(rule.pattern, value) or not kind.check(value):
+        return value[:120], f"Enter a valid {rule.label}, like {rule.example}"
+    return kind.store(value), ""
 
 
-def validate_contact(form: ContactForm, *, roles: dict[str, list[FieldRule]]) -> tuple[dict, Errors]:
+def validate_contact(form: ContactForm, *, roles: dict[str, list[FieldRule]]) -> tuple[ContactValues, Errors]:
     """Step 3. ``roles`` maps each role code of the application to the rules of its fields."""
     errors: Errors = {}
-    v: dict = {
+    v: dict[str, str] = {
         "organization": _text(errors, "organization", form.organization, "your organization", max_len=100),
         "address1": _text(errors, "address1", form.address1, "the first line of your address", max_len=100),
         "address2": _text(
@@ -356,29 +356,16 @@ def validate_contact(form: ContactForm, *, roles: dict[str, list[FieldRule]]) ->
     v["phone_ext"] = ext[:6]
 
     role = clean(form.role)
-    v["role"] = role if role in roles else ""
     fields: dict[str, str] = {}
     if role not in roles:
         errors["role"] = "Select your role"
-    else:
-        for rule in roles[role]:
-            raw = clean(getattr(form, rule.key, ""))
-            value = raw.upper() if rule.key in {"contract_number", "gentran_mailbox"} else raw
-            fields[rule.key] = value[:120]
-            if not value:
-                errors[rule.key] = f"Enter your {rule.label}"
-            elif (
-                len(value) > 120
-                or not re.fullmatch(rule.pattern, value)
-                or (rule.check and not EXTRA_CHECKS[rule.check](value))
-            ):
-                errors[rule.key] = f"Enter a valid {rule.label}, like {rule.example}"
-            elif rule.key == "tin":
-                fields[rule.key] = value.replace("-", "")
-    v["fields"] = fields
-    read = {*CONTACT_FIELDS, *(r.key for r in roles.get(role, []))}  # what is not read is not kept
-    ignored = tuple(k for k in ContactForm.__struct_fields__ if k not in read)
-    return v, {**errors, **invisible_errors(form, LABELS, skip=ignored)}
+    for rule in roles.get(role, []):  # only the chosen role's fields are read and kept
+        fields[rule.key], message = validate_field(rule, form.field(rule.key))
+        if message:
+            errors[rule.key] = message
+    contact = ContactData(**v, fields=fields)
+    invisible = invisible_errors(form, LABELS, skip=("action",))
+    return ContactValues(contact, role if role in roles else ""), {**errors, **invisible}
 
 
 def validate_questions(form: QuestionsForm) -> tuple[list[tuple[str, str]], Errors]:

@@ -1,24 +1,46 @@
 """The registration journey: each function takes what a step submitted, checks it, and saves
-it with the mail it causes in one transaction. No HTTP here; queries live in portal.models."""
+it with the mail it causes in one transaction; ``step_view`` says what a step's page shows.
+No HTTP here; queries live in portal.models. A draft that is gone raises ``DraftGone``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
 
 import msgspec
 
+from portal.accounts.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
 from portal.approvals.service import notify_new_request
+from portal.catalog import FieldRule
+from portal.clock import now
 from portal.crypto import FieldCipher, mask
+from portal.errors import DraftGone
 from portal.hashing import code_digest, hash_secret, normalise_answer
+from portal.links import Links
 from portal.mail import caps, messages
 from portal.models import accounts as accounts_q
 from portal.models import registration as q
+from portal.models.catalog import field_rows
 from portal.models.db import UNIQUE_VIOLATIONS, transaction
+from portal.models.registration import RoleRules
+from portal.models.rows import (
+    Application,
+    CodeSend,
+    ContactData,
+    Draft,
+    DraftChange,
+    NewRequest,
+    PersonalData,
+    QuestionHash,
+    RequestPersonal,
+    RoleOption,
+    SignedIn,
+)
 from portal.registration import verification as v
 from portal.registration.forms import (
+    STATES,
     ContactForm,
+    ContactValues,
     Errors,
     PersonalForm,
     QuestionsForm,
@@ -28,25 +50,40 @@ from portal.registration.forms import (
     validate_personal,
     validate_questions,
 )
-from portal.registration.questions import MIN_QUESTIONS, QUESTIONS
+from portal.registration.steps import BY_SLUG, STEPS, Slug, Step
 from portal.registration.tracking import new_tracking_number
 from portal.settings import Settings
 
 TERMS_VERSION = "2026-01"
 
+StepForm = PersonalForm | VerifyForm | ContactForm | QuestionsForm
+
 
 @dataclass
 class Outcome:
-    """What a step produced: errors to show (the step re-renders) or none (go on), plus
-    notices for the next page."""
+    """What a step produced: errors to show (the step re-renders) or none (go on), plus a
+    notice for the next page."""
 
     errors: Errors = field(default_factory=dict)
     notice: str = ""
-    tracking_number: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+@dataclass(frozen=True)
+class Filed:
+    """The request was filed (now, or by an earlier submit of the same draft)."""
+
+    tracking_number: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Refused: a request for the same email address and application is already pending."""
+
+    tracking_number: str
 
 
 def _when(moment: datetime, now: datetime | None = None) -> str:
@@ -64,105 +101,121 @@ def _capped(until: datetime, at: datetime) -> str:
     )
 
 
-async def _issue_code(draft: dict[str, Any], settings: Settings, at: datetime, email: str) -> dict[str, Any]:
-    """Values that give the draft a new code (voiding the old); queues its email. Call inside
-    the transaction that saves them."""
+async def _draft(token: str, *, lock: bool = False) -> Draft:
+    draft = await q.get_draft(token, lock=lock)
+    if draft is None:
+        raise DraftGone()
+    return draft
+
+
+async def _issue_code(draft: Draft, settings: Settings, at: datetime, email: str) -> DraftChange:
+    """The change that gives the draft a new code (voiding the old); queues its email. Call
+    inside the transaction that saves it."""
     code = v.new_code()
-    digest = code_digest(settings.secret_key, draft["token"], code)
+    digest = code_digest(settings.secret_key, draft.token, code)
     expires = at + v.CODE_LIFETIME
-    sends = v.recent_sends(draft.get("code_sends"), at)
-    await messages.verification_code(to=email, code=code, expires_at=expires, application=draft["application_name"])
-    return {
-        "code_hash": digest,
-        "code_expires_at": expires,
-        "code_voided": False,
-        "code_failures": 0,
-        "code_sends": [*sends, {"at": at.isoformat(), "digest": digest}],
-    }
+    sends = v.recent_sends(draft.code_sends, at)
+    await messages.verification_code(to=email, code=code, expires_at=expires, application=draft.application_name)
+    return DraftChange(
+        code_hash=digest,
+        code_expires_at=expires,
+        code_voided=False,
+        code_failures=0,
+        code_sends=[*sends, CodeSend(at=at.isoformat(), digest=digest)],
+    )
 
 
 async def save_personal(token: str, form: PersonalForm, *, settings: Settings, cipher: FieldCipher) -> Outcome:
     async with transaction():
-        draft = await q.get_draft(token, lock=True)
-        if draft is None:
-            return Outcome(errors={"_draft": "expired"})
-        verified = bool(draft.get("email_verified_at"))
-        at = q.now()
-        stored_ssn = (draft.get("personal") or {}).get("ssn")
-        if draft["requires_ssn"] and stored_ssn and not form.ssn.strip():
+        draft = await _draft(token, lock=True)
+        verified = draft.email_verified_at is not None
+        at = now()
+        stored_ssn = draft.personal.ssn if draft.personal else ""
+        if draft.requires_ssn and stored_ssn and not form.ssn.strip():
             form = msgspec.structs.replace(form, ssn=cipher.decrypt(stored_ssn, "ssn"))  # keep the saved one
         values, errors = validate_personal(
-            form, requires_ssn=draft["requires_ssn"], today=at.date(), locked_email=draft["email"] if verified else None
+            form, requires_ssn=draft.requires_ssn, today=at.date(), locked_email=draft.email if verified else None
         )
         if errors:
             return Outcome(errors=errors)
-        personal = {k: values[k] for k in ("first_name", "middle_initial", "last_name", "date_of_birth")}
-        if draft["requires_ssn"]:
-            personal["ssn"] = cipher.encrypt(values["ssn"], "ssn")
-        update: dict[str, Any] = {"personal": personal}
+        change = DraftChange(
+            personal=PersonalData(
+                first_name=values.first_name,
+                middle_initial=values.middle_initial,
+                last_name=values.last_name,
+                date_of_birth=values.date_of_birth,
+                ssn=cipher.encrypt(values.ssn, "ssn") if draft.requires_ssn else "",
+            )
+        )
         notice = ""
-        if not verified and (values["email"] != draft.get("email") or not draft.get("code_hash")):
-            update["email"] = values["email"]
-            verdict, when = v.may_send(draft.get("code_sends") or [], at)
+        if not verified and (values.email != draft.email or not draft.code_hash):
+            change.email = values.email
+            verdict, when = v.may_send(draft.code_sends, at)
             if verdict is v.ResendVerdict.ALLOWED:
-                capped_until = await caps.may_email(values["email"], caps.CODES, at)
+                capped_until = await caps.may_email(values.email, caps.CODES, at)
                 if capped_until:
                     return Outcome(errors={"email": _capped(capped_until, at)})
-                update |= await _issue_code(draft, settings, at, values["email"])
+                code = await _issue_code(draft, settings, at, values.email)
+                change = msgspec.structs.replace(code, personal=change.personal, email=values.email)
             else:
-                update |= {"code_hash": None, "code_voided": False}
+                change.code_hash, change.code_voided = None, False
                 notice = f"We could not send a code yet: you can ask for a new code at {_when(when)}."
-        await q.update_draft(token, update)
+        await q.update_draft(token, change)
     return Outcome(notice=notice)
 
 
 async def resend_code(token: str, *, settings: Settings) -> Outcome:
     async with transaction():
-        draft = await q.get_draft(token, lock=True)
-        if draft is None:
-            return Outcome(errors={"_draft": "expired"})
-        if draft.get("email_verified_at"):
+        draft = await _draft(token, lock=True)
+        if draft.email_verified_at or not draft.email:
             return Outcome(notice="Your email address is already verified.")
-        at = q.now()
-        verdict, when = v.may_send(draft.get("code_sends") or [], at)
+        at = now()
+        verdict, when = v.may_send(draft.code_sends, at)
         if verdict is v.ResendVerdict.TOO_SOON:
             return Outcome(errors={"code": f"You can ask for a new code once a minute: try again at {_when(when)}."})
         if verdict is v.ResendVerdict.HOURLY_LIMIT:
             return Outcome(
                 errors={"code": f"You have asked for 5 codes in the last hour. You can ask again at {_when(when)}."}
             )
-        capped_until = await caps.may_email(draft["email"], caps.CODES, at)
+        capped_until = await caps.may_email(draft.email, caps.CODES, at)
         if capped_until:
             return Outcome(errors={"code": _capped(capped_until, at)})
-        await q.update_draft(token, await _issue_code(draft, settings, at, draft["email"]))
-    return Outcome(notice=f"We have sent a new code to {draft['email']}. Only the newest code works.")
+        await q.update_draft(token, await _issue_code(draft, settings, at, draft.email))
+    return Outcome(notice=f"We have sent a new code to {draft.email}. Only the newest code works.")
+
+
+_VERDICT_MESSAGES = {
+    v.CodeVerdict.EXPIRED: "This code has expired: codes work for 30 minutes. Select Resend code to get a new one.",
+    v.CodeVerdict.VOIDED: "This code no longer works: a newer code was sent, or too many wrong codes were entered."
+    " Use the code in the newest email, or select Resend code.",
+    v.CodeVerdict.NO_CODE: "There is no code to check yet. Select Resend code to get one.",
+}
 
 
 async def verify_code(token: str, form: VerifyForm, *, settings: Settings) -> Outcome:
     code, errors = validate_code(form)
     if errors:
+        await _draft(token)  # a draft that is gone says so before the form's message
         return Outcome(errors=errors)
     async with transaction():
-        draft = await q.get_draft(token, lock=True)
-        if draft is None:
-            return Outcome(errors={"_draft": "expired"})
-        if draft.get("email_verified_at"):
+        draft = await _draft(token, lock=True)
+        if draft.email_verified_at:
             return Outcome()
-        at = q.now()
+        at = now()
         verdict = v.judge(draft, code_digest(settings.secret_key, token, code), at)
         if verdict is v.CodeVerdict.VERIFIED:
-            await q.update_draft(token, {"email_verified_at": at, "code_hash": None, "code_sends": []})
+            await q.update_draft(token, DraftChange(email_verified_at=at, code_hash=None, code_sends=[]))
             return Outcome()
         if verdict is v.CodeVerdict.WRONG:
-            tries = [*v.recent_wrong_tries(draft.get("code_wrong_tries"), at), at.isoformat()]
+            tries = [*v.recent_wrong_tries(draft.code_wrong_tries, at), at.isoformat()]
             voided = len(tries) >= v.MAX_WRONG_PER_HOUR
             await q.update_draft(
                 token,
-                {
-                    "code_wrong_tries": tries,
-                    "code_failures": (draft.get("code_failures") or 0) + 1,
-                    "code_voided": voided or draft.get("code_voided"),
-                },
+                DraftChange(
+                    code_wrong_tries=tries,
+                    code_failures=draft.code_failures + 1,
+                    code_voided=voided or draft.code_voided,
+                ),
             )
             if voided:
                 unlock = _when(v.unlock_time(tries, at))
@@ -175,275 +228,375 @@ async def verify_code(token: str, form: VerifyForm, *, settings: Settings) -> Ou
                 tries_left = f"{left} {'try' if left == 1 else 'tries'} left"
                 message = f"That code is not correct. Check the email and try again ({tries_left})."
             return Outcome(errors={"code": message})
-    messages_for = {
-        v.CodeVerdict.EXPIRED: "This code has expired: codes work for 30 minutes. Select Resend code to get a new one.",
-        v.CodeVerdict.VOIDED: "This code no longer works: a newer code was sent, or too many wrong codes were entered."
-        " Use the code in the newest email, or select Resend code.",
-        v.CodeVerdict.NO_CODE: "There is no code to check yet. Select Resend code to get one.",
-        v.CodeVerdict.LOCKED: "Too many wrong codes in the last hour. You can try again at "
-        f"{_when(v.unlock_time(draft.get('code_wrong_tries') or [], at))}.",
-    }
-    return Outcome(errors={"code": messages_for[verdict]})
+    if verdict is v.CodeVerdict.LOCKED:
+        unlock = _when(v.unlock_time(draft.code_wrong_tries, at))
+        return Outcome(errors={"code": f"Too many wrong codes in the last hour. You can try again at {unlock}."})
+    return Outcome(errors={"code": _VERDICT_MESSAGES[verdict]})
 
 
-def _keep_saved_secrets(
-    form: ContactForm, draft: dict[str, Any], rules: dict[str, list], cipher: FieldCipher
-) -> ContactForm:
+def _keep_saved_secrets(form: ContactForm, draft: Draft, rules: RoleRules, cipher: FieldCipher) -> ContactForm:
     """A sensitive field left blank (the page never shows it) keeps its saved value."""
-    saved = ((draft.get("contact") or {}).get("fields")) or {}
+    saved = draft.contact.fields if draft.contact else {}
     keep = {
         r.key: cipher.decrypt(saved[r.key], r.key)
-        for r in rules.get(form.role, [])
-        if r.sensitive and saved.get(r.key) and not getattr(form, r.key).strip()
+        for r in rules.of(form.role)
+        if r.sensitive and saved.get(r.key) and not form.field(r.key).strip()
     }
-    return msgspec.structs.replace(form, **keep) if keep else form
+    return msgspec.structs.replace(form, fields={**form.fields, **keep}) if keep else form
 
 
-def _sealed_contact(values: dict[str, Any], rules: dict[str, list], cipher: FieldCipher) -> dict[str, Any]:
+def _sealed(values: ContactValues, rules: RoleRules, cipher: FieldCipher) -> ContactData:
     """Validated contact values as stored: the role's sensitive fields (TIN) encrypted."""
-    sensitive = {r.key for r in rules[values["role"]] if r.sensitive}
-    fields = {k: cipher.encrypt(val, k) if k in sensitive else val for k, val in values["fields"].items()}
-    return {**{k: v for k, v in values.items() if k not in {"role", "fields"}}, "fields": fields}
+    sensitive = {r.key for r in rules.of(values.role) if r.sensitive}
+    fields = {k: cipher.encrypt(val, k) if k in sensitive else val for k, val in values.contact.fields.items()}
+    return msgspec.structs.replace(values.contact, fields=fields)
 
 
 async def save_contact(token: str, form: ContactForm, *, cipher: FieldCipher) -> Outcome:
-    draft = await q.get_draft(token)
-    if draft is None:
-        return Outcome(errors={"_draft": "expired"})
-    roles, rules = await q.role_rules(draft["application"])
+    draft = await _draft(token)
+    rules = await q.role_rules(draft.application)
     form = _keep_saved_secrets(form, draft, rules, cipher)
-    values, errors = validate_contact(form, roles=rules)
-    if errors:
+    values, errors = validate_contact(form, roles=rules.by_role)
+    role = rules.role(values.role)
+    if errors or role is None:
         return Outcome(errors=errors)
-    role_id = next(r["id"] for r in roles if r["code"] == values["role"])
-    contact = _sealed_contact(values, rules, cipher)
-    await q.update_draft(token, {"contact": contact, "role": role_id})
+    await q.update_draft(token, DraftChange(contact=_sealed(values, rules, cipher), role=role.id))
     return Outcome()
 
 
 async def save_questions(token: str, form: QuestionsForm) -> Outcome:
+    await _draft(token)
     chosen, errors = validate_questions(form)
     if errors:
         return Outcome(errors=errors)
-    hashed = [{"question": key, "answer_hash": await hash_secret(normalise_answer(ans))} for key, ans in chosen]
-    await q.update_draft(token, {"questions": hashed})
+    hashed = [QuestionHash(key, await hash_secret(normalise_answer(answer))) for key, answer in chosen]
+    await q.update_draft(token, DraftChange(questions=hashed))
     return Outcome()
 
 
-# ---- Review and submit -------------------------------------------------------------------
+async def save_step(slug: Slug, token: str, form: StepForm, *, settings: Settings, cipher: FieldCipher) -> Outcome:
+    """Save what step ``slug`` submitted (``form`` is that step's form)."""
+    if isinstance(form, PersonalForm):
+        return await save_personal(token, form, settings=settings, cipher=cipher)
+    if isinstance(form, VerifyForm):
+        return await verify_code(token, form, settings=settings)
+    if isinstance(form, ContactForm):
+        return await save_contact(token, form, cipher=cipher)
+    return await save_questions(token, form)
 
 
-def personal_form_from(draft: dict[str, Any], cipher: FieldCipher, *, reveal: bool = False) -> PersonalForm:
+# ---- What a step's page shows --------------------------------------------------------------
+
+
+def personal_form_from(draft: Draft, cipher: FieldCipher, *, reveal: bool = False) -> PersonalForm:
     """The saved step 1 as a form. The SSN is never sent back to the browser (``reveal`` is
     for re-validating on the server); a blank SSN on save keeps the saved one."""
-    p = draft.get("personal") or {}
+    p = draft.personal or PersonalData()
     return PersonalForm(
-        first_name=p.get("first_name", ""),
-        middle_initial=p.get("middle_initial", ""),
-        last_name=p.get("last_name", ""),
-        date_of_birth=p.get("date_of_birth", ""),
-        ssn=cipher.decrypt(p["ssn"], "ssn") if reveal and p.get("ssn") else "",
-        email=draft.get("email") or "",
-        email_confirm=draft.get("email") or "",
+        first_name=p.first_name,
+        middle_initial=p.middle_initial,
+        last_name=p.last_name,
+        date_of_birth=p.date_of_birth,
+        ssn=cipher.decrypt(p.ssn, "ssn") if reveal and p.ssn else "",
+        email=draft.email or "",
+        email_confirm=draft.email or "",
     )
 
 
 def contact_form_from(
-    draft: dict[str, Any], cipher: FieldCipher, sensitive: set[str], *, reveal: bool = False
+    contact: ContactData | None, role: str, cipher: FieldCipher, sensitive: set[str], *, reveal: bool = False
 ) -> ContactForm:
-    """The saved step 3 as a form; sensitive fields (TIN) stay blank unless ``reveal``."""
-    c = draft.get("contact") or {}
-    fields = {
-        k: (cipher.decrypt(val, k) if reveal else "") if k in sensitive else val
-        for k, val in (c.get("fields") or {}).items()
-    }
-    return ContactForm(**_contact_details(c), role=draft.get("role_code") or "", **fields)
+    """Saved contact information as a form; sensitive fields (TIN) stay blank unless ``reveal``."""
+    c = contact or ContactData()
+    fields = {k: (cipher.decrypt(val, k) if reveal else "") if k in sensitive else val for k, val in c.fields.items()}
+    return _details_form(c, role, fields)
 
 
-def _contact_details(contact: dict[str, Any]) -> dict[str, str]:
-    """The organization, address and phone of saved contact information, as form values."""
-    keys = ("organization", "address1", "address2", "city", "state", "zip", "phone", "phone_ext")
-    return {k: contact.get(k, "") for k in keys}
+def _details_form(c: ContactData, role: str, fields: dict[str, str]) -> ContactForm:
+    return ContactForm(
+        organization=c.organization,
+        address1=c.address1,
+        address2=c.address2,
+        city=c.city,
+        state=c.state,
+        zip=c.zip,
+        phone=c.phone,
+        phone_ext=c.phone_ext,
+        role=role,
+        fields=fields,
+    )
 
 
-def summary(draft: dict[str, Any], cipher: FieldCipher, rules: dict[str, list]) -> dict[str, Any]:
-    """What the Review Details page shows: SSN and TIN masked to the last four."""
-    p = draft.get("personal") or {}
-    c = draft.get("contact") or {}
-    role_code = draft.get("role_code") or ""
-    field_rows = []
-    for rule in rules.get(role_code, []):
-        raw = (c.get("fields") or {}).get(rule.key, "")
-        shown = mask(cipher.decrypt(raw, rule.key)) if rule.sensitive and raw else raw
-        field_rows.append((rule.label, shown))
-    return {
-        "name": " ".join(x for x in (p.get("first_name"), p.get("middle_initial"), p.get("last_name")) if x),
-        "date_of_birth": p.get("date_of_birth", ""),
-        "ssn": mask(cipher.decrypt(p["ssn"], "ssn")) if p.get("ssn") else "",
-        "email": draft.get("email") or "",
-        "contact": c,
-        "role_name": draft.get("role_name") or "",
-        "fields": field_rows,
-        "questions": [QUESTIONS.get(x["question"], x["question"]) for x in (draft.get("questions") or [])],
-    }
+class Summary(msgspec.Struct, frozen=True):
+    """What Review Details shows: SSN and TIN masked to the last four."""
+
+    name: str
+    date_of_birth: str
+    ssn: str
+    email: str
+    contact: ContactData
+    role_name: str
+    fields: list[tuple[str, str]]
+    questions: list[str]
 
 
-async def submit(token: str, *, settings: Settings, cipher: FieldCipher, status_url: str) -> Outcome:
+def summary(draft: Draft, cipher: FieldCipher, rules: RoleRules) -> Summary:
+    p = draft.personal or PersonalData()
+    contact = draft.contact or ContactData()
+    return Summary(
+        name=" ".join(x for x in (p.first_name, p.middle_initial, p.last_name) if x),
+        date_of_birth=p.date_of_birth,
+        ssn=mask(cipher.decrypt(p.ssn, "ssn")) if p.ssn else "",
+        email=draft.email or "",
+        contact=contact,
+        role_name=draft.role_name or "",
+        fields=field_rows(contact, rules.of(draft.role_code or ""), cipher),
+        questions=[QUESTIONS.get(x.question, x.question) for x in draft.questions or []],
+    )
+
+
+class StepView(msgspec.Struct, kw_only=True):
+    """Everything a step's page (or one section of Review Details) is drawn from."""
+
+    draft: Draft
+    step: Step
+    form: StepForm | None
+    errors: Errors = {}
+    notice: str = ""
+    from_review: bool = False
+    role_options: list[tuple[str, str]] = []
+    saved_fields: dict[str, str] = {}
+    rules: list[FieldRule] = []
+    summary: Summary | None = None
+    steps: tuple[Step, ...] = STEPS
+    states: dict[str, str] = msgspec.field(default_factory=lambda: STATES)
+    questions: dict[str, str] = msgspec.field(default_factory=lambda: QUESTIONS)
+    slots: int = SLOTS
+    min_questions: int = MIN_QUESTIONS
+    code_minutes: int = int(v.CODE_LIFETIME.total_seconds() // 60)
+    now: datetime
+
+
+async def step_view(
+    draft: Draft, slug: Slug, cipher: FieldCipher, *, form: StepForm | None = None, errors: Errors | None = None
+) -> StepView:
+    """Step ``slug`` of ``draft``: its saved values as the form (unless ``form`` is the one just
+    submitted), and for Contact Information and Review Details the role's fields."""
+    step = BY_SLUG[slug]
+    rules = await q.role_rules(draft.application) if slug in {Slug.CONTACT, Slug.REVIEW} else RoleRules([], {})
+    if form is None:
+        if slug is Slug.PERSONAL:
+            form = personal_form_from(draft, cipher)
+        elif slug is Slug.CONTACT:
+            sensitive = {r.key for r in rules.all_fields if r.sensitive}
+            form = contact_form_from(draft.contact, draft.role_code or "", cipher, sensitive)
+        elif slug is Slug.QUESTIONS:
+            form = QuestionsForm()
+    role = form.role if isinstance(form, ContactForm) else ""
+    return StepView(
+        draft=draft,
+        step=step,
+        form=form,
+        errors=errors or {},
+        role_options=[(r.code, r.name) for r in rules.roles],
+        saved_fields=draft.contact.fields if draft.contact else {},
+        rules=rules.of(role) if slug is Slug.CONTACT else [],
+        summary=summary(draft, cipher, rules) if slug is Slug.REVIEW else None,
+        now=now(),
+    )
+
+
+# ---- Submit ----------------------------------------------------------------------------------------
+
+
+async def submit(token: str, *, settings: Settings, cipher: FieldCipher, links: Links) -> Outcome | Filed | Pending:
     """Re-validate every step, then in one transaction turn the draft into an access request
     and queue the tracking-number email. A second submit of the same draft returns the same
     tracking number; a pending request for the same email and application is refused, also
     when two drafts race (the unique indexes decide, and the loser is told which one won)."""
     try:
-        return await _submit(token, settings=settings, cipher=cipher, status_url=status_url)
+        return await _submit(token, cipher=cipher, links=links)
     except UNIQUE_VIOLATIONS:
         existing = await q.request_by_draft(token)
         if existing:
-            return Outcome(tracking_number=existing)
-        draft = await q.get_draft(token)
-        pending = await q.pending_request_for(draft["email"], draft["application"]) if draft else None
+            return Filed(existing)
+        draft = await _draft(token)
+        pending = await q.pending_request_for(draft.email or "", draft.application)
         if pending:
-            return Outcome(errors={"_pending": pending})
+            return Pending(pending)
         raise
 
 
-async def _submit(token: str, *, settings: Settings, cipher: FieldCipher, status_url: str) -> Outcome:
-    async with transaction():
-        draft = await q.get_draft(token, lock=True)
-        if draft is None:
-            return Outcome(errors={"_draft": "expired"})
-        if draft.get("tracking_number"):
-            return Outcome(tracking_number=draft["tracking_number"])
-        at = q.now()
-        roles, rules = await q.role_rules(draft["application"])
-        sensitive = {r.key for rs in rules.values() for r in rs if r.sensitive}
-        _, e1 = validate_personal(
-            personal_form_from(draft, cipher, reveal=True),
-            requires_ssn=draft["requires_ssn"],
-            today=at.date(),
-            locked_email=draft["email"],
-        )
-        _, e3 = validate_contact(contact_form_from(draft, cipher, sensitive, reveal=True), roles=rules)
-        errors = {**e1, **e3}
-        if not draft.get("email_verified_at"):
-            errors["email"] = "Your email address is not verified"
-        if len(draft.get("questions") or []) < MIN_QUESTIONS:
-            errors["questions"] = "Answer at least two authentication questions"
-        if errors:
-            return Outcome(errors=errors)
-        existing = await q.pending_request_for(draft["email"], draft["application"])
-        if existing:
-            return Outcome(errors={"_pending": existing})
-        role = next(r for r in roles if r["code"] == draft["role_code"])
-        p = draft["personal"]
-        tracking = await _file_request(
-            {
-                "draft_token": token,
-                "application": draft["application"],
-                "email": draft["email"],
-                "first_name": p["first_name"],
-                "middle_initial": p.get("middle_initial", ""),
-                "last_name": p["last_name"],
-                "personal": {k: p[k] for k in p if k not in {"first_name", "middle_initial", "last_name"}},
-                "contact": draft["contact"],
-                "questions": draft["questions"],
-                "terms_version": draft["terms_version"],
-                "terms_accepted_at": draft["terms_accepted_at"],
-            },
-            role=role,
-            application_name=draft["application_name"],
-            at=at,
-            status_url=status_url,
-        )
-        await q.update_draft(token, {"tracking_number": tracking})
-    return Outcome(tracking_number=tracking)
-
-
-async def submit_for_holder(
-    account: dict[str, Any], application: dict[str, Any], form: ContactForm, *, cipher: FieldCipher, status_url: str
-) -> Outcome:
-    """'Request another application': an account holder asks for one more application and role.
-    No new registration: the request carries the account's name and verified email, and goes
-    through approval like any other."""
-    try:
-        return await _submit_for_holder(account, application, form, cipher=cipher, status_url=status_url)
-    except UNIQUE_VIOLATIONS:
-        pending = await q.pending_request_for(account["email"], application["id"])
-        if pending:
-            return Outcome(errors={"_pending": pending})
-        raise
-
-
-async def _submit_for_holder(
-    account: dict[str, Any], application: dict[str, Any], form: ContactForm, *, cipher: FieldCipher, status_url: str
-) -> Outcome:
-    roles, rules = await q.role_rules(application["id"])
-    values, errors = validate_contact(form, roles=rules)
-    if errors:
-        return Outcome(errors=errors)
-    role = next(r for r in roles if r["code"] == values["role"])
-    if await accounts_q.has_grant(account["account_id"], application["id"], role["id"]):
-        return Outcome(errors={"role": f"You already have {application['code']} as {role['name']}"})
-    contact = _sealed_contact(values, rules, cipher)
-    at = q.now()
-    async with transaction():
-        existing = await q.pending_request_for(account["email"], application["id"])
-        if existing:
-            return Outcome(errors={"_pending": existing})
-        tracking = await _file_request(
-            {
-                "draft_token": "",  # none: a holder's request has no draft
-                "application": application["id"],
-                "email": account["email"],
-                "first_name": account["first_name"],
-                "middle_initial": "",
-                "last_name": account["last_name"],
-                "personal": {},
-                "contact": contact,
-                "questions": [],
-                "terms_version": TERMS_VERSION,
-                "terms_accepted_at": at,
-                "account_user_id": account["user_id"],
-            },
-            role=role,
-            application_name=application["name"],
-            at=at,
-            status_url=status_url,
-        )
-    return Outcome(tracking_number=tracking)
-
-
-async def _file_request(
-    person: dict[str, Any], *, role: dict[str, Any], application_name: str, at: datetime, status_url: str
-) -> str:
-    """Inside the caller's transaction: the access request with an unguessable tracking number
-    and its due date, the tracking-number email, and the level-1 approvers' notice."""
-    tracking = new_tracking_number()
-    due = at + timedelta(days=role["review_days"])
-    await q.insert_request(
-        {
-            **person,
-            "draft_token": person["draft_token"] or f"holder:{tracking}",
-            "tracking_number": tracking,
-            "role": role["id"],
-            "organization": person["contact"]["organization"][:100],
-            "levels": role["approval_levels"],
-            "submitted_at": at,
-            "due_at": due,
-        }
+def _draft_errors(draft: Draft, rules: RoleRules, cipher: FieldCipher, today: date) -> Errors:
+    """Every step of the draft checked again, as at submit."""
+    sensitive = {r.key for r in rules.all_fields if r.sensitive}
+    _, e1 = validate_personal(
+        personal_form_from(draft, cipher, reveal=True),
+        requires_ssn=draft.requires_ssn,
+        today=today,
+        locked_email=draft.email,
     )
-    if await caps.may_email(person["email"], caps.STATUS, at) is None:  # else the page alone shows it
-        await messages.tracking_number(
-            to=person["email"],
-            tracking=tracking,
-            application=application_name,
-            role=role["name"],
-            due_at=due,
-            status_url=status_url,
+    contact = contact_form_from(draft.contact, draft.role_code or "", cipher, sensitive, reveal=True)
+    _, e3 = validate_contact(contact, roles=rules.by_role)
+    errors = {**e1, **e3}
+    if not draft.email_verified_at:
+        errors["email"] = "Your email address is not verified"
+    if len(draft.questions or []) < MIN_QUESTIONS:
+        errors["questions"] = "Answer at least two authentication questions"
+    return errors
+
+
+async def _submit(token: str, *, cipher: FieldCipher, links: Links) -> Outcome | Filed | Pending:
+    async with transaction():
+        draft = await _draft(token, lock=True)
+        if draft.tracking_number:
+            return Filed(draft.tracking_number)
+        at = now()
+        rules = await q.role_rules(draft.application)
+        errors = _draft_errors(draft, rules, cipher, at.date())
+        role = rules.role(draft.role_code or "")
+        if errors or role is None or draft.email is None or draft.personal is None or draft.contact is None:
+            return Outcome(errors=errors or {"role": "Select your role"})
+        existing = await q.pending_request_for(draft.email, draft.application)
+        if existing:
+            return Pending(existing)
+        p = draft.personal
+        tracking = await _file_request(
+            Person(
+                draft_token=token,
+                application=Application(
+                    draft.application, draft.application_code, draft.application_name, draft.requires_ssn
+                ),
+                email=draft.email,
+                first_name=p.first_name,
+                middle_initial=p.middle_initial,
+                last_name=p.last_name,
+                personal=RequestPersonal(date_of_birth=p.date_of_birth, ssn=p.ssn),
+                contact=draft.contact,
+                questions=draft.questions or [],
+                terms_version=draft.terms_version,
+                terms_accepted_at=draft.terms_accepted_at,
+            ),
+            role=role,
+            at=at,
+            links=links,
         )
-    await notify_new_request(person["application"], tracking, application_name, due, status_url, person["email"])
-    return tracking
+        await q.update_draft(token, DraftChange(tracking_number=tracking))
+    return Filed(tracking)
 
 
 async def holder_contact_form(email: str, role: str) -> ContactForm:
     """A holder's new request, filled in from the contact details of their latest one."""
-    return ContactForm(**_contact_details(await q.latest_contact(email)), role=role)
+    return _details_form(await q.latest_contact(email), role, {})  # a role's fields are asked again
+
+
+async def submit_for_holder(
+    holder: SignedIn, application: Application, form: ContactForm, *, cipher: FieldCipher, links: Links, ip: str
+) -> Outcome | Filed | Pending:
+    """'Request another application': an account holder asks for one more application and role.
+    No new registration: the request carries the account's name and verified email, and goes
+    through approval like any other."""
+    try:
+        return await _submit_for_holder(holder, application, form, cipher=cipher, links=links, ip=ip)
+    except UNIQUE_VIOLATIONS:
+        pending = await q.pending_request_for(holder.email, application.id)
+        if pending:
+            return Pending(pending)
+        raise
+
+
+async def _submit_for_holder(
+    holder: SignedIn, application: Application, form: ContactForm, *, cipher: FieldCipher, links: Links, ip: str
+) -> Outcome | Filed | Pending:
+    rules = await q.role_rules(application.id)
+    values, errors = validate_contact(form, roles=rules.by_role)
+    role = rules.role(values.role)
+    if errors or role is None:
+        return Outcome(errors=errors)
+    if await accounts_q.has_grant(holder.account_id, application.id, role.id):
+        return Outcome(errors={"role": f"You already have {application.code} as {role.name}"})
+    at = now()
+    async with transaction():
+        existing = await q.pending_request_for(holder.email, application.id)
+        if existing:
+            return Pending(existing)
+        tracking = await _file_request(
+            Person(
+                draft_token="",  # none: a holder's request has no draft
+                application=application,
+                email=holder.email,
+                first_name=holder.first_name,
+                middle_initial="",
+                last_name=holder.last_name,
+                personal=RequestPersonal(),
+                contact=_sealed(values, rules, cipher),
+                questions=[],
+                terms_version=TERMS_VERSION,
+                terms_accepted_at=at,
+                account_user_id=holder.user_id,
+            ),
+            role=role,
+            at=at,
+            links=links,
+        )
+        await accounts_q.audit(
+            "request_submitted", actor=holder.user_id, subject=tracking, ip=ip, application=application.code
+        )
+    return Filed(tracking)
+
+
+class Person(msgspec.Struct, frozen=True, kw_only=True):
+    """Who a request is for and what they gave: from a draft, or from an account holder."""
+
+    draft_token: str
+    application: Application
+    email: str
+    first_name: str
+    middle_initial: str
+    last_name: str
+    personal: RequestPersonal
+    contact: ContactData
+    questions: list[QuestionHash]
+    terms_version: str
+    terms_accepted_at: datetime
+    account_user_id: str = ""
+
+
+async def _file_request(person: Person, *, role: RoleOption, at: datetime, links: Links) -> str:
+    """Inside the caller's transaction: the access request with an unguessable tracking number
+    and its due date, the tracking-number email, and the level-1 approvers' notice."""
+    tracking = new_tracking_number()
+    due = at + timedelta(days=role.review_days)
+    await q.insert_request(
+        NewRequest(
+            tracking_number=tracking,
+            draft_token=person.draft_token or f"holder:{tracking}",
+            application=person.application.id,
+            role=role.id,
+            email=person.email,
+            first_name=person.first_name,
+            middle_initial=person.middle_initial,
+            last_name=person.last_name,
+            personal=person.personal,
+            contact=person.contact,
+            questions=person.questions,
+            terms_version=person.terms_version,
+            terms_accepted_at=person.terms_accepted_at,
+            levels=role.approval_levels,
+            submitted_at=at,
+            due_at=due,
+            organization=person.contact.organization[:100],
+            account_user_id=person.account_user_id,
+        )
+    )
+    if await caps.may_email(person.email, caps.STATUS, at) is None:  # else the page alone shows it
+        await messages.tracking_number(
+            to=person.email,
+            tracking=tracking,
+            application=person.application.name,
+            role=role.name,
+            due_at=due,
+            status_url=links.status,
+        )
+    await notify_new_request(person.application, tracking, due, person.email, links)
+    return tracking

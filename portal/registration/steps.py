@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+import enum
 
 import msgspec
+
+from portal.models.rows import Draft
+
+
+class Slug(enum.StrEnum):
+    PERSONAL = "personal"
+    VERIFY = "verify"
+    CONTACT = "contact"
+    QUESTIONS = "questions"
+    REVIEW = "review"
+    DONE = "done"
 
 
 class Step(msgspec.Struct, frozen=True):
     number: int
-    slug: str
+    slug: Slug
     name: str
 
     @property
@@ -23,42 +34,55 @@ class Step(msgspec.Struct, frozen=True):
     @property
     def template(self) -> str:
         """Steps 1, 3 and 4 are one form of their fields; the others have pages of their own."""
-        own = self.slug in {"verify", "review", "done"}
+        own = self.slug in {Slug.VERIFY, Slug.REVIEW, Slug.DONE}
         return f"registration/steps/{self.slug if own else '_form'}.html"
 
 
 STEPS = (
-    Step(1, "personal", "New User Registration"),
-    Step(2, "verify", "Email Verification"),
-    Step(3, "contact", "Contact Information"),
-    Step(4, "questions", "Authentication Questions"),
-    Step(5, "review", "Review Details"),
-    Step(6, "done", "Acknowledgement"),
+    Step(1, Slug.PERSONAL, "New User Registration"),
+    Step(2, Slug.VERIFY, "Email Verification"),
+    Step(3, Slug.CONTACT, "Contact Information"),
+    Step(4, Slug.QUESTIONS, "Authentication Questions"),
+    Step(5, Slug.REVIEW, "Review Details"),
+    Step(6, Slug.DONE, "Acknowledgement"),
 )
 BY_SLUG = {s.slug: s for s in STEPS}
+# The sections of Review Details that can be edited in place (never the email address).
+REVIEW_SECTIONS = (Slug.PERSONAL, Slug.CONTACT, Slug.QUESTIONS)
 
 
-def _finished(draft: dict[str, Any], slug: str) -> bool:
+def finished(draft: Draft, slug: Slug) -> bool:
     """Whether step ``slug`` (personal to questions) has been done on this draft."""
-    return {
-        "personal": bool(draft.get("personal") and draft.get("email")),
-        "verify": bool(draft.get("email_verified_at")),
-        "contact": bool(draft.get("contact") and draft.get("role")),
-        "questions": bool(draft.get("questions")),
-    }[slug]
+    if slug is Slug.PERSONAL:
+        return bool(draft.personal and draft.email)
+    if slug is Slug.VERIFY:
+        return draft.email_verified_at is not None
+    if slug is Slug.CONTACT:
+        return bool(draft.contact and draft.role)
+    if slug is Slug.QUESTIONS:
+        return bool(draft.questions)
+    return False
 
 
-def first_unfinished(draft: dict[str, Any]) -> Step:
+def first_unfinished(draft: Draft) -> Step:
     """Where the draft goes next: the acknowledgement once submitted, else the first step not
     done, else Review Details."""
-    if draft.get("tracking_number"):
-        return BY_SLUG["done"]
-    return next((step for step in STEPS[:4] if not _finished(draft, step.slug)), BY_SLUG["review"])
+    if draft.tracking_number:
+        return BY_SLUG[Slug.DONE]
+    return next((step for step in STEPS[:4] if not finished(draft, step.slug)), BY_SLUG[Slug.REVIEW])
 
 
-def may_visit(draft: dict[str, Any], slug: str) -> bool:
+def may_visit(draft: Draft, slug: Slug) -> bool:
     """A step may be shown when every step before it is finished. Once submitted, only the
     acknowledgement is left; before that, the acknowledgement is out of reach."""
-    if draft.get("tracking_number"):
-        return slug == "done"
-    return slug != "done" and BY_SLUG[slug].number <= first_unfinished(draft).number
+    if draft.tracking_number:
+        return slug is Slug.DONE
+    return slug is not Slug.DONE and BY_SLUG[slug].number <= first_unfinished(draft).number
+
+
+def after_save(draft: Draft, *, from_review: bool) -> Step:
+    """Where a saved step goes: back to Review Details when it was edited from there (and the
+    draft may be there), else the first step not done."""
+    if from_review and may_visit(draft, Slug.REVIEW):
+        return BY_SLUG[Slug.REVIEW]
+    return first_unfinished(draft)

@@ -7,7 +7,8 @@ import enum
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+
+from portal.models.rows import CodeSend, Draft
 
 CODE_LIFETIME = timedelta(minutes=30)
 RESEND_GAP = timedelta(minutes=1)
@@ -24,14 +25,14 @@ def _in_last_hour(stamp: str, at: datetime) -> bool:
     return datetime.fromisoformat(stamp) > at - WINDOW
 
 
-def recent_sends(sends: list[dict[str, str]], at: datetime) -> list[dict[str, str]]:
-    """The sends ({"at": ISO time, "digest": the code's}) of the last hour, oldest first."""
-    return sorted((s for s in sends or [] if _in_last_hour(s["at"], at)), key=lambda s: s["at"])
+def recent_sends(sends: list[CodeSend], at: datetime) -> list[CodeSend]:
+    """The sends of the last hour, oldest first."""
+    return sorted((s for s in sends if _in_last_hour(s.at, at)), key=lambda s: s.at)
 
 
 def recent_wrong_tries(tries: list[str], at: datetime) -> list[str]:
     """The wrong tries (ISO times) of the last hour, oldest first."""
-    return sorted(t for t in tries or [] if _in_last_hour(t, at))
+    return sorted(t for t in tries if _in_last_hour(t, at))
 
 
 class ResendVerdict(enum.Enum):
@@ -40,14 +41,14 @@ class ResendVerdict(enum.Enum):
     HOURLY_LIMIT = "hourly_limit"
 
 
-def may_send(sends: list[dict[str, str]], at: datetime) -> tuple[ResendVerdict, datetime | None]:
-    """Whether a new code may be sent now; when not, the time it may."""
-    last_hour = [datetime.fromisoformat(s["at"]) for s in recent_sends(sends, at)]
+def may_send(sends: list[CodeSend], at: datetime) -> tuple[ResendVerdict, datetime]:
+    """Whether a new code may be sent now; when not, the time it may (``at`` when it may now)."""
+    last_hour = [datetime.fromisoformat(s.at) for s in recent_sends(sends, at)]
     if len(last_hour) >= MAX_SENDS_PER_HOUR:
         return ResendVerdict.HOURLY_LIMIT, last_hour[0] + WINDOW
     if last_hour and last_hour[-1] + RESEND_GAP > at:
         return ResendVerdict.TOO_SOON, last_hour[-1] + RESEND_GAP
-    return ResendVerdict.ALLOWED, None
+    return ResendVerdict.ALLOWED, at
 
 
 class CodeVerdict(enum.Enum):
@@ -59,19 +60,19 @@ class CodeVerdict(enum.Enum):
     NO_CODE = "no_code"
 
 
-def judge(draft: dict[str, Any], digest: str, at: datetime) -> CodeVerdict:
-    if len(recent_wrong_tries(draft.get("code_wrong_tries"), at)) >= MAX_WRONG_PER_HOUR:
+def judge(draft: Draft, digest: str, at: datetime) -> CodeVerdict:
+    if len(recent_wrong_tries(draft.code_wrong_tries, at)) >= MAX_WRONG_PER_HOUR:
         return CodeVerdict.LOCKED
-    current = draft.get("code_hash")
+    current = draft.code_hash
     if not current:
         return CodeVerdict.NO_CODE
     if hmac.compare_digest(current, digest):
-        if draft.get("code_voided"):
+        if draft.code_voided:
             return CodeVerdict.VOIDED
-        if draft["code_expires_at"] <= at:
+        if draft.code_expires_at is None or draft.code_expires_at <= at:
             return CodeVerdict.EXPIRED
         return CodeVerdict.VERIFIED
-    if any(hmac.compare_digest(s["digest"], digest) for s in draft.get("code_sends") or []):
+    if any(hmac.compare_digest(s.digest, digest) for s in draft.code_sends):
         return CodeVerdict.VOIDED  # an earlier code, replaced by a resend
     return CodeVerdict.WRONG
 

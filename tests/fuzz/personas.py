@@ -367,16 +367,16 @@ class World:
         """Recovery tickets and links signed as the portal signs them (the test knows the secret),
         so that the answers step and the link pages get past their signature checks. (Sealed
         tickets cannot be made here: real ones are harvested from the pages that carry them.)"""
-        from portal.controllers import accounts as ctl
+        from portal.accounts.recovery import LINK_SALTS, TICKET_SALT
         from portal.signing import signed
 
         secret = self.settings.secret_key
-        recovery = signed(secret, ctl.RECOVERY_SALT, 900)
+        recovery = signed(secret, TICKET_SALT, 900)
         for what in ("password", "user-id"):
             for ident in (user_id, email):
                 self.pools.add("ticket", recovery.dumps({"i": ident, "w": what}))
         self.pools.add("ticket", recovery.dumps({"i": user_id, "w": "elsewhere"}), recovery.dumps(["x"]))
         self.pools.add("ticket", recovery.dumps({"user_id": user_id, "email": email, "w": "password"}))
-        for salt in (ctl.RESET_SALT, ctl.USER_ID_SALT):
+        for salt in LINK_SALTS.values():
             link = signed(secret, salt, 1800)
             self.pools.add("token", link.dumps(f"unknown-{self.rng.randrange(10**9)}"), link.dumps({"x": 1}))

@@ -248,7 +248,7 @@ def _read_fields(fn) -> set[str]:
         structs = found.values() if isinstance(found, dict) else [found]
         for struct in structs:
             fields |= set(getattr(struct, "__struct_fields__", ()))
-    return fields
+    return fields - {"fields"}  # a form's catalog fields, named by the catalog (ROLE_FIELDS)
 
 
 def unlisted_fields(app: Litestar) -> list[str]:

@@ -168,7 +168,7 @@ class _ServerLog(logging.Handler):
 
 
 def initial_pools() -> Pools:
-    from portal.registration.questions import QUESTIONS
+    from portal.accounts.questions import QUESTIONS
     from tests.fuzz.personas import GOOD_PASSWORD, OTHER_PASSWORD
     from tests.integration.registration_flow import CONTACT, PERSONAL, ROLE_FIELDS
 

@@ -17,6 +17,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
+from portal.accounts.questions import QUESTIONS
 from portal.crypto import FieldCipher
 from portal.models.piccolo_app import APP_CONFIG
 from portal.models.registration import role_rules
@@ -28,7 +29,6 @@ from portal.registration.forms import (
     validate_contact,
     validate_personal,
 )
-from portal.registration.questions import QUESTIONS
 
 REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}
 LINE_BREAKS = {"\n", "\r", "\t"}
@@ -154,15 +154,16 @@ class Checker:
             self.add(table, row_id, f"personal {field} {_short(getattr(form, field, ''))} is refused: {message}")
         for field in ("first_name", "middle_initial", "last_name", "date_of_birth", "email"):
             stored = getattr(form, field)
-            if field not in errors and values.get(field) != stored:
-                self.add(table, row_id, f"personal {field} {_short(stored)} would be stored as {_short(values[field])}")
-        if requires_ssn and "ssn" not in errors and values.get("ssn") != ssn:
+            if field not in errors and getattr(values, field) != stored:
+                shown = _short(getattr(values, field))
+                self.add(table, row_id, f"personal {field} {_short(stored)} would be stored as {shown}")
+        if requires_ssn and "ssn" not in errors and values.ssn != ssn:
             self.add(table, row_id, "the SSN would be stored in another form")
 
     async def _contact(
         self, table: str, row_id: Any, contact: dict[str, Any], application: int, role_code: str
     ) -> None:
-        roles, rules = await role_rules(application)
+        rules = (await role_rules(application)).by_role
         if role_code not in rules:
             self.add(table, row_id, f"role {role_code!r} is not an active role of its application")
             return
@@ -179,17 +180,17 @@ class Checker:
         form = ContactForm(
             **{k: str(contact.get(k, "")) for k in CONTACT_KEYS},
             role=role_code,
-            **{k: str(v) for k, v in fields.items() if k in ContactForm.__struct_fields__},
+            fields={k: str(v) for k, v in fields.items()},
         )
         values, errors = validate_contact(form, roles=rules)
         for field, message in errors.items():
-            self.add(table, row_id, f"contact {field} {_short(getattr(form, field, ''))} is refused: {message}")
+            typed = getattr(form, field, None) if field in ContactForm.__struct_fields__ else form.field(field)
+            self.add(table, row_id, f"contact {field} {_short(typed)} is refused: {message}")
         for key in CONTACT_KEYS:
-            if key not in errors and values.get(key) != contact.get(key, ""):
-                self.add(
-                    table, row_id, f"contact {key} {_short(contact.get(key))} would be stored as {_short(values[key])}"
-                )
-        for key, value in (values.get("fields") or {}).items():
+            kept = getattr(values.contact, key)
+            if key not in errors and kept != contact.get(key, ""):
+                self.add(table, row_id, f"contact {key} {_short(contact.get(key))} would be stored as {_short(kept)}")
+        for key, value in values.contact.fields.items():
             if key not in errors and value != fields.get(key):
                 self.add(
                     table, row_id, f"contact field {key} {_short(fields.get(key))} would be stored as {_short(value)}"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 
+import msgspec
+
 from portal.accounts import service
 from portal.hashing import hash_secret, normalise_answer
 from portal.models import accounts as q
 from portal.models.db import transaction
+from portal.models.rows import QuestionHash
 from portal.models.tables import Application, Role
 from tests.support import url
 
@@ -23,7 +26,7 @@ async def make_account(
     answers: tuple[tuple[str, str], ...] = (("first-school", "Lincoln Elementary"), ("first-car", "Ford Focus")),
 ) -> dict:
     n = next(_n)
-    questions = [{"question": k, "answer_hash": await hash_secret(normalise_answer(a))} for k, a in answers]
+    questions = [QuestionHash(k, await hash_secret(normalise_answer(a))) for k, a in answers]
     initial_password = await service.new_initial_password()
     password = initial_password.password
     async with transaction():
@@ -44,13 +47,10 @@ async def make_account(
                 app_id = (await Application.select(Application.id).where(Application.code == app_code).first())["id"]
             await q.add_approver_right(account_id, app_id, level)
     if not initial:
-        await q.update_account(
-            account_id,
-            {"password_hash": await hash_secret(GOOD_PASSWORD), "password_initial": False, "password_expires_at": None},
-        )
+        await q.set_password_hash(account_id, await hash_secret(GOOD_PASSWORD), initial_until=None)
         password = GOOD_PASSWORD
     row = await q.account_by_user_id(user_id)
-    return {**row, "password": password}
+    return {**msgspec.structs.asdict(row), "password": password}
 
 
 async def csrf(client) -> dict[str, str]:

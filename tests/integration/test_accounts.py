@@ -7,8 +7,10 @@ import re
 import time
 from datetime import timedelta
 
+import msgspec
 import pytest
 
+from portal.clock import now
 from portal.models import accounts as q
 from portal.models.tables import Account, AuditEvent, LoginThrottle, OutboxMessage, PasswordReset, UserSession
 from tests.htmlcheck import (
@@ -57,7 +59,8 @@ def key_of(client, user_id: str) -> str:
 
 
 async def lock(client, user_id: str) -> dict:
-    return await q.lock_state(key_of(client, user_id)) or {"failures": 0, "locked_until": None}
+    state = await q.lock_state(key_of(client, user_id))
+    return msgspec.structs.asdict(state) if state else {"failures": 0, "locked_until": None}
 
 
 # ---- 1. Accounts ------------------------------------------------------------------------------
@@ -108,15 +111,15 @@ async def test_idle_timeout_and_absolute_limit(client):
     warning = element(page(r), "#session-warning")  # the idle warning, shown by session.js two minutes before
     assert 29 * 60 <= int(warning["data-expires-in"]) <= 30 * 60  # seconds left, idle
     assert 12 * 3600 - 60 <= int(warning["data-ends-in"]) <= 12 * 3600  # seconds left, absolute
-    now = q.now()
-    await UserSession.update({UserSession.last_seen_at: now - timedelta(minutes=31)}).where(
+    at = now()
+    await UserSession.update({UserSession.last_seen_at: at - timedelta(minutes=31)}).where(
         UserSession.account == account["id"]
     )
     r = await client.get(url(client, "accounts:applications"))
     assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:login")
 
     await log_in(client, account["user_id"], account["password"])
-    await UserSession.update({UserSession.created_at: now - timedelta(hours=12, minutes=1)}).where(
+    await UserSession.update({UserSession.created_at: at - timedelta(hours=12, minutes=1)}).where(
         UserSession.account == account["id"]
     )
     r = await client.get(url(client, "accounts:applications"))
@@ -126,7 +129,7 @@ async def test_idle_timeout_and_absolute_limit(client):
 async def test_staying_signed_in_moves_the_idle_clock(client):
     account = await make_account(initial=False)
     await log_in(client, account["user_id"], account["password"])
-    before = q.now() - timedelta(minutes=29)
+    before = now() - timedelta(minutes=29)
     await UserSession.update({UserSession.last_seen_at: before}).where(UserSession.account == account["id"])
     r = await client.post(
         url(client, "accounts:session-refresh"), data=await csrf(client), headers={"HX-Request": "true"}
@@ -167,7 +170,7 @@ async def test_initial_password_leads_every_page_to_change_password(client):
 
 async def test_initial_password_lapses_after_72_hours(client):
     account = await make_account()
-    await q.update_account(account["id"], {"password_expires_at": q.now() - timedelta(minutes=1)})
+    await Account.update({Account.password_expires_at: now() - timedelta(minutes=1)}).where(Account.id == account["id"])
     r = await log_in(client, account["user_id"], account["password"])
     assert r.status_code == 200
     assert field_error(page(r), "password").startswith("Your initial password has expired")
@@ -245,12 +248,12 @@ async def test_ten_failures_lock_the_account_for_15_minutes(client):
         await log_in(client, account["user_id"], "wrong wrong wrong wrong")
     row = await lock(client, account["user_id"])
     assert row["locked_until"] is not None
-    assert timedelta(minutes=14) < row["locked_until"] - q.now() <= timedelta(minutes=15)
+    assert timedelta(minutes=14) < row["locked_until"] - now() <= timedelta(minutes=15)
     r = await log_in(client, account["user_id"], account["password"])  # right password, still refused
     assert field_errors(page(r)) == WRONG_LOGIN
     assert await events(account["user_id"], "account_locked")
     assert await events(account["user_id"], "login_refused_locked")
-    await LoginThrottle.update({LoginThrottle.locked_until: q.now() - timedelta(seconds=1)}).where(
+    await LoginThrottle.update({LoginThrottle.locked_until: now() - timedelta(seconds=1)}).where(
         LoginThrottle.key == key_of(client, account["user_id"])
     )
     r = await log_in(client, account["user_id"], account["password"])
@@ -287,7 +290,7 @@ async def test_a_burst_of_wrong_passwords_gets_ten_checks_and_locks_before_the_r
     assert SESSION not in client.cookies
     assert len(checked) <= 10
     row = await lock(client, account["user_id"])
-    assert row["locked_until"] is not None and row["locked_until"] > q.now()
+    assert row["locked_until"] is not None and row["locked_until"] > now()
     assert len(await events(account["user_id"], "account_locked")) == 1
     assert await events(account["user_id"], "login_refused_locked")
     assert await UserSession.count().where(UserSession.account == account["id"]) == 0
@@ -296,14 +299,14 @@ async def test_a_burst_of_wrong_passwords_gets_ten_checks_and_locks_before_the_r
 async def test_a_right_password_whose_check_overlapped_a_lock_is_refused(client):
     """The success path checks again: an account locked while its check ran stays locked."""
     account = await make_account(initial=False)
-    at, key = q.now(), key_of(client, account["user_id"])
+    at, key = now(), key_of(client, account["user_id"])
     reserved = await q.reserve_login(key, limit=10, at=at)
     assert reserved is not None  # the right password's check is under way...
     for _ in range(9):  # ...while nine more arrive...
         assert await q.reserve_login(key, limit=10, at=at) is not None
     assert await q.reserve_login(key, limit=10, at=at) is None  # ...and an eleventh is refused...
     assert await q.lock_if_at_limit(key, limit=10, at=at, lock_for=timedelta(minutes=15))  # ...and locks
-    assert await q.settle_login(key, at=q.now()) is False
+    assert await q.settle_login(key, at=now()) is False
     assert (await log_in(client, account["user_id"], account["password"])).status_code == 200
 
 
@@ -336,7 +339,7 @@ async def test_unknown_user_ids_are_counted_and_locked_alike_and_never_stored_as
     for _ in range(10):
         await log_in(client, "QQQQ777", "wrong wrong wrong wrong")
     row = await lock(client, "QQQQ777")
-    assert row["locked_until"] is not None and row["locked_until"] > q.now()
+    assert row["locked_until"] is not None and row["locked_until"] > now()
     assert not await LoginThrottle.exists().where(LoginThrottle.key.like("%QQQQ777%"))
 
 
@@ -358,7 +361,7 @@ async def test_audit_log_records_logins_failures_and_changes_never_the_password(
     account = await make_account(initial=False)
     await log_in(client, account["user_id"], "wrong wrong wrong wrong")
     await log_in(client, account["user_id"], account["password"])
-    actions = {e["action"] for e in await q.audit_events(subject=account["user_id"])}
+    actions = {e.action for e in await q.audit_events(subject=account["user_id"])}
     assert {"login_failed", "login"} <= actions
     everything = str(await AuditEvent.select())
     assert account["password"] not in everything and "wrong wrong wrong wrong" not in everything
@@ -466,7 +469,7 @@ async def test_recovery_link_expires_after_30_minutes(client):
     account = await make_account(initial=False)
     await _recover(client, "password", account, ("Lincoln Elementary", "Ford Focus"))
     link = await _emailed_link(account, "password_reset")
-    await PasswordReset.update({PasswordReset.expires_at: q.now() - timedelta(seconds=1)}).where(
+    await PasswordReset.update({PasswordReset.expires_at: now() - timedelta(seconds=1)}).where(
         PasswordReset.account == account["id"]
     )
     r = await client.get(link)
@@ -597,7 +600,7 @@ async def test_forgot_user_id_emails_a_single_use_link_that_shows_it(client):
     again = await client.post(url(client, "accounts:user-id-reveal"), data={"token": token, **await csrf(client)})
     assert account["user_id"] not in again.text and link_spent(again)
     assert link_spent(await client.get(link))
-    actions = {e["action"] for e in await q.audit_events(subject=account["user_id"])}
+    actions = {e.action for e in await q.audit_events(subject=account["user_id"])}
     assert {"recovery_user-id_sent", "user_id_shown"} <= actions
 
 
@@ -605,7 +608,7 @@ async def test_a_user_id_link_expires_after_30_minutes(client):
     account = await make_account(initial=False)
     await _recover(client, "user-id", account, ("Lincoln Elementary", "Ford Focus"))
     token = (await _emailed_link(account, "user_id_link")).split("token=")[1]
-    await PasswordReset.update({PasswordReset.expires_at: q.now() - timedelta(seconds=1)}).where(
+    await PasswordReset.update({PasswordReset.expires_at: now() - timedelta(seconds=1)}).where(
         PasswordReset.account == account["id"]
     )
     assert link_spent(await client.get(url(client, "accounts:user-id-link", query={"token": token})))
@@ -731,7 +734,7 @@ async def test_a_recovery_ticket_works_only_for_its_own_journey(client):
 
 async def test_a_lapsed_initial_password_is_refused_and_forgot_password_still_works(client, smtp):
     account = await make_account()  # an initial password, as provisioning makes it
-    await q.update_account(account["id"], {"password_expires_at": q.now() - timedelta(minutes=1)})
+    await Account.update({Account.password_expires_at: now() - timedelta(minutes=1)}).where(Account.id == account["id"])
     r = await log_in(client, account["user_id"], account["password"])
     assert r.status_code == 200 and SESSION not in r.headers.get("set-cookie", "")
     message = field_error(page(r), "password")

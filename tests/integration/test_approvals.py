@@ -11,9 +11,11 @@ from urllib.parse import urlencode
 import pytest
 
 from portal.accounts.passwords import problem
+from portal.clock import now
 from portal.hashing import verify_secret
 from portal.models import accounts as aq
 from portal.models.tables import AccessGrant, AccessRequest, Account, Application, OutboxMessage, Role
+from portal.web import links_for
 from tests.htmlcheck import (
     attr,
     attrs,
@@ -84,7 +86,7 @@ async def quick_request(
     """A pending request written straight to the table (for volume: sorting, paging)."""
     app = await Application.select(Application.id).where(Application.code == app_code).first()
     role = await Role.select().where((Role.application == app["id"]) & (Role.code == role_code)).first()
-    row = pending_request(role, at=aq.now() - timedelta(days=days_ago), n=next(_n), email=email, last_name=last_name)
+    row = pending_request(role, at=now() - timedelta(days=days_ago), n=next(_n), email=email, last_name=last_name)
     await AccessRequest.insert(row)
     return row.tracking_number
 
@@ -452,7 +454,7 @@ async def test_final_approval_provisions_account_grant_and_two_separate_emails(c
     account = (await Account.select().where(Account.email == row["email"]))[0]
     assert re.fullmatch(r"[A-HJKMNP-TW-Z]{4}[2-9]{3}", account["user_id"])
     assert account["password_initial"] and account["password_hash"].startswith("$argon2id$")
-    assert timedelta(hours=71) < account["password_expires_at"] - aq.now() <= timedelta(hours=72)
+    assert timedelta(hours=71) < account["password_expires_at"] - now() <= timedelta(hours=72)
     (uid_mail,) = await mails(row["email"], "user_id")
     (pw_mail,) = await mails(row["email"], "initial_password")
     assert account["user_id"] in uid_mail["body"]
@@ -461,7 +463,7 @@ async def test_final_approval_provisions_account_grant_and_two_separate_emails(c
     assert problem(password) is None and await verify_secret(account["password_hash"], password)
     assert password not in uid_mail["body"]
     grants = await aq.grants_of(account["id"])
-    assert [(g["application_code"], g["role_name"]) for g in grants] == [("PSR", "Provider User")]
+    assert [(g.application_code, g.role_name) for g in grants] == [("PSR", "Provider User")]
     assert await aq.audit_events(subject=account["user_id"], action="account_created")
 
 
@@ -476,7 +478,7 @@ async def test_a_holders_request_only_adds_the_grant_with_one_email(client, app)
     await approver_client(client, (("HIOS", 1),))
     await client.post(url(client, "approvals:approve", tracking=tracking), data=await csrf(client), headers=HX)
     assert await Account.count().where(Account.email == holder["email"]) == 1
-    codes = [g["application_code"] for g in await aq.grants_of(holder["id"])]
+    codes = [g.application_code for g in await aq.grants_of(holder["id"])]
     assert sorted(codes) == ["HIOS", "PSR"]
     assert len(await mails(holder["email"], "access_added")) == 1
     assert await mails(holder["email"], "user_id") == [] and await mails(holder["email"], "initial_password") == []
@@ -520,10 +522,10 @@ async def test_approvers_are_told_when_a_request_reaches_them_and_reminded_daily
     needed = await mails(approver["email"], "approval_needed")
     assert len(needed) == 1 and tracking in needed[0]["subject"]
     await quick_request("GENTRAN", "mailbox-user", days_ago=40)
-    assert await remind(aq.now(), "http://portal") >= 1
+    assert await remind(now(), links_for(app, "http://portal")) >= 1
     first = await mails(approver["email"], "overdue_reminder")
     assert len(first) == 1 and "past the review target date" in first[0]["body"]
-    await remind(aq.now(), "http://portal")  # same day: nothing more
+    await remind(now(), links_for(app, "http://portal"))  # same day: nothing more
     assert len(await mails(approver["email"], "overdue_reminder")) == 1
 
 
@@ -535,12 +537,10 @@ async def test_every_decision_is_audited_and_shown_on_the_details(client):
     approver = await approver_client(client, (("MED", 1),))
     await client.post(url(client, "approvals:approve", tracking=tracking), data=await csrf(client), headers=HX)
     (event,) = await aq.audit_events(subject=tracking, action="request_approved_level")
-    assert event["actor"] == approver["user_id"] and event["ip"] and event["at"]
+    assert event.actor == approver["user_id"] and event.ip and event.at
     r = await client.get(url(client, "approvals:details", tracking=tracking), headers=HX)
     history = texts(page(r), f"#req-{tracking} ul.audit li")
-    assert any(
-        item.endswith(f": request approved level by {approver['user_id']} from {event['ip']}") for item in history
-    )
+    assert any(item.endswith(f": request approved level by {approver['user_id']} from {event.ip}") for item in history)
 
 
 # ---- 8. The two-level loop, end to end through the test client --------------------------------

@@ -67,8 +67,15 @@ def start_portal(command: str, port: int, env: dict[str, str], **popen) -> subpr
 def test_help_lists_the_commands():
     result = run("--help")
     assert result.returncode == 0
-    for command in ("serve", "migrate", "catalog", "dev"):
-        assert command in result.stdout
+    assert result.stdout.startswith("Usage: python -m portal [OPTIONS] COMMAND [ARGS]...")
+    commands = result.stdout.split("Commands:", 1)[1]
+    for command in ("serve", "dev", "migrate", "mail-worker", "remind", "purge", "approver", "catalog"):
+        assert re.search(rf"^  {command}  ", commands, re.M), command
+    for group, actions in (("approver", ("add", "reset")), ("catalog", ("load",))):
+        listed = run(group, "--help")
+        assert listed.returncode == 0, listed.stderr
+        for action in actions:
+            assert re.search(rf"^  {action}  ", listed.stdout, re.M), (group, action)
 
 
 def test_migrate_applies_to_an_empty_database_and_is_idempotent(empty_db):

@@ -1,84 +1,105 @@
-"""The database helpers: a prepared (built once) query returns what Piccolo's own would."""
+"""The database helpers and the written-out hot queries: what they return is what Piccolo's own
+query returns, typed, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
-from piccolo.engine.sqlite import SQLiteEngine
 
-from portal.models.accounts import now
-from portal.models.db import Prepared, current_engine, transaction
-from portal.models.tables import Application, AuditEvent, Role
-
-ROLE_COLUMNS = (Role.code, Role.name, Role.application.code.as_alias("application_code"), Role.review_days)
-
-
-def _roles(application: str, min_days: int, lock: bool = False):
-    query = (
-        Role.select(*ROLE_COLUMNS)
-        .where((Role.application.code == application) & (Role.review_days >= min_days))
-        .order_by(Role.code)
-    )
-    return query.lock_rows("UPDATE", of=(Role,)) if lock else query
+from portal.clock import now
+from portal.models import accounts as accounts_q
+from portal.models import registration as q
+from portal.models.db import as_struct, transaction
+from portal.models.rows import CodeSend, ContactData, Draft, DraftChange, PersonalData, QuestionHash
+from portal.models.tables import Application, AuditEvent, RegistrationDraft
 
 
-async def test_prepared_query_gives_piccolos_answer_for_every_value(database):
-    prepared = Prepared(_roles)
-    for application, min_days in (("PSR", 0), ("EHRIP", 20), ("HPMS", 99), ("NOPE", 0)):
-        assert await prepared.rows(application, min_days) == await _roles(application, min_days)
-    assert await prepared.first("NOPE", 0) is None
-    first = await prepared.first("PSR", 0)
-    assert first == (await _roles("PSR", 0))[0] and first["application_code"] == "PSR"
-
-
-async def test_prepared_query_loads_json_and_sees_its_transactions_own_writes(database):
-    def build(code: str):
-        return Role.select(Role.code, Role.fields).where(Role.code == code).limit(1).output(load_json=True)
-
-    plain = await build("eligible-clinician").first()
-    assert isinstance(plain["fields"], list) and plain["fields"]  # JSON loaded
-    assert await Prepared(build).first("eligible-clinician") == plain
-
-    events = Prepared(
-        lambda action: (
-            AuditEvent.select(AuditEvent.action, AuditEvent.detail)
-            .where(AuditEvent.action == action)
-            .output(load_json=True)
+async def _orm_draft(token: str) -> Draft:
+    """The same draft through Piccolo's query builder, as the reference."""
+    row = await (
+        RegistrationDraft.select(
+            *RegistrationDraft.all_columns(),
+            RegistrationDraft.application.code.as_alias("application_code"),
+            RegistrationDraft.application.name.as_alias("application_name"),
+            RegistrationDraft.application.requires_ssn.as_alias("requires_ssn"),
+            RegistrationDraft.role.code.as_alias("role_code"),
+            RegistrationDraft.role.name.as_alias("role_name"),
         )
+        .where(RegistrationDraft.token == token)
+        .output(load_json=True)
+        .first()
     )
+    return as_struct(Draft, row)
+
+
+async def test_the_draft_query_returns_what_piccolo_does_with_every_column_filled(database):
+    app = await Application.select(Application.id).where(Application.code == "PSR").first()
+    token = await q.create_draft(app["id"], "t1")
+    fresh = await q.get_draft(token)
+    assert fresh == await _orm_draft(token) and fresh.personal is None and fresh.code_sends == []
+    rules = await q.role_rules(app["id"])
+    role = rules.roles[0]
+    at = now()
+    change = DraftChange(
+        personal=PersonalData(first_name="Ann", last_name="Lee", date_of_birth="1980-03-27"),
+        email="ann@example.gov",
+        email_verified_at=at,
+        code_sends=[CodeSend(at=at.isoformat(), digest="d")],
+        code_wrong_tries=[at.isoformat()],
+        contact=ContactData(organization="Org", fields={"npi": "1234567893"}),
+        role=role.id,
+        questions=[QuestionHash("first-car", "$argon2id$x")],
+    )
+    await q.update_draft(token, change)
+    full = await q.get_draft(token)
+    assert full == await _orm_draft(token)
+    assert full.role_code == role.code and full.application_code == "PSR"
+    assert full.contact == change.contact and full.questions == change.questions
+    assert full.email_verified_at == at
+
+
+async def test_the_locked_draft_read_sees_its_transactions_own_writes(database):
+    app = await Application.select(Application.id).where(Application.code == "PSR").first()
+    token = await q.create_draft(app["id"], "t1")
 
     class Undo(Exception):
         pass
 
     with pytest.raises(Undo):
         async with transaction():
-            await AuditEvent.insert(AuditEvent(at=now(), action="prepared-test", detail={"n": 1}))
-            # Not committed yet: only the transaction's own connection can see the row.
-            assert await events.rows("prepared-test") == [{"action": "prepared-test", "detail": {"n": 1}}]
+            await q.update_draft(token, DraftChange(email="lock@example.gov"))
+            locked = await q.get_draft(token, lock=True)  # FOR UPDATE on PostgreSQL
+            assert locked is not None and locked.email == "lock@example.gov"
             raise Undo
-    assert await events.rows("prepared-test") == []
+    assert (await q.get_draft(token)).email is None  # rolled back
+    assert await q.get_draft("no-such-token") is None
 
 
-async def test_prepared_variants_compile_separately(database):
-    prepared = Prepared(_roles)
-    lock = not isinstance(current_engine(), SQLiteEngine)  # FOR UPDATE is PostgreSQL's
+async def test_an_account_and_its_session_come_back_typed(database):
+    from portal.accounts.service import ABSOLUTE_TIMEOUT, IDLE_TIMEOUT, create_account, new_initial_password
+
+    initial = await new_initial_password()
+    questions = [QuestionHash("first-car", "$argon2id$a"), QuestionHash("first-school", "$argon2id$b")]
     async with transaction():
-        locked = await prepared.rows("PSR", 0, variant=(lock,))
-    assert locked == await prepared.rows("PSR", 0, variant=(False,)) == await _roles("PSR", 0)
-    assert len(prepared._compiled) == (2 if lock else 1)
-    assert {key[1] for key in prepared._compiled} == {2}  # keyed by how many values too
+        account_id, user_id = await create_account(
+            first_name="Ann", last_name="Lee", email="Typed@Example.gov", initial=initial, questions=questions
+        )
+    account = await accounts_q.account_by_user_id(user_id)
+    assert account is not None and account.id == account_id and account.email == "typed@example.gov"
+    assert account.questions == questions and account.password_initial is True
+    assert await accounts_q.account_for_email("TYPED@example.gov") == account
+    assert await accounts_q.account_by_user_id_and_email(user_id, "other@example.gov") is None
+    await accounts_q.create_session("h" * 64, account_id)
+    session = await accounts_q.session_with_account("h" * 64, idle=IDLE_TIMEOUT, absolute=ABSOLUTE_TIMEOUT)
+    assert session is not None and session.account_id == account_id and session.user_id == user_id
+    assert session.ends_at == session.created_at + ABSOLUTE_TIMEOUT
+    assert session.expires_at == session.last_seen_at + IDLE_TIMEOUT
+    assert await accounts_q.session_with_account("x" * 64, idle=IDLE_TIMEOUT, absolute=ABSOLUTE_TIMEOUT) is None
 
 
-async def test_values_piccolo_would_rewrite_are_refused(database):
-    prepared = Prepared(_roles)
-    for value in (None, True, ["PSR"]):
-        with pytest.raises(TypeError, match="str, number or datetime"):
-            await prepared.rows(value, 0)
-
-
-async def test_a_builder_that_changes_a_parameter_is_refused(database):
-    prepared = Prepared(lambda code: Application.select().where(Application.code == code.lower()))
-    with pytest.raises(ValueError, match="exactly once"):
-        await prepared.rows("EQRS")
-    twice = Prepared(lambda code: Application.select().where((Application.code == code) | (Application.name == code)))
-    with pytest.raises(ValueError, match="exactly once"):
-        await twice.rows("EQRS")
+async def test_a_row_that_does_not_fit_its_struct_is_an_error_not_a_wrong_value(database):
+    await AuditEvent.insert(AuditEvent(at=now(), action="typed-test", detail={"n": 1}))
+    (entry,) = await accounts_q.audit_events(action="typed-test")
+    assert entry.detail == {"n": 1} and entry.action == "typed-test"
+    with pytest.raises(msgspec.ValidationError):
+        as_struct(Draft, {"id": "not a number"})

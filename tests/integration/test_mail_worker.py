@@ -262,5 +262,5 @@ async def test_concurrent_claims_are_disjoint(outbox):
 
     await queue(10)
     claims = await asyncio.gather(*(claim_due(batch=10, lease=timedelta(minutes=1)) for _ in range(3)))
-    ids = [row["id"] for claim in claims for row in claim]
+    ids = [row.id for claim in claims for row in claim]
     assert len(ids) == 10 and len(set(ids)) == 10

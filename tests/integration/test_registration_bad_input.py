@@ -406,7 +406,10 @@ async def test_contact_refuses_invisible_and_bidi_characters_with_a_message(clie
     assert r.status_code == 200
     errors = field_errors(page(r))
     assert errors["address2"] == "Address line 2 must not contain invisible or control characters: type it again"
-    assert errors["npi"] == "NPI must not contain invisible or control characters: type it again"
+    assert (
+        errors["npi"]
+        == "National Provider Identifier (NPI) must not contain invisible or control characters: type it again"
+    )
     assert char not in r.text
     assert (await draft_row(token))["contact"] is None
 

@@ -10,7 +10,7 @@ version = "t1"
 label = "NPI"
 pattern = '^[0-9]{10}$'
 example = "1234567893"
-check = "npi"
+format = "npi"
 
 [[applications]]
 code = "APP"
@@ -74,7 +74,10 @@ def test_good_catalog_parses():
             ('example = "1234567893"', 'example = "1234567890"'),
             "field npi, field example: '1234567890' does not pass its own rule",
         ),
-        (('check = "npi"', 'check = "crc"'), "field npi, field check: unknown check 'crc' (known: npi)"),
+        (
+            ('format = "npi"', 'format = "crc"'),
+            "field npi, field format: unknown format 'crc' (known: code, npi, text, tin)",
+        ),
         (("pattern = '^[0-9]{10}$'", "pattern = '^[0-9'"), "field npi, field pattern: not a valid regular expression"),
         (('label = "NPI"\n', ""), "field npi, field label: required"),
         (('version = "t1"', 'version = "t1"\ncolour = "blue"'), "the file: Object contains unknown field `colour`"),

@@ -6,6 +6,7 @@ from datetime import timedelta
 import aiosmtplib
 import pytest
 
+from portal.mail.outbox import Claimed
 from portal.mail.worker import (
     MAX_RETRY_SECONDS,
     SMTPConfig,
@@ -63,12 +64,15 @@ def test_smtp_url_refuses_other_schemes():
 
 
 def test_build_message_has_the_row_headers_and_plain_body():
-    row = {
-        "to_address": "pat@example.org",
-        "subject": "Your code",
-        "message_id": "<abc@iacs.portal>",
-        "body": "Code: 123456\n",
-    }
+    row = Claimed(
+        id=1,
+        kind="verification_code",
+        to_address="pat@example.org",
+        subject="Your code",
+        body="Code: 123456\n",
+        message_id="<abc@iacs.portal>",
+        attempts=0,
+    )
     message = build_message(Settings(mail_from="IACS <no-reply@iacs.test>"), row)
     assert message["From"] == "IACS <no-reply@iacs.test>"
     assert message["To"] == "pat@example.org"
