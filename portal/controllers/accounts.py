@@ -19,7 +19,7 @@ from portal.accounts.passwords import MIN_LENGTH
 from portal.accounts.questions import QUESTIONS
 from portal.accounts.recovery import LinkSigner, RecoveryTicket, Tickets
 from portal.auth import SessionCookies, client_ip, session_guard
-from portal.controllers.registration import role_fields_fragment
+from portal.controllers.role_fields import role_fields_fragment
 from portal.crypto import FieldCipher
 from portal.invisible import invisible_errors
 from portal.links import Links

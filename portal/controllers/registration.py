@@ -18,6 +18,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Response, Template
 
 from portal.auth import session_guard
+from portal.controllers.role_fields import role_fields_fragment
 from portal.crypto import FieldCipher
 from portal.drafts import DraftCookies
 from portal.errors import DraftGone, NotYet
@@ -64,16 +65,6 @@ async def _contact_form(request: AnyRequest, application: int) -> ContactForm:
     """The posted contact step, with the fields of every role of the application."""
     rules = await q.role_rules(application)
     return await parse_form(request, ContactForm, extra=[r.key for r in rules.all_fields])
-
-
-async def role_fields_fragment(application_id: int, role: str) -> Template:
-    """Exactly the application-specific fields of one role (swapped in when the role changes)."""
-    rules = await q.role_rules(application_id)
-    return Template(
-        template_name="registration/_role_fields.html",
-        context={"rules": rules.of(role), "form": ContactForm(role=role), "errors": {}, "saved_fields": {}},
-        headers=VARY,
-    )
 
 
 class RegistrationController(Controller):

@@ -145,13 +145,11 @@ class DraftChange(msgspec.Struct, kw_only=True):
     tracking_number: str | UnsetType = UNSET
 
 
-class NewRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """An access request as it is filed."""
+class Filing(msgspec.Struct, frozen=True, kw_only=True):
+    """Who a request is for and what they gave: from a draft, or from an account holder."""
 
-    tracking_number: str
-    draft_token: str
+    draft_token: str  # "" for a holder's request, which has no draft
     application: int
-    role: int
     email: str
     first_name: str
     middle_initial: str
@@ -161,11 +159,18 @@ class NewRequest(msgspec.Struct, frozen=True, kw_only=True):
     questions: list[QuestionHash]
     terms_version: str
     terms_accepted_at: datetime
+    account_user_id: str = ""
+
+
+class NewRequest(Filing, frozen=True, kw_only=True):
+    """An access request as it is filed: the filing, its tracking number, role and dates."""
+
+    tracking_number: str
+    role: int
     levels: int
     submitted_at: datetime
     due_at: datetime
     organization: str
-    account_user_id: str = ""
 
 
 class StatusView(msgspec.Struct, frozen=True):

@@ -29,6 +29,7 @@ from portal.models.rows import (
     ContactData,
     Draft,
     DraftChange,
+    Filing,
     NewRequest,
     PersonalData,
     QuestionHash,
@@ -461,12 +462,11 @@ async def _submit(token: str, *, cipher: FieldCipher, links: Links) -> Outcome |
         if existing:
             return Pending(existing)
         p = draft.personal
+        application = Application(draft.application, draft.application_code, draft.application_name, draft.requires_ssn)
         tracking = await _file_request(
-            Person(
+            Filing(
                 draft_token=token,
-                application=Application(
-                    draft.application, draft.application_code, draft.application_name, draft.requires_ssn
-                ),
+                application=draft.application,
                 email=draft.email,
                 first_name=p.first_name,
                 middle_initial=p.middle_initial,
@@ -477,6 +477,7 @@ async def _submit(token: str, *, cipher: FieldCipher, links: Links) -> Outcome |
                 terms_version=draft.terms_version,
                 terms_accepted_at=draft.terms_accepted_at,
             ),
+            application,
             role=role,
             at=at,
             links=links,
@@ -521,9 +522,9 @@ async def _submit_for_holder(
         if existing:
             return Pending(existing)
         tracking = await _file_request(
-            Person(
+            Filing(
                 draft_token="",  # none: a holder's request has no draft
-                application=application,
+                application=application.id,
                 email=holder.email,
                 first_name=holder.first_name,
                 middle_initial="",
@@ -535,6 +536,7 @@ async def _submit_for_holder(
                 terms_accepted_at=at,
                 account_user_id=holder.user_id,
             ),
+            application,
             role=role,
             at=at,
             links=links,
@@ -545,58 +547,32 @@ async def _submit_for_holder(
     return Filed(tracking)
 
 
-class Person(msgspec.Struct, frozen=True, kw_only=True):
-    """Who a request is for and what they gave: from a draft, or from an account holder."""
-
-    draft_token: str
-    application: Application
-    email: str
-    first_name: str
-    middle_initial: str
-    last_name: str
-    personal: RequestPersonal
-    contact: ContactData
-    questions: list[QuestionHash]
-    terms_version: str
-    terms_accepted_at: datetime
-    account_user_id: str = ""
-
-
-async def _file_request(person: Person, *, role: RoleOption, at: datetime, links: Links) -> str:
+async def _file_request(
+    filing: Filing, application: Application, *, role: RoleOption, at: datetime, links: Links
+) -> str:
     """Inside the caller's transaction: the access request with an unguessable tracking number
     and its due date, the tracking-number email, and the level-1 approvers' notice."""
     tracking = new_tracking_number()
     due = at + timedelta(days=role.review_days)
     await q.insert_request(
         NewRequest(
+            **msgspec.structs.asdict(filing) | {"draft_token": filing.draft_token or f"holder:{tracking}"},
             tracking_number=tracking,
-            draft_token=person.draft_token or f"holder:{tracking}",
-            application=person.application.id,
             role=role.id,
-            email=person.email,
-            first_name=person.first_name,
-            middle_initial=person.middle_initial,
-            last_name=person.last_name,
-            personal=person.personal,
-            contact=person.contact,
-            questions=person.questions,
-            terms_version=person.terms_version,
-            terms_accepted_at=person.terms_accepted_at,
             levels=role.approval_levels,
             submitted_at=at,
             due_at=due,
-            organization=person.contact.organization[:100],
-            account_user_id=person.account_user_id,
+            organization=filing.contact.organization[:100],
         )
     )
-    if await caps.may_email(person.email, caps.STATUS, at) is None:  # else the page alone shows it
+    if await caps.may_email(filing.email, caps.STATUS, at) is None:  # else the page alone shows it
         await messages.tracking_number(
-            to=person.email,
+            to=filing.email,
             tracking=tracking,
-            application=person.application.name,
+            application=application.name,
             role=role.name,
             due_at=due,
             status_url=links.status,
         )
-    await notify_new_request(person.application, tracking, due, person.email, links)
+    await notify_new_request(application, tracking, due, filing.email, links)
     return tracking

@@ -18,8 +18,9 @@ import msgspec
 import pytest
 from aiosmtpd.controller import Controller
 
+from portal.clock import now as utcnow
 from portal.mail.catcher import CatchingHandler
-from portal.mail.outbox import OutboxError, enqueue, utcnow
+from portal.mail.outbox import OutboxError, enqueue
 from portal.mail.worker import deliver_due, run_worker
 from portal.models.db import transaction
 from portal.models.tables import OutboxMessage

@@ -160,3 +160,13 @@ def test_the_checker_sees_a_wrong_way_import(tmp_path):
     bad.write_text("from portal.registration.steps import STEPS\n", encoding="utf-8")
     assert "portal.registration.steps" in imports_of(bad)
     assert RANKS[layer("portal.registration.steps")] > RANKS[layer("portal.models.registration")]
+
+
+def test_no_controller_imports_another():
+    """Controllers share pieces through modules that are not controllers (errors, role_fields)."""
+    shared = {"portal.controllers", "portal.controllers.errors", "portal.controllers.role_fields"}
+    controllers = {n for n in portal_modules() if n.startswith("portal.controllers.") and n not in shared}
+    wrong = [
+        f"{source} imports {target}" for source in controllers for target in graph()[source] if target in controllers
+    ]
+    assert wrong == []
