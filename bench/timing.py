@@ -120,10 +120,10 @@ async def make_accounts(count: int, *, seed: int = SEED) -> list[Holder]:
     as people choose them), emails ``timingNNNNNN@example.gov``. The Piccolo engine must be
     bound. The hashes are made once and shared: a check costs the same whichever hash it is."""
     from portal.accounts import service
+    from portal.accounts.questions import QUESTIONS
     from portal.hashing import hash_secret, normalise_answer
     from portal.models import accounts as q
     from portal.models.db import transaction
-    from portal.accounts.questions import QUESTIONS
     from portal.models.rows import QuestionHash
 
     rng = random.Random(seed)
