@@ -52,8 +52,9 @@ class PersonalData(msgspec.Struct, frozen=True, kw_only=True):
     ssn: str = ""
 
 
-class RequestPersonal(msgspec.Struct, frozen=True, kw_only=True):
-    """What a request keeps of step 1 besides the name: date of birth, encrypted SSN."""
+class RequestPersonal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What a request keeps of step 1 besides the name: date of birth, encrypted SSN (a holder's
+    request keeps nothing: stored as {})."""
 
     date_of_birth: str = ""
     ssn: str = ""

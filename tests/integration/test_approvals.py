@@ -475,6 +475,13 @@ async def test_a_holders_request_only_adds_the_grant_with_one_email(client, app)
         form = {**CONTACT, **ROLE_FIELDS, "role": "issuer-submitter"}
         r = await h.post(url(h, "accounts:request-submit", code="HIOS"), data={**form, **await csrf(h)})
         tracking = tracking_number(page(r))
+    stored = await (
+        AccessRequest.select(AccessRequest.personal, AccessRequest.questions)
+        .where(AccessRequest.tracking_number == tracking)
+        .output(load_json=True)
+        .first()
+    )
+    assert stored == {"personal": {}, "questions": []}  # a holder gives no personal information again
     await approver_client(client, (("HIOS", 1),))
     await client.post(url(client, "approvals:approve", tracking=tracking), data=await csrf(client), headers=HX)
     assert await Account.count().where(Account.email == holder["email"]) == 1
