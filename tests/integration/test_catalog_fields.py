@@ -42,7 +42,7 @@ async def catalog_with_a_new_field(database, tmp_path):
 
 
 def soup(text: str) -> BeautifulSoup:
-    return BeautifulSoup(text, "html5lib")
+    return BeautifulSoup(text, "html.parser")
 
 
 async def test_a_field_added_to_the_catalog_is_asked_checked_kept_and_shown(
