@@ -26,6 +26,7 @@ from portal.accounts.service import IDLE_TIMEOUT
 from portal.assets import AssetManifest
 from portal.auth import DEPENDENCIES, SessionCookies
 from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
+from portal.controllers.registration import Wizard
 from portal.crypto import FieldCipher
 from portal.drafts import DraftCookies
 from portal.edge import head_as_get, parse_networks, resolve_client
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Portal:
             "cipher": _value(cipher),
             "drafts": _value(drafts),
             "sessions": _value(sessions),
+            "wizard": _value(Wizard(drafts, cipher, settings)),
             "links": Provide(lambda: links[0], use_cache=True, sync_to_thread=False),
         },
         # The first is innermost: the CSRF check runs inside the rate limit.

@@ -7,6 +7,7 @@ step out of reach (``NotYet``) are answered in portal/controllers/errors.py."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -36,13 +37,23 @@ from portal.web import VARY, AnyRequest, parse_form, redirect, render, wants_fra
 AnyResponse = Template | Redirect | Response[Any]
 
 
-async def _draft_or_none(request: AnyRequest, drafts: NamedDependency[DraftCookies]) -> tuple[str, Draft] | None:
+@dataclass(frozen=True)
+class Wizard:
+    """What the step handlers share, made once for the app: the draft cookie, the field cipher
+    and the settings."""
+
+    drafts: DraftCookies
+    cipher: FieldCipher
+    settings: Settings
+
+
+async def _draft_or_none(request: AnyRequest, drafts: DraftCookies) -> tuple[str, Draft] | None:
     token = drafts.token(request)
     draft = await q.get_draft(token) if token else None
     return (token, draft) if token and draft else None
 
 
-async def _draft_at(request: AnyRequest, drafts: NamedDependency[DraftCookies], *slugs: Slug) -> tuple[str, Draft]:
+async def _draft_at(request: AnyRequest, drafts: DraftCookies, *slugs: Slug) -> tuple[str, Draft]:
     """The token and draft this browser names when it may be at one of ``slugs``. DraftGone
     when it names none; NotYet (to its first unfinished step) when it may not be there."""
     found = await _draft_or_none(request, drafts)
@@ -78,7 +89,7 @@ class RegistrationController(Controller):
     async def start(
         self,
         request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
+        wizard: NamedDependency[Wizard],
         term: Annotated[str, QueryParameter(name="q")] = "",
         expired: FromQuery[str] = "",
     ) -> Template:
@@ -91,7 +102,7 @@ class RegistrationController(Controller):
                 for a in apps
                 if needle in a.name.casefold() or needle in a.code.casefold() or needle in a.description.casefold()
             ]
-        found = None if wants_fragment(request) else await _draft_or_none(request, drafts)
+        found = None if wants_fragment(request) else await _draft_or_none(request, wizard.drafts)
         draft = found[1] if found else None
         context = {
             "applications": apps,
@@ -113,87 +124,62 @@ class RegistrationController(Controller):
         return render(request, "registration/terms.html", {"app": app, "version": service.TERMS_VERSION})
 
     @post("/{code:str}/terms", name="registration:accept", status_code=200, opt={"throttle": True})
-    async def accept(
-        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], code: FromPath[str]
-    ) -> AnyResponse:
+    async def accept(self, request: AnyRequest, wizard: NamedDependency[Wizard], code: FromPath[str]) -> AnyResponse:
         app = await q.application_by_code(code)
         if app is None:
             raise NotFoundException()
         token = await q.create_draft(app.id, service.TERMS_VERSION)
         response = redirect(request, request.app.route_reverse("registration:personal"))
-        response.set_cookie(drafts.issue(token))
+        response.set_cookie(wizard.drafts.issue(token))
         return response
 
     # ---- The steps ----------------------------------------------------------------------------
 
     @get("/personal", name="registration:personal")
-    async def personal(
-        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], cipher: NamedDependency[FieldCipher]
-    ) -> Template:
-        return await self._show(request, drafts, cipher, Slug.PERSONAL)
+    async def personal(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> Template:
+        return await self._show(request, wizard, Slug.PERSONAL)
 
     @post("/personal", name="registration:personal-save", status_code=200)
-    async def personal_save(
-        self,
-        request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
-        settings: NamedDependency[Settings],
-    ) -> AnyResponse:
+    async def personal_save(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> AnyResponse:
         form = await parse_form(request, PersonalForm)
-        return await self._save(request, drafts, cipher, settings, Slug.PERSONAL, form)
+        return await self._save(request, wizard, Slug.PERSONAL, form)
 
     @get("/verify", name="registration:verify")
-    async def verify(
-        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], cipher: NamedDependency[FieldCipher]
-    ) -> Template:
-        return await self._show(request, drafts, cipher, Slug.VERIFY)
+    async def verify(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> Template:
+        return await self._show(request, wizard, Slug.VERIFY)
 
     @post("/verify", name="registration:verify-check", status_code=200, opt={"throttle": True})
-    async def verify_check(
-        self,
-        request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
-        settings: NamedDependency[Settings],
-    ) -> AnyResponse:
+    async def verify_check(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> AnyResponse:
         form = await parse_form(request, VerifyForm)
-        return await self._save(request, drafts, cipher, settings, Slug.VERIFY, form)
+        return await self._save(request, wizard, Slug.VERIFY, form)
 
     @post("/verify/resend", name="registration:resend", status_code=200, opt={"throttle": True})
-    async def resend(
-        self,
-        request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
-        settings: NamedDependency[Settings],
-    ) -> Template:
-        token, _ = await _draft_at(request, drafts, Slug.VERIFY)
-        outcome = await service.resend_code(token, settings=settings)
-        return await self._after_write(request, cipher, token, Slug.VERIFY, outcome)
+    async def resend(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> Template:
+        token, _ = await _draft_at(request, wizard.drafts, Slug.VERIFY)
+        outcome = await service.resend_code(token, settings=wizard.settings)
+        return await self._after_write(request, wizard, token, Slug.VERIFY, outcome)
 
     @get("/contact", name="registration:contact")
     async def contact(
         self,
         request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
+        wizard: NamedDependency[Wizard],
         role: FromQuery[str] = "",
     ) -> Template:
-        token, draft = await _draft_at(request, drafts, Slug.CONTACT)
+        token, draft = await _draft_at(request, wizard.drafts, Slug.CONTACT)
         form = None
         if role:  # without JavaScript: the chosen role's fields, the saved details kept
-            saved = await service.step_view(draft, Slug.CONTACT, cipher)
+            saved = await service.step_view(draft, Slug.CONTACT, wizard.cipher)
             if isinstance(saved.form, ContactForm):
                 form = msgspec.structs.replace(saved.form, role=role[:40])
-        return self._render(request, await service.step_view(draft, Slug.CONTACT, cipher, form=form))
+        return self._render(request, await service.step_view(draft, Slug.CONTACT, wizard.cipher, form=form))
 
     @get("/contact/fields", name="registration:contact-fields")
     async def contact_fields(
-        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], role: FromQuery[str] = ""
+        self, request: AnyRequest, wizard: NamedDependency[Wizard], role: FromQuery[str] = ""
     ) -> AnyResponse:
         """The application-specific fields of one role (htmx swaps them in when the role changes)."""
-        found = await _draft_or_none(request, drafts)
+        found = await _draft_or_none(request, wizard.drafts)
         if found is None:
             raise DraftGone()
         if not wants_fragment(request):
@@ -202,132 +188,110 @@ class RegistrationController(Controller):
         return await role_fields_fragment(found[1].application, role[:40])
 
     @post("/contact", name="registration:contact-save", status_code=200)
-    async def contact_save(
-        self,
-        request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
-        settings: NamedDependency[Settings],
-    ) -> AnyResponse:
-        token, draft = await _draft_at(request, drafts, Slug.CONTACT)
+    async def contact_save(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> AnyResponse:
+        token, draft = await _draft_at(request, wizard.drafts, Slug.CONTACT)
         form = await _contact_form(request, draft.application)
         if form.action == "role":  # without JavaScript: show the chosen role's fields, keep the rest
-            return self._render(request, await service.step_view(draft, Slug.CONTACT, cipher, form=form))
-        return await self._save(request, drafts, cipher, settings, Slug.CONTACT, form)
+            return self._render(request, await service.step_view(draft, Slug.CONTACT, wizard.cipher, form=form))
+        return await self._save(request, wizard, Slug.CONTACT, form)
 
     @get("/questions", name="registration:questions")
-    async def questions(
-        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], cipher: NamedDependency[FieldCipher]
-    ) -> Template:
-        return await self._show(request, drafts, cipher, Slug.QUESTIONS)
+    async def questions(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> Template:
+        return await self._show(request, wizard, Slug.QUESTIONS)
 
     @post("/questions", name="registration:questions-save", status_code=200)
-    async def questions_save(
-        self,
-        request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
-        settings: NamedDependency[Settings],
-    ) -> AnyResponse:
+    async def questions_save(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> AnyResponse:
         form = await parse_form(request, QuestionsForm)
-        return await self._save(request, drafts, cipher, settings, Slug.QUESTIONS, form)
+        return await self._save(request, wizard, Slug.QUESTIONS, form)
 
     @get("/review", name="registration:review")
-    async def review(
-        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], cipher: NamedDependency[FieldCipher]
-    ) -> Template:
-        return await self._show(request, drafts, cipher, Slug.REVIEW)
+    async def review(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> Template:
+        return await self._show(request, wizard, Slug.REVIEW)
 
     @get("/review/{section:str}/edit", name="registration:review-edit")
     async def review_edit(
         self,
         request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
+        wizard: NamedDependency[Wizard],
         section: FromPath[str],
     ) -> AnyResponse:
         """Click-to-edit: the section's form in place (htmx), or the step's own page."""
         slug = _section(section)
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse(BY_SLUG[slug].route) + "?from=review", status_code=303)
-        _, draft = await _draft_at(request, drafts, Slug.REVIEW)
-        return self._section(request, await service.step_view(draft, slug, cipher), slug, editing=True)
+        _, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW)
+        return self._section(request, await service.step_view(draft, slug, wizard.cipher), slug, editing=True)
 
     @get("/review/{section:str}", name="registration:review-section")
     async def review_section(
         self,
         request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
+        wizard: NamedDependency[Wizard],
         section: FromPath[str],
     ) -> AnyResponse:
         """The read-only section (Cancel from the inline form)."""
         slug = _section(section)
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse("registration:review"), status_code=303)
-        _, draft = await _draft_at(request, drafts, Slug.REVIEW)  # a draft not at review has no sections
-        return self._section(request, await service.step_view(draft, Slug.REVIEW, cipher), slug, editing=False)
+        _, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW)  # a draft not at review has no sections
+        return self._section(request, await service.step_view(draft, Slug.REVIEW, wizard.cipher), slug, editing=False)
 
     @post("/review/{section:str}", name="registration:review-save", status_code=200)
     async def review_save(
         self,
         request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
-        settings: NamedDependency[Settings],
+        wizard: NamedDependency[Wizard],
         section: FromPath[str],
     ) -> AnyResponse:
         """Save from the inline form: valid turns the section back to read-only; invalid keeps
         the form with its messages. The email address is never part of it."""
         slug = _section(section)
-        token, draft = await _draft_at(request, drafts, Slug.REVIEW)
+        token, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW)
         form = await self._form(request, slug, draft)
-        outcome = await service.save_step(slug, token, form, settings=settings, cipher=cipher)
+        outcome = await service.save_step(slug, token, form, settings=wizard.settings, cipher=wizard.cipher)
         if not wants_fragment(request):
             if outcome.ok:
                 return Redirect(request.app.route_reverse("registration:review"), status_code=303)
-            return await self._after_write(request, cipher, token, slug, outcome, form=form, from_review=True)
+            return await self._after_write(request, wizard, token, slug, outcome, form=form, from_review=True)
         draft = await self._reread(token)
         if outcome.ok:
-            return self._section(request, await service.step_view(draft, Slug.REVIEW, cipher), slug, editing=False)
-        view = await service.step_view(draft, slug, cipher, form=form, errors=outcome.errors)
+            return self._section(
+                request, await service.step_view(draft, Slug.REVIEW, wizard.cipher), slug, editing=False
+            )
+        view = await service.step_view(draft, slug, wizard.cipher, form=form, errors=outcome.errors)
         return self._section(request, view, slug, editing=True)
 
     @post("/submit", name="registration:submit", status_code=200)
     async def submit(
         self,
         request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
-        settings: NamedDependency[Settings],
+        wizard: NamedDependency[Wizard],
         links: NamedDependency[Links],
     ) -> Template:
-        token, draft = await _draft_at(request, drafts, Slug.REVIEW, Slug.DONE)  # DONE: a replayed submit
-        result = await service.submit(token, settings=settings, cipher=cipher, links=links)
+        token, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW, Slug.DONE)  # DONE: a replayed submit
+        result = await service.submit(token, settings=wizard.settings, cipher=wizard.cipher, links=links)
         if isinstance(result, Pending):
             context = {"tracking_number": result.tracking_number, "draft": draft}
             return render(request, "registration/already_pending.html", context)
         if isinstance(result, Outcome):
-            return await self._after_write(request, cipher, token, Slug.REVIEW, result)
-        return await self._after_write(request, cipher, token, Slug.DONE, Outcome(), push=True)
+            return await self._after_write(request, wizard, token, Slug.REVIEW, result)
+        return await self._after_write(request, wizard, token, Slug.DONE, Outcome(), push=True)
 
     @get("/done", name="registration:done")
-    async def done(
-        self, request: AnyRequest, drafts: NamedDependency[DraftCookies], cipher: NamedDependency[FieldCipher]
-    ) -> Template:
-        return await self._show(request, drafts, cipher, Slug.DONE)
+    async def done(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> Template:
+        return await self._show(request, wizard, Slug.DONE)
 
     @post("/done", name="registration:finish", status_code=200)
-    async def finish(self, request: AnyRequest, drafts: NamedDependency[DraftCookies]) -> AnyResponse:
+    async def finish(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> AnyResponse:
         """OK: the draft ends (its data now lives only in the request) and the cookie goes."""
-        found = await _draft_or_none(request, drafts)
+        found = await _draft_or_none(request, wizard.drafts)
         if found is not None:
             token, draft = found
             if not draft.tracking_number:  # not submitted yet: OK must not throw the draft away
                 return redirect(request, request.app.route_reverse(first_unfinished(draft).route))
             await q.delete_draft(token)
         response = redirect(request, request.app.route_reverse("home:getting-ready"))
-        response.set_cookie(drafts.clear())
+        response.set_cookie(wizard.drafts.clear())
         return response
 
     # ---- Shared machinery ---------------------------------------------------------------------
@@ -345,38 +309,35 @@ class RegistrationController(Controller):
     async def _save(
         self,
         request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
-        settings: NamedDependency[Settings],
+        wizard: Wizard,
         slug: Slug,
         form: StepForm,
     ) -> AnyResponse:
-        token, _ = await _draft_at(request, drafts, slug)
-        outcome = await service.save_step(slug, token, form, settings=settings, cipher=cipher)
+        token, _ = await _draft_at(request, wizard.drafts, slug)
+        outcome = await service.save_step(slug, token, form, settings=wizard.settings, cipher=wizard.cipher)
         from_review = request.query_params.get("from") == "review"
         if not outcome.ok:
-            return await self._after_write(request, cipher, token, slug, outcome, form=form, from_review=from_review)
+            return await self._after_write(request, wizard, token, slug, outcome, form=form, from_review=from_review)
         draft = await self._reread(token)
         nxt = after_save(draft, from_review=from_review)
         response: AnyResponse
         if wants_fragment(request):
-            view = await service.step_view(draft, nxt.slug, cipher)
+            view = await service.step_view(draft, nxt.slug, wizard.cipher)
             view.notice = outcome.notice
             response = self._render(request, view, push=True)
         else:
             response = Redirect(request.app.route_reverse(nxt.route), status_code=303)
-        response.set_cookie(drafts.issue(token))  # idle clock starts again
+        response.set_cookie(wizard.drafts.issue(token))  # idle clock starts again
         return response
 
     async def _show(
         self,
         request: AnyRequest,
-        drafts: NamedDependency[DraftCookies],
-        cipher: NamedDependency[FieldCipher],
+        wizard: Wizard,
         slug: Slug,
     ) -> Template:
-        _, draft = await _draft_at(request, drafts, slug)
-        return self._render(request, await service.step_view(draft, slug, cipher))
+        _, draft = await _draft_at(request, wizard.drafts, slug)
+        return self._render(request, await service.step_view(draft, slug, wizard.cipher))
 
     async def _reread(self, token: str) -> Draft:
         draft = await q.get_draft(token)
@@ -387,7 +348,7 @@ class RegistrationController(Controller):
     async def _after_write(
         self,
         request: AnyRequest,
-        cipher: NamedDependency[FieldCipher],
+        wizard: Wizard,
         token: str,
         slug: Slug,
         outcome: Outcome,
@@ -399,7 +360,7 @@ class RegistrationController(Controller):
         """Step ``slug`` again once this request has written to the draft (read afresh; the
         cookie was checked when the request began)."""
         draft = await self._reread(token)
-        view = await service.step_view(draft, slug, cipher, form=form, errors=outcome.errors)
+        view = await service.step_view(draft, slug, wizard.cipher, form=form, errors=outcome.errors)
         view.notice = outcome.notice
         view.from_review = from_review
         return self._render(request, view, push=push)
