@@ -22,9 +22,11 @@ from litestar.template import TemplateConfig
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 from piccolo.engine.postgres import PostgresEngine
 
+from portal import timefmt
 from portal.accounts.service import IDLE_TIMEOUT
 from portal.assets import AssetManifest
 from portal.auth import DEPENDENCIES, SessionCookies
+from portal.clock import now
 from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
 from portal.controllers.registration import Wizard
 from portal.crypto import FieldCipher
@@ -134,6 +136,10 @@ def create_app(settings: Settings | None = None) -> Portal:
         env.globals["production"] = settings.production
         env.globals["session_idle_seconds"] = int(IDLE_TIMEOUT.total_seconds())
         env.filters["seconds_until"] = seconds_until
+        env.filters["day"] = timefmt.day
+        env.filters["clock"] = timefmt.clock
+        env.filters["day_and_clock"] = timefmt.day_and_clock
+        env.filters["deadline"] = lambda moment: timefmt.deadline(moment, now())
 
     app = Portal(
         route_handlers=ROUTE_HANDLERS,

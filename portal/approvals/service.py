@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from portal import timefmt
 from portal.accounts import service as accounts
 from portal.accounts.questions import QUESTIONS
 from portal.crypto import FieldCipher, mask
@@ -40,7 +41,7 @@ class Decision:
 def _decided_text(row: QueueRow | None) -> str:
     if row is None:
         return "This request no longer exists."
-    when = row.decided_at.strftime("%d %b %Y %H:%M UTC") if row.decided_at else ""
+    when = timefmt.day_and_clock(row.decided_at) if row.decided_at else ""
     if row.status is RequestStatus.APPROVED:
         return f"Already approved by {row.decided_by} on {when}."
     if row.status is RequestStatus.REJECTED:

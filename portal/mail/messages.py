@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from portal import timefmt
+from portal.clock import now
 from portal.mail.outbox import enqueue
-
-
-def _when(at: datetime) -> str:
-    return at.strftime("%H:%M UTC on %d %B %Y")
 
 
 async def verification_code(*, to: str, code: str, expires_at: datetime, application: str) -> None:
@@ -20,7 +18,8 @@ async def verification_code(*, to: str, code: str, expires_at: datetime, applica
             "You are registering for an IACS User ID"
             f" ({application}).\n\n"
             f"Your verification code is: {code}\n\n"
-            f"Enter it on the Email Verification page before {_when(expires_at)} (30 minutes).\n"
+            "Enter it on the Email Verification page before"
+            f" {timefmt.clock(expires_at)} on {timefmt.day(expires_at)} ({timefmt.time_left(expires_at, now())}).\n"
             "If you asked for a new code, only the newest one works.\n\n"
             "If you did not start an IACS registration, ignore this email: nothing happens"
             " without the code.\n"
@@ -40,7 +39,7 @@ async def tracking_number(
             f"Registration tracking number: {tracking}\n"
             f"Application: {application}\n"
             f"Role: {role}\n"
-            f"Review target date: {due_at.strftime('%d %B %Y')}\n\n"
+            f"Review target date: {timefmt.day(due_at)}\n\n"
             f"Check the status of your request at {status_url} with the tracking number and"
             " this email address.\n\n"
             "Once your request is approved you will receive your IACS User ID and an initial"
@@ -84,7 +83,7 @@ async def approval_needed(*, to: str, tracking: str, application: str, level: in
         subject=f"IACS request {tracking} waits for your approval",
         body=(
             f"A request for {application} has reached your approval queue at level {level}.\n\n"
-            f"Tracking number: {tracking}\nReview target date: {due_at.strftime('%d %B %Y')}\n\n"
+            f"Tracking number: {tracking}\nReview target date: {timefmt.day(due_at)}\n\n"
             f"Decide it here: {url}\n"
         ),
     )

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 import msgspec
 
+from portal import timefmt
 from portal.accounts.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
 from portal.approvals.service import notify_new_request
 from portal.catalog import FieldRule
@@ -87,11 +88,10 @@ class Pending:
     tracking_number: str
 
 
-def _when(moment: datetime, now: datetime | None = None) -> str:
-    """A time to try again: "14:05 UTC", with its day when that is not today."""
-    if now is not None and moment.date() != now.date():
-        return moment.strftime("%H:%M UTC on %-d %B")
-    return moment.strftime("%H:%M UTC")
+def _when(moment: datetime, at: datetime | None = None) -> str:
+    """A time to try again, in Eastern time and how long from now: "2:05pm ET (in 1 minute)",
+    with its day when that is not today."""
+    return timefmt.deadline(moment, at or now())
 
 
 def _capped(until: datetime, at: datetime) -> str:

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from portal import timefmt
 from portal.accounts.passwords import problem
 from portal.clock import now
 from portal.hashing import verify_secret
@@ -258,7 +259,7 @@ async def test_approve_inline_swaps_the_row_and_reject_needs_a_reason(client, sm
     r = await client.post(
         url(client, "status:check"), data={"tracking_number": second, "email": row["email"], **await csrf(client)}
     )
-    assert re.fullmatch(r"Rejected on \d\d \w+ \d{4}\. Reason: Not our facility", definitions(page(r))["Status"])
+    assert re.fullmatch(r"Rejected on \d{1,2} \w+ \d{4}\. Reason: Not our facility", definitions(page(r))["Status"])
 
 
 async def test_without_javascript_decisions_reload_the_same_view(client):
@@ -434,7 +435,7 @@ async def test_twenty_concurrent_approvals_by_two_approvers_make_one_account(con
     assert notices.count(f"{tracking}: Approved. The account has been provisioned.") == 1
     row = await request(tracking)
     assert row["decided_by"] in {a["user_id"] for a in approvers}
-    when = row["decided_at"].strftime("%d %b %Y %H:%M UTC")
+    when = timefmt.day_and_clock(row["decided_at"])
     assert notices.count(f"{tracking}: Already approved by {row['decided_by']} on {when}.") == 19
     accounts = await Account.select().where(Account.email == row["email"])
     assert len(accounts) == 1

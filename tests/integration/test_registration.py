@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from portal import timefmt
 from portal.hashing import normalise_answer, verify_secret
 from portal.models.tables import AccessRequest, OutboxMessage, RegistrationDraft
 from tests.htmlcheck import (
@@ -176,8 +177,8 @@ async def test_code_is_emailed_stored_hashed_and_valid_30_minutes(client, smtp):
     sent = (await OutboxMessage.select().where(OutboxMessage.to_address == a.email).first())["created_at"]
     assert timedelta(minutes=29) < draft["code_expires_at"] - sent <= timedelta(minutes=30, seconds=5)
     r = await client.get(url(client, "registration:verify"))
-    expiry = draft["code_expires_at"].strftime("%H:%M")
-    assert text(page(r), ".expiry > strong") == f"{expiry} UTC"  # the clock time, without JavaScript
+    # The clock time in Eastern time (a test at both sides of daylight saving: tests/unit/test_timefmt.py).
+    assert text(page(r), ".expiry > strong") == timefmt.clock(draft["code_expires_at"])  # without JavaScript
     left = int(attr(page(r), ".expiry .countdown", "data-expires-in"))  # for the live countdown
     assert 29 * 60 <= left <= 30 * 60
 
@@ -264,7 +265,9 @@ async def test_one_address_gets_at_most_five_codes_an_hour_across_drafts_and_bro
         r = await a.personal()
         assert r.status_code == 200 and h1(page(r)).startswith("Step 1 of 6")
         message = field_error(page(r), "email")
-        assert message.startswith(CAPPED) and re.search(r"again at \d\d:\d\d UTC", message)
+        assert message.startswith(CAPPED) and re.search(
+            r"again at \d{1,2}:\d\d[ap]m ET( on \d{1,2} \w+ \d{4})? \(in \d+ (minute|hour|day)s?\)\.$", message
+        )
         assert "account" not in message
         assert (await latest_draft())["email"] is None  # nothing half-saved
     assert await _codes_to(email) == 5
@@ -543,7 +546,7 @@ async def test_status_shows_state_and_review_date_and_hides_wrong_pairs(client, 
     r = await a.post(check, {"tracking_number": tracking.lower().replace("-", " "), "email": a.email.upper()})
     result = definitions(page(r), "#status dl")
     assert result["Status"] == "Pending approval at level 1 of 1"
-    assert result["Review target date"] == row["due_at"].strftime("%d %B %Y")
+    assert result["Review target date"] == timefmt.day(row["due_at"])  # "1 December 2026", Eastern
     wrong_pair = await a.post(check, {"tracking_number": tracking, "email": "other@example.gov"})
     unknown = await a.post(check, {"tracking_number": "IACS-2222-3333-4444", "email": a.email})
 

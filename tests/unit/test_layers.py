@@ -107,6 +107,7 @@ def test_the_layer_map_knows_every_package():
         "invisible",
         "links",
         "text",
+        "timefmt",
         "settings",
         "signing",
     }
