@@ -239,10 +239,11 @@ def validate_personal(
                 f"{label[5:].capitalize()} must contain only letters, spaces, hyphens, apostrophes and periods"
             )
         values[field] = v
-    mi = clean(form.middle_initial).rstrip(".")
+    # Checked as it is kept, in capitals: one letter whose capital is two ("ﬁ" is "FI") is not an initial.
+    mi = clean(form.middle_initial).rstrip(".").upper()
     if mi and (len(mi) != 1 or not unicodedata.category(mi).startswith("L")):
         errors["middle_initial"] = "Middle initial must be a single letter"
-    values["middle_initial"] = mi.upper()
+    values["middle_initial"] = mi
 
     dob_raw = clean(form.date_of_birth)
     dob = parse_date(dob_raw) if len(dob_raw) <= 10 else None

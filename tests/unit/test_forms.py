@@ -188,7 +188,7 @@ def test_a_middle_initial_is_one_letter_kept_in_capitals(typed, initial):
     assert values.middle_initial == initial
 
 
-@pytest.mark.parametrize("typed", ["QR", "Quinn", "1", "-", "'", "Q.R."])
+@pytest.mark.parametrize("typed", ["QR", "Quinn", "1", "-", "'", "Q.R.", "\ufb01", "\u00df"])  # ﬁ and ß: two capitals
 def test_a_middle_initial_of_anything_else_is_refused(typed):
     assert personal(middle_initial=typed)[1] == {"middle_initial": "Middle initial must be a single letter"}
 
