@@ -147,7 +147,6 @@ def create_app(settings: Settings | None = None) -> Portal:
         dependencies={
             **DEPENDENCIES,
             "cipher": _value(cipher),
-            "drafts": _value(drafts),
             "sessions": _value(sessions),
             "wizard": _value(Wizard(drafts, cipher, settings)),
             "links": Provide(lambda: links[0], use_cache=True, sync_to_thread=False),

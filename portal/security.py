@@ -73,7 +73,7 @@ def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awai
     return before_send
 
 
-def throttled(request: Request[Any, Any, Any]) -> bool:
+async def throttled(request: Request[Any, Any, Any]) -> bool:  # async: a plain function would run in a thread
     """Whether the rate limit counts this request: a route that says so with ``opt={"throttle":
     True}`` (those that guess or spend something: logging in, verification codes and resends,
     recovery, status look-ups, and accepting the terms, which makes a draft)."""
@@ -86,15 +86,12 @@ def rate_limit(settings: Settings) -> RateLimitConfig:
     minute to the throttled routes, then 429 with Retry-After. The counts live where
     ``rate_limit_stores`` says."""
 
-    async def check(request: Request[Any, Any, Any]) -> bool:  # async: a plain function would run in a thread
-        return throttled(request)
-
     def client(request: Request[Any, Any, Any]) -> str:
         return request.client.host if request.client else "unknown"
 
     return RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
-        check_throttle_handler=check,
+        check_throttle_handler=throttled,
         identifier_for_request=client,
         set_rate_limit_headers=False,
     )

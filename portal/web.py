@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -89,17 +88,20 @@ async def read_form(request: AnyRequest) -> FormMultiDict:
         raise ClientException("the form could not be read") from None
 
 
-async def parse_form(request: AnyRequest, form_type: type[T], *, extra: Iterable[str] = ()) -> T:
+async def parse_form(request: AnyRequest, form_type: type[T], *, rest_as_fields: bool = False) -> T:
     """A posted form as ``form_type`` (a msgspec Struct of ``str`` fields, all defaulted).
     Unknown fields (the CSRF token) are ignored; a repeated field keeps its first value; a
     missing one keeps its default; a file is ignored. So a crafted body is a validation
-    message, never a 400. The fields named in ``extra`` (a catalog's, say) go into the form's
-    ``fields`` dict."""
+    message, never a 400. With ``rest_as_fields`` the other posted text fields go into the
+    form's ``fields`` dict (a catalog's role fields: the form's checks read only the role's)."""
     raw = await read_form(request)
+    own = form_type.__struct_fields__
     # Kept as typed: the form's checks refuse invisible characters with a message.
-    values: dict[str, Any] = {
-        name: value for name in form_type.__struct_fields__ if isinstance(value := raw.get(name), str)
-    }
-    if extra:
-        values["fields"] = {name: value for name in extra if isinstance(value := raw.get(name), str)}
+    values: dict[str, Any] = {name: value for name in own if isinstance(value := raw.get(name), str)}
+    if rest_as_fields:
+        values["fields"] = {
+            name: value
+            for name in raw
+            if name not in own and not name.startswith("_") and isinstance(value := raw.get(name), str)
+        }
     return msgspec.convert(values, form_type)

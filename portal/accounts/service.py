@@ -122,7 +122,7 @@ async def current_session(token: str | None) -> SignedIn | None:
     if session is None:
         return None
     at = now()
-    if session.last_seen_at <= at - IDLE_TIMEOUT or session.created_at <= at - ABSOLUTE_TIMEOUT:
+    if session.expires_at <= at:  # idle for IDLE_TIMEOUT, or ABSOLUTE_TIMEOUT since sign-in: the earlier
         await q.delete_session(hashed)
         return None
     if session.last_seen_at <= at - timedelta(seconds=30):

@@ -232,14 +232,6 @@ async def remind(at: datetime, links: Links) -> int:
 # ---- What an approver sees ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RowView:
-    """One request as the table shows it, and whether this approver may decide it now."""
-
-    row: QueueRow
-    may_decide: bool
-
-
 async def row_view(decider: Decider, tracking: str, *, expanded: bool) -> tuple[QueueRow | RequestDetail, bool]:
     """A request this approver may decide, or has seen decided in their applications, and
     whether they may decide it. Both queries whatever the answer, and NotAllowed for a request

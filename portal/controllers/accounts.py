@@ -324,13 +324,13 @@ def _questions_page(
     return render(request, "accounts/recover_questions.html", context)
 
 
-def _link_hash(settings: NamedDependency[Settings], token: str, purpose: LinkPurpose) -> str:
+def _link_hash(settings: Settings, token: str, purpose: LinkPurpose) -> str:
     """The stored hash of a recovery link's id ("" when the token is not a recent link of ours:
     no stored link has that hash, so it is spent)."""
     return LinkSigner(settings.secret_key, purpose).link_hash(token) or ""
 
 
-async def _link_usable(settings: NamedDependency[Settings], token: str, purpose: LinkPurpose) -> bool:
+async def _link_usable(settings: Settings, token: str, purpose: LinkPurpose) -> bool:
     link_hash = _link_hash(settings, token, purpose)
     return bool(link_hash) and await q.reset_is_usable(link_hash, purpose)
 
@@ -375,8 +375,7 @@ class RequestAnotherController(Controller):
         code: FromPath[str],
     ) -> Template:
         app = await _application(code)
-        rules = await reg_q.role_rules(app.id)
-        form = await parse_form(request, ContactForm, extra=[r.key for r in rules.all_fields])
+        form = await parse_form(request, ContactForm, rest_as_fields=True)
         if form.action == "role":
             return await self._render(request, session, app, form, {})
         result = await reg_service.submit_for_holder(

@@ -17,7 +17,7 @@ from portal.accounts.passwords import MIN_LENGTH
 from portal.auth import LoginRequired, PasswordChangeRequired
 from portal.errors import DraftGone, LinkSpent, NotAllowed, NotYet
 from portal.models.rows import LinkPurpose
-from portal.web import AnyRequest, redirect
+from portal.web import AnyRequest, redirect, render
 
 log = logging.getLogger("portal.errors")
 
@@ -86,14 +86,9 @@ def _not_allowed(request: AnyRequest, exc: NotAllowed) -> Template:
 def _link_spent(request: AnyRequest, exc: LinkSpent) -> Template:
     """An expired or used recovery link: its own page, saying so, with a way to ask again."""
     if exc.purpose == LinkPurpose.USER_ID:
-        context: dict[str, Any] = {"token": "", "usable": False, "user_id": None}
-        return Template(template_name="accounts/user_id_link.html", context=_page(request, context))
+        return render(request, "accounts/user_id_link.html", {"token": "", "usable": False, "user_id": None})
     context = {"token": "", "usable": False, "errors": {}, "min_length": MIN_LENGTH}
-    return Template(template_name="accounts/reset.html", context=_page(request, context))
-
-
-def _page(request: AnyRequest, context: dict[str, Any]) -> dict[str, Any]:
-    return context | {"swapped": False, "signed_in": request.state.get("signed_in")}
+    return render(request, "accounts/reset.html", context)
 
 
 EXCEPTION_HANDLERS: dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]] = {

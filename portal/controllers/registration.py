@@ -72,12 +72,6 @@ def _section(section: str) -> Slug:
     raise NotFoundException()
 
 
-async def _contact_form(request: AnyRequest, application: int) -> ContactForm:
-    """The posted contact step, with the fields of every role of the application."""
-    rules = await q.role_rules(application)
-    return await parse_form(request, ContactForm, extra=[r.key for r in rules.all_fields])
-
-
 class RegistrationController(Controller):
     path = "/register"
     include_in_schema = False
@@ -166,13 +160,9 @@ class RegistrationController(Controller):
         wizard: NamedDependency[Wizard],
         role: FromQuery[str] = "",
     ) -> Template:
-        token, draft = await _draft_at(request, wizard.drafts, Slug.CONTACT)
-        form = None
-        if role:  # without JavaScript: the chosen role's fields, the saved details kept
-            saved = await service.step_view(draft, Slug.CONTACT, wizard.cipher)
-            if isinstance(saved.form, ContactForm):
-                form = msgspec.structs.replace(saved.form, role=role[:40])
-        return self._render(request, await service.step_view(draft, Slug.CONTACT, wizard.cipher, form=form))
+        _, draft = await _draft_at(request, wizard.drafts, Slug.CONTACT)
+        # ?role= (without JavaScript): the chosen role's fields, the saved details kept.
+        return self._render(request, await service.step_view(draft, Slug.CONTACT, wizard.cipher, role=role[:40]))
 
     @get("/contact/fields", name="registration:contact-fields")
     async def contact_fields(
@@ -190,7 +180,7 @@ class RegistrationController(Controller):
     @post("/contact", name="registration:contact-save", status_code=200)
     async def contact_save(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> AnyResponse:
         token, draft = await _draft_at(request, wizard.drafts, Slug.CONTACT)
-        form = await _contact_form(request, draft.application)
+        form = await parse_form(request, ContactForm, rest_as_fields=True)
         if form.action == "role":  # without JavaScript: show the chosen role's fields, keep the rest
             return self._render(request, await service.step_view(draft, Slug.CONTACT, wizard.cipher, form=form))
         return await self._save(request, wizard, Slug.CONTACT, form)
@@ -246,8 +236,8 @@ class RegistrationController(Controller):
         """Save from the inline form: valid turns the section back to read-only; invalid keeps
         the form with its messages. The email address is never part of it."""
         slug = _section(section)
-        token, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW)
-        form = await self._form(request, slug, draft)
+        token, _ = await _draft_at(request, wizard.drafts, Slug.REVIEW)
+        form = await self._form(request, slug)
         outcome = await service.save_step(slug, token, form, settings=wizard.settings, cipher=wizard.cipher)
         if not wants_fragment(request):
             if outcome.ok:
@@ -296,9 +286,9 @@ class RegistrationController(Controller):
 
     # ---- Shared machinery ---------------------------------------------------------------------
 
-    async def _form(self, request: AnyRequest, slug: Slug, draft: Draft) -> StepForm:
+    async def _form(self, request: AnyRequest, slug: Slug) -> StepForm:
         if slug is Slug.CONTACT:
-            return await _contact_form(request, draft.application)
+            return await parse_form(request, ContactForm, rest_as_fields=True)
         kinds: dict[Slug, type[PersonalForm] | type[VerifyForm] | type[QuestionsForm]] = {
             Slug.PERSONAL: PersonalForm,
             Slug.VERIFY: VerifyForm,
@@ -315,11 +305,10 @@ class RegistrationController(Controller):
     ) -> AnyResponse:
         token, _ = await _draft_at(request, wizard.drafts, slug)
         outcome = await service.save_step(slug, token, form, settings=wizard.settings, cipher=wizard.cipher)
-        from_review = request.query_params.get("from") == "review"
-        if not outcome.ok:
-            return await self._after_write(request, wizard, token, slug, outcome, form=form, from_review=from_review)
+        if not outcome.ok:  # the page again, with ?from=review kept by _render
+            return await self._after_write(request, wizard, token, slug, outcome, form=form)
         draft = await self._reread(token)
-        nxt = after_save(draft, from_review=from_review)
+        nxt = after_save(draft, from_review=request.query_params.get("from") == "review")
         response: AnyResponse
         if wants_fragment(request):
             view = await service.step_view(draft, nxt.slug, wizard.cipher)
@@ -372,17 +361,16 @@ class RegistrationController(Controller):
         return render(
             request,
             "registration/step.html",
-            msgspec.structs.asdict(view) | {"fields_url": request.app.route_reverse("registration:contact-fields")},
+            _context(request, view),
             fragment="registration/_step.html",
             push_url=url if push else None,
         )
 
     def _section(self, request: AnyRequest, view: StepView, section: Slug, *, editing: bool) -> Template:
-        fields_url = request.app.route_reverse("registration:contact-fields")
-        context = msgspec.structs.asdict(view) | {
-            "section": section,
-            "editing": editing,
-            "swapped": True,
-            "fields_url": fields_url,
-        }
+        context = _context(request, view) | {"section": section, "editing": editing, "swapped": True}
         return Template(template_name="registration/_review_section.html", context=context, headers=VARY)
+
+
+def _context(request: AnyRequest, view: StepView) -> dict[str, Any]:
+    """What a step's templates read: the view, and where the role select fetches its fields."""
+    return msgspec.structs.asdict(view) | {"fields_url": request.app.route_reverse("registration:contact-fields")}

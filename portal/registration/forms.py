@@ -92,10 +92,6 @@ class StatusForm(msgspec.Struct):
     email: str = ""
 
 
-# The contact step's own fields (besides these, a ContactForm has the action and the role's fields).
-CONTACT_FIELDS = ("organization", "address1", "address2", "city", "state", "zip", "phone", "phone_ext", "role")
-
-
 class PersonalValues(msgspec.Struct, frozen=True, kw_only=True):
     """Step 1, checked: trimmed, normalised (the SSN as ###-##-####, the email lower case)."""
 

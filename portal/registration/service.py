@@ -314,18 +314,8 @@ def contact_form_from(
 
 
 def _details_form(c: ContactData, role: str, fields: dict[str, str]) -> ContactForm:
-    return ContactForm(
-        organization=c.organization,
-        address1=c.address1,
-        address2=c.address2,
-        city=c.city,
-        state=c.state,
-        zip=c.zip,
-        phone=c.phone,
-        phone_ext=c.phone_ext,
-        role=role,
-        fields=fields,
-    )
+    """Saved contact details as the form's values (the stored and the posted shape share names)."""
+    return ContactForm(**(msgspec.structs.asdict(c) | {"role": role, "fields": fields}))
 
 
 class Summary(msgspec.Struct, frozen=True):
@@ -379,10 +369,17 @@ class StepView(msgspec.Struct, kw_only=True):
 
 
 async def step_view(
-    draft: Draft, slug: Slug, cipher: FieldCipher, *, form: StepForm | None = None, errors: Errors | None = None
+    draft: Draft,
+    slug: Slug,
+    cipher: FieldCipher,
+    *,
+    form: StepForm | None = None,
+    errors: Errors | None = None,
+    role: str = "",
 ) -> StepView:
     """Step ``slug`` of ``draft``: its saved values as the form (unless ``form`` is the one just
-    submitted), and for Contact Information and Review Details the role's fields."""
+    submitted; ``role`` shows the saved contact details with another role chosen), and for
+    Contact Information and Review Details the role's fields."""
     step = BY_SLUG[slug]
     rules = await q.role_rules(draft.application) if slug in {Slug.CONTACT, Slug.REVIEW} else RoleRules([], {})
     if form is None:
@@ -390,7 +387,7 @@ async def step_view(
             form = personal_form_from(draft, cipher)
         elif slug is Slug.CONTACT:
             sensitive = {r.key for r in rules.all_fields if r.sensitive}
-            form = contact_form_from(draft.contact, draft.role_code or "", cipher, sensitive)
+            form = contact_form_from(draft.contact, role or draft.role_code or "", cipher, sensitive)
         elif slug is Slug.QUESTIONS:
             form = QuestionsForm()
     role = form.role if isinstance(form, ContactForm) else ""
