@@ -4,7 +4,7 @@ matters, how long is left ("in 29 minutes"). Every page and email shows times th
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 ZONE = ZoneInfo("America/New_York")
@@ -15,9 +15,17 @@ def local(moment: datetime) -> datetime:
     return moment.astimezone(ZONE)
 
 
-def day(moment: datetime) -> str:
-    """ "1 December 2026" (the day in Eastern time)."""
-    at = local(moment)
+def day(moment: datetime | date | str) -> str:
+    """ "1 December 2026": a moment's day in Eastern time, or a calendar date as it is (a date
+    of birth), given as a ``date`` or as stored, in ISO form ("2026-12-01"). A string that is
+    not an ISO date is shown as it is."""
+    if isinstance(moment, str):
+        try:
+            at = date.fromisoformat(moment)
+        except ValueError:
+            return moment
+    else:
+        at = local(moment) if isinstance(moment, datetime) else moment
     return f"{at.day} {at:%B %Y}"
 
 

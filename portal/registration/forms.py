@@ -19,6 +19,8 @@ from portal.invisible import has_invisible, invisible_errors
 from portal.models.rows import ContactData
 from portal.text import MAX_NAME, clean, normalise_email
 
+# A field name and its message. A key starting with "_" marks one more input in error that the
+# error summary does not list (a date's other parts in error: its message is on the first one).
 Errors = dict[str, str]
 
 # How each field is named in a message about the field as a whole (invisible characters).
@@ -26,7 +28,7 @@ LABELS = {
     "first_name": "First name",
     "middle_initial": "Middle initial",
     "last_name": "Last name",
-    "date_of_birth": "Date of birth",
+    "dob": "Date of birth",
     "ssn": "Social Security Number",
     "email": "Email address",
     "email_confirm": "The confirmed email address",
@@ -50,7 +52,9 @@ class PersonalForm(msgspec.Struct):
     first_name: str = ""
     middle_initial: str = ""
     last_name: str = ""
-    date_of_birth: str = ""
+    dob_day: str = ""
+    dob_month: str = ""
+    dob_year: str = ""
     ssn: str = ""
     email: str = ""
     email_confirm: str = ""
@@ -172,6 +176,7 @@ STATES = {
 _SSN = re.compile(r"^([0-9]{3})-?([0-9]{2})-?([0-9]{4})$")
 _ZIP = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")
 _CODE = re.compile(r"^[0-9]{6}$")
+_DOB = ("dob_day", "dob_month", "dob_year")  # checked as one date input
 
 
 def _name_ok(value: str) -> bool:
@@ -205,21 +210,88 @@ def validate_ssn(value: str) -> str | None:
     return f"{area}-{group}-{serial}"
 
 
-def parse_date(value: str) -> date | None:
-    value = value.strip()
-    for pattern, order in (
-        (r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$", "ymd"),
-        (r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$", "mdy"),
-    ):
-        m = re.match(pattern, value)
-        if m:
-            a, b, c = (int(x) for x in m.groups())
-            y, mo, d = (a, b, c) if order == "ymd" else (c, a, b)
-            try:
-                return date(y, mo, d)
-            except ValueError:
-                return None
+DATE_PARTS = ("day", "month", "year")
+MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+_PART_MAX = 20  # a part longer than this is not looked at further: it is not a real date
+_DAY_OR_MONTH = r"0*[0-9]{1,2}"  # leading zeros are harmless ("07", "007")
+
+
+class DateProblem(msgspec.Struct, frozen=True):
+    """Why a date input's value is refused: the message, and its inputs in error in order
+    (the error summary links to the first)."""
+
+    message: str
+    parts: tuple[str, ...]
+
+
+def _month(value: str) -> int | None:
+    """A month as 1 to 12, from its number or its English name ("March", "mar", "Sept.")."""
+    if re.fullmatch(_DAY_OR_MONTH, value):
+        return int(value)
+    name = value.rstrip(".").lower()
+    if len(name) >= 3:
+        for number, month in enumerate(MONTHS, start=1):
+            if month.startswith(name):
+                return number
     return None
+
+
+def parse_date_parts(day: str, month: str, year: str, label: str) -> date | DateProblem:
+    """A GOV.UK date input's three parts as a date, or what is wrong with them, in GOV.UK's
+    words (https://design-system.service.gov.uk/components/date-input/). ``label`` names the
+    date in the messages ("Date of birth"). The month may be a number or a name."""
+    raw = dict(zip(DATE_PARTS, (day, month, year), strict=True))
+    if hidden := tuple(part for part, value in raw.items() if has_invisible(value)):
+        return DateProblem(f"{label} must not contain invisible or control characters: type it again", hidden)
+    typed = {part: clean(value)[:_PART_MAX] for part, value in raw.items()}
+    missing = tuple(part for part, value in typed.items() if not value)
+    if len(missing) == len(DATE_PARTS):
+        return DateProblem(f"Enter your {label[0].lower()}{label[1:]}", DATE_PARTS)
+    if missing:
+        return DateProblem(f"{label} must include a {' and '.join(missing)}", missing)
+    d = int(typed["day"]) if re.fullmatch(_DAY_OR_MONTH, typed["day"]) else None
+    m = _month(typed["month"])
+    y = int(typed["year"]) if re.fullmatch(r"[0-9]+", typed["year"]) else None
+    checks = (d is not None and 1 <= d <= 31, m is not None and 1 <= m <= 12, y is not None and y > 0)
+    wrong = tuple(part for part, ok in zip(DATE_PARTS, checks, strict=True) if not ok)
+    if wrong or d is None or m is None or y is None:
+        return DateProblem(f"{label} must be a real date", wrong)
+    if len(typed["year"]) != 4:
+        return DateProblem("Year must include 4 numbers", ("year",))
+    try:
+        return date(y, m, d)
+    except ValueError:  # a day the month does not have (30 February)
+        return DateProblem(f"{label} must be a real date", ("day",))
+
+
+def date_errors(name: str, problem: DateProblem) -> Errors:
+    """A date input's problem as errors: the message on its first input in error, the others
+    marked (``_`` keys, which the error summary does not list)."""
+    first, *others = problem.parts
+    return {f"{name}_{first}": problem.message, **{f"_{name}_{part}": problem.message for part in others}}
+
+
+def date_parts(iso: str) -> tuple[str, str, str]:
+    """A stored ISO date (YYYY-MM-DD) as a date input's day, month and year, without leading
+    zeros; anything else stays blank."""
+    try:
+        d = date.fromisoformat(iso)
+    except ValueError:
+        return "", "", ""
+    return str(d.day), str(d.month), str(d.year)
 
 
 def validate_personal(
@@ -241,17 +313,15 @@ def validate_personal(
         errors["middle_initial"] = "Middle initial must be a single letter"
     values["middle_initial"] = mi
 
-    dob_raw = clean(form.date_of_birth)
-    dob = parse_date(dob_raw) if len(dob_raw) <= 10 else None
-    if not dob_raw:
-        errors["date_of_birth"] = "Enter your date of birth"
-    elif dob is None:
-        errors["date_of_birth"] = "Enter your date of birth as a real date, for example 1980-03-27"
-    elif dob > today:
-        errors["date_of_birth"] = "Date of birth must be in the past"
-    elif not 16 <= today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day)) <= 120:
-        errors["date_of_birth"] = "Date of birth must be between 16 and 120 years ago"
-    values["date_of_birth"] = dob.isoformat() if dob else dob_raw[:10]
+    dob = parse_date_parts(form.dob_day, form.dob_month, form.dob_year, LABELS["dob"])
+    if isinstance(dob, date):
+        if dob > today:
+            dob = DateProblem(f"{LABELS['dob']} must be in the past", DATE_PARTS)
+        elif not 16 <= today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day)) <= 120:
+            dob = DateProblem(f"{LABELS['dob']} must be between 16 and 120 years ago", DATE_PARTS)
+    if isinstance(dob, DateProblem):
+        errors.update(date_errors("dob", dob))
+    values["date_of_birth"] = dob.isoformat() if isinstance(dob, date) else ""
 
     if requires_ssn:
         ssn_raw = clean(form.ssn)
@@ -267,7 +337,8 @@ def validate_personal(
         submitted = clean(form.email)
         if submitted and normalise_email(submitted) != locked_email:
             errors["email"] = "Your email address is verified and cannot be changed"
-        return PersonalValues(**values), {**errors, **invisible_errors(form, LABELS, skip=("email", "email_confirm"))}
+        invisible = invisible_errors(form, LABELS, skip=("email", "email_confirm", *_DOB))
+        return PersonalValues(**values), {**errors, **invisible}
 
     email = normalise_email(form.email) if len(form.email) <= 254 else None
     if not clean(form.email):
@@ -281,7 +352,7 @@ def validate_personal(
         elif confirm != email:
             errors["email_confirm"] = "The email addresses do not match"
     values["email"] = email or clean(form.email)[:254]
-    return PersonalValues(**values), {**errors, **invisible_errors(form, LABELS)}
+    return PersonalValues(**values), {**errors, **invisible_errors(form, LABELS, skip=_DOB)}
 
 
 def validate_code(form: VerifyForm) -> tuple[str, Errors]:

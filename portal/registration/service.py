@@ -47,6 +47,7 @@ from portal.registration.forms import (
     PersonalForm,
     QuestionsForm,
     VerifyForm,
+    date_parts,
     validate_code,
     validate_contact,
     validate_personal,
@@ -293,11 +294,14 @@ def personal_form_from(draft: Draft, cipher: FieldCipher, *, reveal: bool = Fals
     """The saved step 1 as a form. The SSN is never sent back to the browser (``reveal`` is
     for re-validating on the server); a blank SSN on save keeps the saved one."""
     p = draft.personal or PersonalData()
+    day, month, year = date_parts(p.date_of_birth)
     return PersonalForm(
         first_name=p.first_name,
         middle_initial=p.middle_initial,
         last_name=p.last_name,
-        date_of_birth=p.date_of_birth,
+        dob_day=day,
+        dob_month=month,
+        dob_year=year,
         ssn=cipher.decrypt(p.ssn, "ssn") if reveal and p.ssn else "",
         email=draft.email or "",
         email_confirm=draft.email or "",

@@ -12,7 +12,9 @@ PERSONAL = {
     "first_name": "Ana",
     "middle_initial": "M",
     "last_name": "García-López",
-    "date_of_birth": "1980-03-27",
+    "dob_day": "27",
+    "dob_month": "3",
+    "dob_year": "1980",
     "ssn": "123-45-6789",
 }
 CONTACT = {

@@ -16,11 +16,14 @@ from portal.models.rows import ContactData
 from portal.registration.forms import (
     ContactForm,
     ContactValues,
+    DateProblem,
     PersonalForm,
     PersonalValues,
     QuestionsForm,
     VerifyForm,
-    parse_date,
+    date_errors,
+    date_parts,
+    parse_date_parts,
     validate_code,
     validate_contact,
     validate_personal,
@@ -79,7 +82,9 @@ GOOD_PERSONAL = {
     "first_name": "Ann",
     "middle_initial": "",
     "last_name": "Lee",
-    "date_of_birth": "1980-03-27",
+    "dob_day": "27",
+    "dob_month": "3",
+    "dob_year": "1980",
     "ssn": "123-45-6789",
     "email": "ann@example.com",
     "email_confirm": "ann@example.com",
@@ -119,7 +124,6 @@ def test_good_personal_details_without_an_ssn():
     [
         ("first_name", "Enter your first name"),
         ("last_name", "Enter your last name"),
-        ("date_of_birth", "Enter your date of birth"),
         ("ssn", "Enter your Social Security Number"),
         ("email", "Enter your work email address"),  # and nothing about the confirmation yet
         ("email_confirm", "Enter your work email address again"),
@@ -193,78 +197,131 @@ def test_a_middle_initial_of_anything_else_is_refused(typed):
     assert personal(middle_initial=typed)[1] == {"middle_initial": "Middle initial must be a single letter"}
 
 
+# -- step 1: the date of birth, a GOV.UK date input --------------------------------------------
+
+
+def born(typed: str, **kw) -> tuple[PersonalValues, dict[str, str]]:
+    """Step 1 with the date of birth typed as "day month year" (a blank part as "_")."""
+    day, month, year = (part.replace("_", "") for part in typed.split(" "))
+    return personal(dob_day=day, dob_month=month, dob_year=year, **kw)
+
+
 @pytest.mark.parametrize(
     ("typed", "parsed"),
     [
-        ("1980-03-27", "1980-03-27"),
-        ("1980-3-7", "1980-03-07"),
-        ("03/27/1980", "1980-03-27"),  # the US order: month, day, year
-        ("3/7/1980", "1980-03-07"),
-        (" 1980-03-27 ", "1980-03-27"),
-        ("2000-02-29", "2000-02-29"),  # a leap day
-        ("2010-12-01", "2010-12-01"),  # 16 today
-        ("1906-12-01", "1906-12-01"),  # 120 today
-        ("2010-11-30", "2010-11-30"),  # 16 yesterday
-        ("1905-12-02", "1905-12-02"),  # 121 tomorrow: 120 today
+        ("27 3 1980", "1980-03-27"),
+        ("27 03 1980", "1980-03-27"),  # leading zeros
+        ("07 3 1980", "1980-03-07"),
+        ("007 003 1980", "1980-03-07"),
+        ("7 March 1980", "1980-03-07"),  # the month by name, as GOV.UK advises
+        ("7 march 1980", "1980-03-07"),
+        ("7 MAR 1980", "1980-03-07"),
+        ("7 Mar. 1980", "1980-03-07"),
+        ("7 sept 1980", "1980-09-07"),
+        ("7 Sep 1980", "1980-09-07"),
+        ("1 may 1980", "1980-05-01"),
+        ("29 2 2000", "2000-02-29"),  # a leap day
+        ("1 12 2010", "2010-12-01"),  # 16 today
+        ("1 12 1906", "1906-12-01"),  # 120 today
+        ("30 11 2010", "2010-11-30"),  # 16 yesterday
+        ("2 12 1905", "1905-12-02"),  # 121 tomorrow: 120 today
     ],
 )
-def test_a_date_of_birth_in_iso_or_us_order(typed, parsed):
-    values, errors = personal(date_of_birth=typed)
+def test_a_date_of_birth_from_day_month_and_year(typed, parsed):
+    values, errors = born(typed)
     assert errors == {}
     assert values.date_of_birth == parsed
 
 
-NOT_A_DATE = "Enter your date of birth as a real date, for example 1980-03-27"
-NOT_PAST = "Date of birth must be in the past"
-NOT_AN_AGE = "Date of birth must be between 16 and 120 years ago"
+def test_the_parts_of_a_date_are_trimmed():
+    values, errors = personal(dob_day=" 27 ", dob_month="\t3", dob_year="1980\n")
+    assert (values.date_of_birth, errors) == ("1980-03-27", {})
+
+
+ENTER = "Enter your date of birth"
+REAL = "Date of birth must be a real date"
+YEAR4 = "Year must include 4 numbers"
+PAST = "Date of birth must be in the past"
+AGE = "Date of birth must be between 16 and 120 years ago"
 
 
 @pytest.mark.parametrize(
-    ("typed", "message"),
+    ("typed", "message", "in_error"),
     [
-        ("27/03/1980", NOT_A_DATE),  # day first: there is no month 27
-        ("1980-02-30", NOT_A_DATE),
-        ("2001-02-29", NOT_A_DATE),  # not a leap year
-        ("1980-13-01", NOT_A_DATE),
-        ("1980-00-10", NOT_A_DATE),
-        ("1980/03/27", NOT_A_DATE),
-        ("19800327", NOT_A_DATE),
-        ("27 March 1980", NOT_A_DATE),
-        ("03/27/80", NOT_A_DATE),
-        ("1980-03-27T00:00", NOT_A_DATE),
-        ("\uff11\uff19\uff18\uff10-03-27", NOT_A_DATE),  # full-width digits
-        ("2026-12-02", NOT_PAST),  # tomorrow
-        ("2030-01-01", NOT_PAST),
-        ("2026-12-01", NOT_AN_AGE),  # born today
-        ("2011-01-01", NOT_AN_AGE),  # 15
-        ("1905-12-01", NOT_AN_AGE),  # 121
-        ("0001-01-01", NOT_AN_AGE),
-        ("2010-12-02", NOT_AN_AGE),  # 16 tomorrow: 15 today
-        ("1905-11-30", NOT_AN_AGE),  # 121 yesterday
+        ("_ _ _", ENTER, ("day", "month", "year")),
+        ("_ 3 1980", "Date of birth must include a day", ("day",)),
+        ("27 _ 1980", "Date of birth must include a month", ("month",)),
+        ("27 3 _", "Date of birth must include a year", ("year",)),
+        ("_ _ 1980", "Date of birth must include a day and month", ("day", "month")),
+        ("_ 3 _", "Date of birth must include a day and year", ("day", "year")),
+        ("27 _ _", "Date of birth must include a month and year", ("month", "year")),
+        ("32 3 1980", REAL, ("day",)),
+        ("0 3 1980", REAL, ("day",)),
+        ("x 3 1980", REAL, ("day",)),
+        ("2.5 3 1980", REAL, ("day",)),
+        ("-1 3 1980", REAL, ("day",)),
+        ("100 3 1980", REAL, ("day",)),
+        ("27 13 1980", REAL, ("month",)),
+        ("27 0 1980", REAL, ("month",)),
+        ("27 ma 1980", REAL, ("month",)),  # too short to be a month's name
+        ("27 Marchy 1980", REAL, ("month",)),
+        ("27 3 19x0", REAL, ("year",)),
+        ("27 3 0000", REAL, ("year",)),
+        ("40 13 1980", REAL, ("day", "month")),
+        ("30 2 1980", REAL, ("day",)),  # February has no 30th
+        ("29 2 2001", REAL, ("day",)),  # not a leap year
+        ("31 4 1980", REAL, ("day",)),
+        ("\uff12\uff17 3 1980", REAL, ("day",)),  # full-width digits
+        ("27 3 80", YEAR4, ("year",)),
+        ("27 3 980", YEAR4, ("year",)),
+        ("27 3 19800", YEAR4, ("year",)),
+        ("2 12 2026", PAST, ("day", "month", "year")),  # tomorrow
+        ("1 1 2030", PAST, ("day", "month", "year")),
+        ("1 12 2026", AGE, ("day", "month", "year")),  # born today
+        ("1 1 2011", AGE, ("day", "month", "year")),  # 15
+        ("1 12 1905", AGE, ("day", "month", "year")),  # 121
+        ("1 1 0001", AGE, ("day", "month", "year")),
+        ("2 12 2010", AGE, ("day", "month", "year")),  # 16 tomorrow: 15 today
+        ("30 11 1905", AGE, ("day", "month", "year")),  # 121 yesterday
     ],
 )
-def test_an_impossible_or_out_of_range_date_of_birth_is_refused_with_a_reason(typed, message):
-    assert personal(date_of_birth=typed)[1] == {"date_of_birth": message}
-
-
-def test_a_refused_date_of_birth_is_shown_again_as_typed():
-    assert personal(date_of_birth="27/03/1980")[0].date_of_birth == "27/03/1980"
-    assert personal(date_of_birth="1980-03-27T00:00")[0].date_of_birth == "1980-03-27"  # at most 10 characters
+def test_a_refused_date_of_birth_gets_the_gov_uk_message_on_its_first_part_in_error(typed, message, in_error):
+    first, *others = in_error
+    assert born(typed)[1] == {f"dob_{first}": message, **{f"_dob_{part}": message for part in others}}
 
 
 @pytest.mark.parametrize(
-    ("typed", "date"),
-    [
-        ("1980-03-27", (1980, 3, 27)),
-        ("03/27/1980", (1980, 3, 27)),
-        ("1980-02-30", None),
-        ("", None),
-        ("tomorrow", None),
-    ],
+    ("part", "typed"), [("dob_day", "9" * 10_000), ("dob_month", "<b>3</b>"), ("dob_year", "<script>")]
 )
-def test_parse_date(typed, date):
-    parsed = parse_date(typed)
-    assert (parsed and (parsed.year, parsed.month, parsed.day)) == date
+def test_a_date_part_too_long_or_of_markup_is_not_a_real_date(part, typed):
+    assert personal(**{part: typed})[1] == {part: REAL}
+
+
+@pytest.mark.parametrize("ch", INVISIBLE.values(), ids=INVISIBLE.keys())
+def test_invisible_characters_in_a_date_part_are_one_message_for_the_date(ch):
+    assert personal(dob_month=with_char("3", ch))[1] == {"dob_month": invisible("Date of birth")}
+    assert personal(dob_day=with_char("27", ch), dob_year=with_char("1980", ch))[1] == {
+        "dob_day": invisible("Date of birth"),
+        "_dob_year": invisible("Date of birth"),
+    }
+
+
+def test_parse_date_parts_names_the_date_in_its_messages():
+    assert parse_date_parts("", "", "", "Start date") == DateProblem("Enter your start date", ("day", "month", "year"))
+    assert parse_date_parts("1", "", "2026", "Start date") == DateProblem("Start date must include a month", ("month",))
+    assert parse_date_parts("1", "Dec", "2026", "Start date") == datetime(2026, 12, 1).date()
+
+
+def test_date_errors_put_the_message_on_the_first_part_and_mark_the_others():
+    assert date_errors("dob", DateProblem("m", ("month", "year"))) == {"dob_month": "m", "_dob_year": "m"}
+
+
+@pytest.mark.parametrize(
+    ("stored", "parts"),
+    [("1980-03-07", ("7", "3", "1980")), ("2000-12-31", ("31", "12", "2000")), ("", ("", "", "")), ("x", ("", "", ""))],
+)
+def test_a_stored_date_of_birth_fills_the_date_input_without_leading_zeros(stored, parts):
+    assert date_parts(stored) == parts
 
 
 @pytest.mark.parametrize(
@@ -392,7 +449,6 @@ PERSONAL_LABELS = [
     ("first_name", "First name"),
     ("middle_initial", "Middle initial"),
     ("last_name", "Last name"),
-    ("date_of_birth", "Date of birth"),
     ("ssn", "Social Security Number"),
     ("email", "Email address"),
     ("email_confirm", "The confirmed email address"),

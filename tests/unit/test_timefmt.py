@@ -3,7 +3,7 @@ change, dates as "1 December 2026", and how long is left."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -32,6 +32,20 @@ def test_the_day_is_the_eastern_day_in_one_format():
     assert timefmt.day(datetime(2026, 12, 1, 4, 59, tzinfo=UTC)) == "30 November 2026"  # still the 30th in ET
     assert timefmt.day(datetime(2026, 12, 1, 5, 0, tzinfo=UTC)) == "1 December 2026"
     assert timefmt.day_and_clock(NOON_UTC) == "1 December 2026, 12:00pm ET"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("1980-03-27", "27 March 1980"),  # a date of birth as stored
+        ("2026-12-01", "1 December 2026"),  # no leading zero
+        (date(1980, 3, 7), "7 March 1980"),  # a calendar date is not moved to another zone
+        ("not a date", "not a date"),  # shown as it is rather than failing the page
+        ("", ""),
+    ],
+)
+def test_a_calendar_date_or_its_iso_form_in_the_one_format(value, shown):
+    assert timefmt.day(value) == shown
 
 
 @pytest.mark.parametrize(
