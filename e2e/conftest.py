@@ -259,6 +259,15 @@ def log_in(page: Page, account: dict) -> None:
     expect(page.get_by_role("heading", level=1)).not_to_have_text("Log in to IACS")
 
 
+def fill_date_of_birth(page: Page, born: str) -> None:
+    """Type an ISO date ("1985-06-15") into step 1's Day, Month and Year boxes ("15", "6", "1985")."""
+    year, month, day = born.split("-")
+    group = page.get_by_role("group", name="Date of birth")
+    group.get_by_label("Day").fill(day.lstrip("0"))
+    group.get_by_label("Month").fill(month.lstrip("0"))
+    group.get_by_label("Year").fill(year)
+
+
 def start_registration(
     page: Page, application: str, email: str, *, first: str = "Lee", last: str = "Okafor", born: str = "1985-06-15"
 ) -> None:
@@ -267,7 +276,7 @@ def start_registration(
     page.get_by_role("button", name="Accept").click()
     page.get_by_label("First name").fill(first)
     page.get_by_label("Last name").fill(last)
-    page.get_by_label("Date of birth").fill(born)
+    fill_date_of_birth(page, born)
     page.get_by_label("Work email address", exact=True).fill(email)
     page.get_by_label("Confirm work email address").fill(email)
     page.get_by_role("button", name="Next").click()

@@ -61,7 +61,7 @@ def test_registration_journey(page: Page, javascript: bool, inbox):
     assert_accessible(page)
     kb.fill(page.get_by_label("First name"), "Ana")
     kb.fill(page.get_by_label("Last name"), "García-López")
-    kb.fill(page.get_by_label("Date of birth"), "1980-03-27") if not javascript else _type_date(page, kb)
+    _type_date(page, kb)
     kb.fill(page.get_by_label("Social Security Number (SSN)"), "123-45-6789")
     kb.fill(page.get_by_label("Work email address", exact=True), email)
     kb.fill(page.get_by_label("Confirm work email address"), email)
@@ -178,11 +178,12 @@ def test_registration_journey(page: Page, javascript: bool, inbox):
 
 
 def _type_date(page: Page, kb: Keyboard) -> None:
-    """A date input takes its digits from the keyboard in the browser's own order (mm dd yyyy)."""
-    target = page.get_by_label("Date of birth")
-    kb.tab_to(target)
-    page.keyboard.type("03271980")
-    expect(target).to_have_value("1980-03-27")
+    """The date of birth in its Day, Month and Year boxes (the keyboard only with JavaScript on);
+    the month by name, as people may type it."""
+    group = page.get_by_role("group", name="Date of birth")
+    kb.fill(group.get_by_label("Day"), "27")
+    kb.fill(group.get_by_label("Month"), "March")
+    kb.fill(group.get_by_label("Year"), "1980")
 
 
 def test_back_and_reload_keep_the_values(page: Page, javascript: bool, inbox):

@@ -14,7 +14,17 @@ from dataclasses import dataclass
 
 from litestar import Litestar
 
-PERSONAL = ("first_name", "middle_initial", "last_name", "date_of_birth", "ssn", "email", "email_confirm")
+PERSONAL = (
+    "first_name",
+    "middle_initial",
+    "last_name",
+    "dob_day",
+    "dob_month",
+    "dob_year",
+    "ssn",
+    "email",
+    "email_confirm",
+)
 CONTACT = (
     "organization",
     "address1",

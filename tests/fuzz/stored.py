@@ -25,6 +25,7 @@ from portal.models.tables import AccessRequest, Account, Application, Registrati
 from portal.registration.forms import (
     ContactForm,
     PersonalForm,
+    date_parts,
     normalise_email,
     validate_contact,
     validate_personal,
@@ -137,24 +138,35 @@ class Checker:
         ssn = ""
         if personal.get("ssn"):
             ssn = self._decrypt(table, row_id, personal["ssn"], "ssn") or ""
+        born = str(personal.get("date_of_birth", ""))
+        day, month, year = date_parts(born)  # blank unless stored as an ISO date: then refused
         form = PersonalForm(
             first_name=str(names.get("first_name", "")),
             middle_initial=str(names.get("middle_initial", "")),
             last_name=str(names.get("last_name", "")),
-            date_of_birth=str(personal.get("date_of_birth", "")),
+            dob_day=day,
+            dob_month=month,
+            dob_year=year,
             ssn=ssn,
             email=email,
             email_confirm=email,
         )
         today = datetime.now(UTC).date()
         values, errors = validate_personal(form, requires_ssn=requires_ssn, today=today, locked_email=None)
-        if errors.get("date_of_birth", "").startswith("Date of birth must be between"):
-            errors.pop("date_of_birth")  # accepted on another day, out of range today: not a refusal
+        errors = {field: message for field, message in errors.items() if not field.startswith("_")}
+        dob_refused = any(field.startswith("dob_") for field in errors)  # no ISO date to compare
+        if errors.get("dob_day", "").startswith("Date of birth must be between"):
+            errors.pop("dob_day")  # accepted on another day, out of range today: not a refusal
         for field, message in errors.items():
-            self.add(table, row_id, f"personal {field} {_short(getattr(form, field, ''))} is refused: {message}")
+            typed = born if field.startswith("dob_") else getattr(form, field, "")
+            self.add(table, row_id, f"personal {field} {_short(typed)} is refused: {message}")
         for field in ("first_name", "middle_initial", "last_name", "date_of_birth", "email"):
-            stored = getattr(form, field)
-            if field not in errors and getattr(values, field) != stored:
+            stored = born if field == "date_of_birth" else getattr(form, field)
+            if (
+                field not in errors
+                and not (field == "date_of_birth" and dob_refused)
+                and getattr(values, field) != stored
+            ):
                 shown = _short(getattr(values, field))
                 self.add(table, row_id, f"personal {field} {_short(stored)} would be stored as {shown}")
         if requires_ssn and "ssn" not in errors and values.ssn != ssn:
