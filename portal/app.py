@@ -37,6 +37,7 @@ from portal.links import Links
 from portal.mail.worker import run_worker
 from portal.models.db import bind
 from portal.models.engine import make_engine
+from portal.returns import Returns
 from portal.security import CSRF, csrf, rate_limit, rate_limit_stores, security_headers_hook
 from portal.settings import Settings, get_settings
 from portal.web import links_for, seconds_until
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Portal:
     bind(engine)
     assets = AssetManifest()
     cipher = FieldCipher(settings.data_key)
+    returns = Returns(cipher, secure=settings.production)
     drafts = DraftCookies(settings)
     sessions = SessionCookies(settings)
     links: list[Links] = []  # made from the routes once the app exists
@@ -147,8 +149,9 @@ def create_app(settings: Settings | None = None) -> Portal:
         dependencies={
             **DEPENDENCIES,
             "cipher": _value(cipher),
+            "returns": _value(returns),
             "sessions": _value(sessions),
-            "wizard": _value(Wizard(drafts, cipher, settings)),
+            "wizard": _value(Wizard(drafts, cipher, settings, returns)),
             "links": Provide(lambda: links[0], use_cache=True, sync_to_thread=False),
         },
         # The first is innermost: the CSRF check runs inside the rate limit.

@@ -15,6 +15,8 @@ from litestar.response import Redirect, Template
 
 from portal.clock import now
 from portal.links import Links
+from portal.returns import COOKIE as RETURNED_COOKIE
+from portal.returns import clearing
 
 VARY = {"Vary": "HX-Request"}
 T = TypeVar("T", bound=msgspec.Struct)
@@ -69,7 +71,9 @@ def render(
         )
     context.setdefault("swapped", False)
     context.setdefault("signed_in", request.state.get("signed_in"))
-    return Template(template_name=page, context=context, status_code=status_code, headers=VARY)
+    # A form sent back after a refused POST is shown once: the page that shows it clears it.
+    cookies = [clearing()] if RETURNED_COOKIE in request.cookies else None
+    return Template(template_name=page, context=context, status_code=status_code, headers=VARY, cookies=cookies)
 
 
 def redirect(request: ASGIConnection[Any, Any, Any, Any], url: str) -> Redirect | ClientRedirect:

@@ -59,3 +59,23 @@ def url(client_or_app, name: str, /, query: str | dict | None = None, **path_par
     if query:
         path += "?" + (query if isinstance(query, str) else urlencode(query))
     return path
+
+
+def sent_back(response) -> bool:
+    """A refused plain form: 303 to its own page with the form in the returned-form cookie."""
+    from portal.returns import COOKIE
+
+    return response.status_code == 303 and any(
+        h.startswith(f"{COOKIE}=") and not h.startswith(f"{COOKIE}=;") and not h.startswith(f'{COOKIE}="";')
+        for h in response.headers.get_list("set-cookie")
+    )
+
+
+async def follow_back(client, response):
+    """What a browser shows after a refused plain form: the page it was sent back to (with
+    ``.sent_back`` set to the 303 that sent it); any other answer as it came."""
+    if not sent_back(response):
+        return response
+    page = await client.get(response.headers["location"])
+    page.sent_back = response
+    return page

@@ -31,6 +31,7 @@ from portal.registration import service
 from portal.registration.forms import ContactForm, PersonalForm, QuestionsForm, VerifyForm
 from portal.registration.service import Outcome, Pending, StepForm, StepView
 from portal.registration.steps import BY_SLUG, REVIEW_SECTIONS, Slug, after_save, first_unfinished, may_visit
+from portal.returns import Returns
 from portal.settings import Settings
 from portal.web import VARY, AnyRequest, parse_form, redirect, render, wants_fragment
 
@@ -39,12 +40,13 @@ AnyResponse = Template | Redirect | Response[Any]
 
 @dataclass(frozen=True)
 class Wizard:
-    """What the step handlers share, made once for the app: the draft cookie, the field cipher
-    and the settings."""
+    """What the step handlers share, made once for the app: the draft cookie, the field cipher,
+    the settings, and the cookie that carries a refused plain form back to its page."""
 
     drafts: DraftCookies
     cipher: FieldCipher
     settings: Settings
+    returns: Returns
 
 
 async def _draft_or_none(request: AnyRequest, drafts: DraftCookies) -> tuple[str, Draft] | None:
@@ -62,6 +64,14 @@ async def _draft_at(request: AnyRequest, drafts: DraftCookies, *slugs: Slug) -> 
     if not any(may_visit(found[1], slug) for slug in slugs):
         raise NotYet(first_unfinished(found[1]).route)
     return found
+
+
+FORM_KINDS: dict[Slug, type[PersonalForm] | type[VerifyForm] | type[ContactForm] | type[QuestionsForm]] = {
+    Slug.PERSONAL: PersonalForm,
+    Slug.VERIFY: VerifyForm,
+    Slug.CONTACT: ContactForm,
+    Slug.QUESTIONS: QuestionsForm,
+}
 
 
 def _section(section: str) -> Slug:
@@ -148,10 +158,11 @@ class RegistrationController(Controller):
         return await self._save(request, wizard, Slug.VERIFY, form)
 
     @post("/verify/resend", name="registration:resend", status_code=200, opt={"throttle": True})
-    async def resend(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> Template:
+    async def resend(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> AnyResponse:
         token, _ = await _draft_at(request, wizard.drafts, Slug.VERIFY)
         outcome = await service.resend_code(token, settings=wizard.settings)
-        return await self._after_write(request, wizard, token, Slug.VERIFY, outcome)
+        back = self._back(request, wizard, Slug.VERIFY, outcome)
+        return back or await self._after_write(request, wizard, token, Slug.VERIFY, outcome)
 
     @get("/contact", name="registration:contact")
     async def contact(
@@ -160,9 +171,8 @@ class RegistrationController(Controller):
         wizard: NamedDependency[Wizard],
         role: FromQuery[str] = "",
     ) -> Template:
-        _, draft = await _draft_at(request, wizard.drafts, Slug.CONTACT)
         # ?role= (without JavaScript): the chosen role's fields, the saved details kept.
-        return self._render(request, await service.step_view(draft, Slug.CONTACT, wizard.cipher, role=role[:40]))
+        return await self._show(request, wizard, Slug.CONTACT, role=role[:40])
 
     @get("/contact/fields", name="registration:contact-fields")
     async def contact_fields(
@@ -257,14 +267,17 @@ class RegistrationController(Controller):
         request: AnyRequest,
         wizard: NamedDependency[Wizard],
         links: NamedDependency[Links],
-    ) -> Template:
+    ) -> AnyResponse:
         token, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW, Slug.DONE)  # DONE: a replayed submit
         result = await service.submit(token, settings=wizard.settings, cipher=wizard.cipher, links=links)
         if isinstance(result, Pending):
             context = {"tracking_number": result.tracking_number, "draft": draft}
             return render(request, "registration/already_pending.html", context)
         if isinstance(result, Outcome):
-            return await self._after_write(request, wizard, token, Slug.REVIEW, result)
+            back = self._back(request, wizard, Slug.REVIEW, result)
+            return back or await self._after_write(request, wizard, token, Slug.REVIEW, result)
+        if not wants_fragment(request):  # the acknowledgement at its own address
+            return Redirect(request.app.route_reverse("registration:done"), status_code=303)
         return await self._after_write(request, wizard, token, Slug.DONE, Outcome(), push=True)
 
     @get("/done", name="registration:done")
@@ -287,14 +300,9 @@ class RegistrationController(Controller):
     # ---- Shared machinery ---------------------------------------------------------------------
 
     async def _form(self, request: AnyRequest, slug: Slug) -> StepForm:
-        if slug is Slug.CONTACT:
-            return await parse_form(request, ContactForm, rest_as_fields=True)
-        kinds: dict[Slug, type[PersonalForm] | type[VerifyForm] | type[QuestionsForm]] = {
-            Slug.PERSONAL: PersonalForm,
-            Slug.VERIFY: VerifyForm,
-            Slug.QUESTIONS: QuestionsForm,
-        }
-        return await parse_form(request, kinds[slug])
+        kind = FORM_KINDS[slug]
+        form: StepForm = await parse_form(request, kind, rest_as_fields=kind is ContactForm)
+        return form
 
     async def _save(
         self,
@@ -305,8 +313,9 @@ class RegistrationController(Controller):
     ) -> AnyResponse:
         token, _ = await _draft_at(request, wizard.drafts, slug)
         outcome = await service.save_step(slug, token, form, settings=wizard.settings, cipher=wizard.cipher)
-        if not outcome.ok:  # the page again, with ?from=review kept by _render
-            return await self._after_write(request, wizard, token, slug, outcome, form=form)
+        if not outcome.ok:  # the page again, with ?from=review kept
+            back = self._back(request, wizard, slug, outcome, form=form)
+            return back or await self._after_write(request, wizard, token, slug, outcome, form=form)
         draft = await self._reread(token)
         nxt = after_save(draft, from_review=request.query_params.get("from") == "review")
         response: AnyResponse
@@ -324,9 +333,30 @@ class RegistrationController(Controller):
         request: AnyRequest,
         wizard: Wizard,
         slug: Slug,
+        *,
+        role: str = "",
     ) -> Template:
         _, draft = await _draft_at(request, wizard.drafts, slug)
-        return self._render(request, await service.step_view(draft, slug, wizard.cipher))
+        returned = wizard.returns.take(request)  # a refused plain form, back at its page
+        if returned is None:
+            return self._render(request, await service.step_view(draft, slug, wizard.cipher, role=role))
+        form = wizard.returns.form_as(returned, FORM_KINDS[slug]) if slug in FORM_KINDS else None
+        view = await service.step_view(draft, slug, wizard.cipher, form=form, errors=returned.errors)
+        view.notice = returned.notice
+        return self._render(request, view)
+
+    def _back(
+        self, request: AnyRequest, wizard: Wizard, slug: Slug, outcome: Outcome, *, form: StepForm | None = None
+    ) -> Redirect | None:
+        """Without JavaScript, a step that was refused (or a resend) answers 303 to its own page
+        with the form, messages and notice (post/redirect/get: a refresh never resends).
+        None for htmx, which swaps the step in place, or for a form too big for the cookie."""
+        if wants_fragment(request):
+            return None
+        url = request.app.route_reverse(BY_SLUG[slug].route)
+        if request.query_params.get("from") == "review":
+            url += "?from=review"
+        return wizard.returns.redirect(url, form=form, errors=outcome.errors, notice=outcome.notice)
 
     async def _reread(self, token: str) -> Draft:
         draft = await q.get_draft(token)

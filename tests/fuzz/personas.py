@@ -223,7 +223,8 @@ class Persona:
         await self.call("GET", "/register/review", (200,))
         if not submit:
             return ""
-        r = await self.post_form("/register/submit", {}, (200,))
+        await self.post_form("/register/submit", {}, (303,))
+        r = await self.call("GET", "/register/done", (200,))
         found = re.search(r'<p class="tracking-number">([A-Z0-9-]+)</p>', r.text)
         if not found:
             raise SetupError(f"submit showed no tracking number: {r.text[-800:]}")

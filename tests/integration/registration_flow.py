@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from tests.support import url
+from tests.support import follow_back, url
 
 _counter = itertools.count(1)
 
@@ -63,7 +63,8 @@ class Applicant:
     async def post(self, path: str, data: dict | None = None, **kw):
         if "csrftoken" not in self.client.cookies:
             await self.client.get(url(self.client, "home:getting-ready"))
-        return await self.client.post(path, data={**(data or {}), **self.csrf}, **kw)
+        r = await self.client.post(path, data={**(data or {}), **self.csrf}, **kw)
+        return await follow_back(self.client, r)
 
     async def accept_terms(self):
         await self.client.get(url(self.client, "registration:terms", code=self.app_code))
@@ -86,7 +87,14 @@ class Applicant:
         return await self.post(url(self.client, "registration:questions-save"), {**QUESTIONS, **override})
 
     async def submit(self):
-        return await self.post(url(self.client, "registration:submit"))
+        """Submit, and follow to the acknowledgement as a browser does (``.submitted`` is the
+        303 from the POST)."""
+        r = await self.post(url(self.client, "registration:submit"))
+        if r.status_code == 303 and r.headers["location"] == url(self.client, "registration:done"):
+            done = await self.client.get(r.headers["location"])
+            done.submitted = r
+            return done
+        return r
 
     async def through_questions(self, role: str = "provider-user"):
         for step in (self.accept_terms, self.personal, self.verify):
