@@ -98,6 +98,10 @@ GET_ROUTES = frozenset(
     {
         "home:getting-ready",
         "home:applications",
+        "help:index",
+        "help:contact",
+        "help:accessibility",
+        "help:privacy",
         "registration:start",
         "registration:terms",
         "registration:personal",
