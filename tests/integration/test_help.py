@@ -30,7 +30,7 @@ async def test_each_page_has_its_heading_and_the_footer(client, route, heading):
     assert response.status_code == 200
     doc = page(response)
     assert h1(doc) == heading
-    footer = element(doc, "footer")
+    footer = element(doc, "footer nav[aria-label='Support links']")
     assert [(a.get_text(), a["href"]) for a in footer.select("a")] == [
         (label, url(client, name)) for label, (name, _) in zip(FOOTER, PAGES, strict=True)
     ]
