@@ -28,6 +28,7 @@ from portal.assets import AssetManifest
 from portal.auth import DEPENDENCIES, SessionCookies
 from portal.clock import now
 from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
+from portal.controllers.home import help_link
 from portal.controllers.registration import Wizard
 from portal.crypto import FieldCipher
 from portal.drafts import DraftCookies
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Portal:
         env.lstrip_blocks = True
         env.globals["asset"] = assets.url
         env.globals["production"] = settings.production
+        env.globals["help_link"] = help_link
         env.globals["session_idle_seconds"] = int(IDLE_TIMEOUT.total_seconds())
         env.filters["seconds_until"] = seconds_until
         env.filters["day"] = timefmt.day

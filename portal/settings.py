@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Literal
@@ -16,6 +17,22 @@ MIN_SECRET_LENGTH = 32
 
 class SettingsError(Exception):
     """A setting is missing or unsafe; the message names the variable in one line."""
+
+
+class HelpDesk(msgspec.Struct, frozen=True, kw_only=True):
+    """Who helps applicants, as the Contact and Help pages show it."""
+
+    phone: str
+    email: str
+    hours: str
+
+    @property
+    def phone_uri(self) -> str:
+        """The phone as a ``tel:`` link: its digits before any words (an extension), with a
+        leading + kept."""
+        number = re.split(r"[A-Za-z]", self.phone, maxsplit=1)[0]
+        plus = "+" if number.lstrip().startswith("+") else ""
+        return f"tel:{plus}{re.sub(r'[^0-9]', '', number)}"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,10 +49,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: str = ""  # addresses/networks whose X-Forwarded-For is believed; empty: none
     redis_url: str = ""  # where the workers share rate-limit counts; empty: each worker's memory
     mail_worker_inline: bool = False  # deliver mail from inside the web process (make run)
+    # The help desk people are sent to (Contact, Help): set once here, shown wherever it is needed.
+    # The defaults are placeholders (555-01xx numbers are reserved for fiction): set the real ones.
+    help_desk_phone: str = "1-410-555-0100"
+    help_desk_email: str = "iacs-help@iacs.localhost"
+    help_desk_hours: str = "Monday to Friday, 8am to 8pm ET, except federal holidays"
 
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def help_desk(self) -> HelpDesk:
+        return HelpDesk(phone=self.help_desk_phone, email=self.help_desk_email, hours=self.help_desk_hours)
 
     @property
     def is_sqlite(self) -> bool:
@@ -84,6 +110,9 @@ ENV_VARS: dict[str, str] = {
     "PORTAL_RATE_LIMIT": "rate_limit_per_minute",
     "PORTAL_REDIS_URL": "redis_url",
     "PORTAL_TRUSTED_PROXIES": "trusted_proxies",
+    "PORTAL_HELP_DESK_PHONE": "help_desk_phone",
+    "PORTAL_HELP_DESK_EMAIL": "help_desk_email",
+    "PORTAL_HELP_DESK_HOURS": "help_desk_hours",
 }
 
 

@@ -1,4 +1,8 @@
-"""The Getting Ready page and the list of applications."""
+"""The public information pages: Getting Ready, the list of applications, and help and law
+(Help, Contact, Accessibility statement, Privacy policy). Each page of the portal links to the
+help page's section about it (``help_link``)."""
+
+from __future__ import annotations
 
 from litestar import Controller, get
 from litestar.response import Template
@@ -13,6 +17,74 @@ JOURNEY_LINKS = [
     ("Log in", "accounts:login"),
     ("Check registration status", "status:form"),
 ]
+
+# The help page's section (its id) about each route's page; a route not listed gets the top of
+# the help page. Registration steps swapped in by htmx name their section themselves (step.slug).
+HELP_SECTIONS: dict[str, str] = {
+    "home:getting-ready": "before-you-start",
+    "home:applications": "before-you-start",
+    "registration:start": "choose-application",
+    "registration:terms": "choose-application",
+    "registration:accept": "choose-application",
+    "registration:personal": "step-personal",
+    "registration:personal-save": "step-personal",
+    "registration:verify": "step-verify",
+    "registration:verify-check": "step-verify",
+    "registration:resend": "step-verify",
+    "registration:contact": "step-contact",
+    "registration:contact-save": "step-contact",
+    "registration:contact-fields": "step-contact",
+    "registration:questions": "step-questions",
+    "registration:questions-save": "step-questions",
+    "registration:review": "step-review",
+    "registration:review-section": "step-review",
+    "registration:review-edit": "step-review",
+    "registration:review-save": "step-review",
+    "registration:submit": "step-review",
+    "registration:done": "step-done",
+    "registration:finish": "step-done",
+    "status:form": "status",
+    "status:check": "status",
+    "accounts:login": "log-in",
+    "accounts:login-submit": "log-in",
+    "accounts:change-password": "log-in",
+    "accounts:change-password-submit": "log-in",
+    "accounts:recover": "forgotten",
+    "accounts:recover-identify": "forgotten",
+    "accounts:recover-answers": "forgotten",
+    "accounts:reset": "forgotten",
+    "accounts:reset-submit": "forgotten",
+    "accounts:user-id-link": "forgotten",
+    "accounts:user-id-reveal": "forgotten",
+    "accounts:applications": "your-applications",
+    "accounts:launch": "your-applications",
+    "accounts:request-start": "your-applications",
+    "accounts:request-form": "your-applications",
+    "accounts:request-fields": "your-applications",
+    "accounts:request-submit": "your-applications",
+    "approvals:table": "approvers",
+    "approvals:details": "approvers",
+    "approvals:row": "approvers",
+    "approvals:approve": "approvers",
+    "approvals:reject-form": "approvers",
+    "approvals:reject": "approvers",
+    "approvals:bulk": "approvers",
+    "help:contact": "contact",
+    "help:accessibility": "contact",
+    "help:privacy": "contact",
+}
+
+
+def help_link(request: AnyRequest, section: str | None = None) -> str:
+    """Where "Get help with this page" goes: the help page's section about the page shown
+    (``section``, else the current route's), or the top of the help page. Empty on the help
+    page itself."""
+    handler = request.scope.get("route_handler")
+    name = getattr(handler, "name", None) or ""
+    if name == "help:index":
+        return ""
+    section = section or HELP_SECTIONS.get(name, "")
+    return request.app.route_reverse("help:index") + (f"#{section}" if section else "")
 
 
 def available_links(request: AnyRequest) -> list[tuple[str, str]]:
@@ -37,3 +109,21 @@ class HomeController(Controller):
                 "field_labels": await catalog_queries.field_labels(),
             },
         )
+
+    # ---- Help and law: the help desk comes from the settings, set once ------------------------
+
+    @get("/help", name="help:index")
+    async def help(self, request: AnyRequest) -> Template:
+        return render(request, "help/help.html", {"desk": request.app.state.settings.help_desk})
+
+    @get("/contact", name="help:contact")
+    async def contact(self, request: AnyRequest) -> Template:
+        return render(request, "help/contact.html", {"desk": request.app.state.settings.help_desk})
+
+    @get("/accessibility", name="help:accessibility")
+    async def accessibility(self, request: AnyRequest) -> Template:
+        return render(request, "help/accessibility.html", {"desk": request.app.state.settings.help_desk})
+
+    @get("/privacy", name="help:privacy")
+    async def privacy(self, request: AnyRequest) -> Template:
+        return render(request, "help/privacy.html", {"desk": request.app.state.settings.help_desk})

@@ -108,6 +108,10 @@ GET_ROUTES = frozenset(
     {
         "home:getting-ready",
         "home:applications",
+        "help:index",
+        "help:contact",
+        "help:accessibility",
+        "help:privacy",
         "registration:start",
         "registration:terms",
         "registration:personal",

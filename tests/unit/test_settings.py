@@ -71,3 +71,22 @@ def test_a_malformed_data_key_is_refused_in_one_line(env, key):
     with pytest.raises(SettingsError) as exc:
         from_env({**env, "PORTAL_DATA_KEY": key})
     assert str(exc.value) == "PORTAL_DATA_KEY must be base64 of 32 bytes (comma-separated keys for rotation)"
+
+
+def test_the_help_desk_is_read_once_from_the_environment():
+    default = from_env({}).help_desk
+    assert default.phone and default.email and default.hours
+    desk = from_env(
+        {
+            "PORTAL_HELP_DESK_PHONE": "+1 (800) 555-0199",
+            "PORTAL_HELP_DESK_EMAIL": "desk@cms.example.gov",
+            "PORTAL_HELP_DESK_HOURS": "Weekdays, 7am to 7pm ET",
+        }
+    ).help_desk
+    assert (desk.phone, desk.email, desk.hours) == (
+        "+1 (800) 555-0199",
+        "desk@cms.example.gov",
+        "Weekdays, 7am to 7pm ET",
+    )
+    assert desk.phone_uri == "tel:+18005550199"
+    assert from_env({"PORTAL_HELP_DESK_PHONE": "410-555-0100 ext. 2"}).help_desk.phone_uri == "tel:4105550100"
