@@ -1,0 +1,218 @@
+"""Reflow (WCAG 2.1, 1.4.10): every page and state of the portal at 320 × 640 CSS pixels, with
+JavaScript on and off, scrolls only vertically (the page is no wider than the screen).
+
+Each test walks one journey and collects the states that scroll sideways, so one run names
+all of them; the states checked are printed (``-s``) for the record."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from e2e.conftest import create_account, in_database, log_in, start_registration
+
+PHONE = {"width": 320, "height": 640}
+_n = itertools.count(1)
+
+
+class Reflow:
+    """The page under test and the states seen so far (name → widths when too wide)."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.checked: list[str] = []
+        self.too_wide: dict[str, tuple[int, int, list[str]]] = {}
+
+    def check(self, state: str) -> None:
+        self.page.wait_for_load_state("load")
+        scroll, client, culprits = self.page.evaluate(
+            """() => {
+                const root = document.documentElement;
+                const wide = [...document.querySelectorAll('body *')]
+                    .filter(el => el.getBoundingClientRect().right > root.clientWidth + 0.5)
+                    .slice(0, 5)
+                    .map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+                               (el.className && typeof el.className === 'string' ? '.' + el.className : ''));
+                return [root.scrollWidth, root.clientWidth, wide];
+            }"""
+        )
+        self.checked.append(state)
+        if scroll > client:
+            self.too_wide[state] = (scroll, client, culprits)
+
+    def done(self) -> None:
+        print(f"\n{len(self.checked)} states at 320 px: " + "; ".join(self.checked))
+        assert self.too_wide == {}, self.too_wide
+
+
+@pytest.fixture
+def phone(browser: Browser, base_url: str, javascript: bool) -> Iterator[Reflow]:
+    context = browser.new_context(base_url=base_url, java_script_enabled=javascript, viewport=PHONE)
+    page = context.new_page()
+    page.javascript = javascript  # type: ignore[attr-defined]
+    yield Reflow(page)
+    context.close()
+
+
+def _h1(page: Page):
+    return page.get_by_role("heading", level=1)
+
+
+def _primary(page: Page):
+    """The step's primary button (Next, Verify, Continue, Submit...)."""
+    return page.locator("main form button.button:not(.secondary):not(.link)").last
+
+
+def test_signed_out_pages_fit_a_phone(phone: Reflow):
+    page = phone.page
+    for path in ("/", "/applications", "/register", "/register?q=zzzz", "/register/EHRIP/terms", "/login",
+                 "/status", "/recover/password", "/recover/user-id", "/help", "/contact", "/accessibility",
+                 "/privacy", "/no-such-page", "/dev/mailbox"):
+        page.goto(path)
+        phone.check(path)
+    page.goto("/login")
+    page.get_by_label("User ID").fill("AAAA")
+    page.get_by_label("Password").fill("wrong password here")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".error-summary, .error-message").first).to_be_visible()
+    phone.check("login refused")
+    page.goto("/status")
+    page.locator("main form button[type=submit]").first.click()
+    expect(page.locator(".error-message").first).to_be_visible()
+    phone.check("status refused")
+    phone.done()
+
+
+def test_registration_fits_a_phone(phone: Reflow, inbox):
+    page = phone.page
+    email = f"reflow{next(_n)}.{'js' if page.javascript else 'nojs'}@example.gov"  # type: ignore[attr-defined]
+    page.goto("/register/EHRIP/terms")
+    page.get_by_role("button", name="Accept").click()
+    expect(_h1(page)).to_contain_text("Step 1 of 6")
+    phone.check("step 1")
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator(".error-summary")).to_be_visible()
+    phone.check("step 1 with errors")
+
+    start_registration(page, "EHRIP", email)
+    phone.check("step 2")
+    page.get_by_label("Verification code").fill("000000")
+    page.get_by_role("button", name="Verify").click()
+    expect(page.locator(".error-message").first).to_be_visible()
+    phone.check("step 2 with an error")
+    page.get_by_label("Verification code").fill(inbox.code_for(email))
+    page.get_by_role("button", name="Verify").click()
+    expect(_h1(page)).to_contain_text("Step 3 of 6")
+    phone.check("step 3")
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator(".error-summary")).to_be_visible()
+    phone.check("step 3 with errors")
+    page.get_by_label("Organization").fill("Okafor Clinic")
+    page.get_by_label("Address line 1").fill("12 Elm Street")
+    page.get_by_label("City").fill("Richmond")
+    page.get_by_label("State").select_option("VA")
+    page.get_by_label("ZIP code").fill("23219")
+    page.get_by_label("Work phone").fill("804 555 0199")
+    page.get_by_label("Role").select_option("eligible-clinician")
+    if not page.javascript:  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Show the information for this role").click()
+    page.get_by_label("National Provider Identifier (NPI)").fill("1245319599")
+    phone.check("step 3 with the role's fields")
+    page.get_by_role("button", name="Next").click()
+    expect(_h1(page)).to_contain_text("Step 4 of 6")
+    phone.check("step 4")
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator(".error-summary")).to_be_visible()
+    phone.check("step 4 with errors")
+    page.get_by_label("Question 1").select_option("first-street")
+    page.get_by_label("Answer 1").fill("Maple Avenue")
+    page.get_by_label("Question 2").select_option("childhood-nickname")
+    page.get_by_label("Answer 2").fill("Sunny")
+    page.get_by_role("button", name="Next").click()
+    expect(_h1(page)).to_contain_text("Step 5 of 6")
+    phone.check("review")
+    page.get_by_role("link", name=re.compile("Change contact information")).click()
+    expect(page.get_by_label("City")).to_be_visible()
+    phone.check("review, changing contact information")
+    page.get_by_label("City").fill("")
+    page.get_by_role("button", name=re.compile("^Save")).click()
+    expect(page.locator(".error-message").first).to_be_visible()
+    phone.check("review, contact information refused")
+    page.get_by_label("City").fill("Norfolk")
+    page.get_by_role("button", name=re.compile("^Save")).click()
+    expect(page.get_by_text("Norfolk")).to_be_visible()
+    page.get_by_role("button", name="Submit").click()
+    expect(_h1(page)).to_contain_text("Acknowledgement")
+    phone.check("acknowledgement")
+    page.get_by_role("link", name=re.compile("Print")).click()
+    phone.check("acknowledgement, print view")
+    phone.done()
+
+
+def test_account_pages_fit_a_phone(phone: Reflow, server_env):
+    page = phone.page
+    account = create_account(server_env, grants=(("EQRS", "facility-editor"),))
+    log_in(page, account)
+    expect(_h1(page)).to_have_text("Change password")
+    phone.check("change password (first login)")
+    page.get_by_label("Current password").fill(account["password"])
+    page.get_by_label("New password", exact=True).fill("short")
+    page.get_by_label("Confirm new password").fill("other")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator(".error-message").first).to_be_visible()
+    phone.check("change password refused")
+    new = "seven quiet lanterns over the bay"
+    page.get_by_label("Current password").fill(account["password"])
+    page.get_by_label("New password", exact=True).fill(new)
+    page.get_by_label("Confirm new password").fill(new)
+    page.get_by_role("button", name="Change password").click()
+    expect(_h1(page)).to_have_text("My applications")
+    phone.check("my applications")
+    page.get_by_role("link", name="Log in to EQRS").click()
+    phone.check("application launch")
+    page.goto("/my/requests/")
+    phone.check("request another application")
+    page.locator("main a[href^='/my/requests/']").first.click()
+    phone.check("request another application, its form")
+    phone.done()
+
+
+def _quick_requests(server_env, count: int) -> list[str]:
+    from tests.integration.test_approvals import quick_request
+
+    async def make():
+        return [await quick_request("COBR", "account-designee", days_ago=i) for i in range(count)]
+
+    return in_database(server_env, make())
+
+
+def test_approval_table_fits_a_phone(phone: Reflow, server_env):
+    page = phone.page
+    approver = create_account(server_env, initial=False, grants=(), approver=(("COBR", 1),))
+    _quick_requests(server_env, 26)
+    log_in(page, approver)
+    page.goto("/approvals?application=COBR")
+    expect(page.locator("#queue-table tbody.request")).to_have_count(25)
+    phone.check("approval table, 25 rows")
+    page.get_by_role("button", name=re.compile("^Details")).first.click() if page.get_by_role(
+        "button", name=re.compile("^Details")
+    ).count() else page.get_by_role("link", name=re.compile("^Details")).first.click()
+    phone.check("approval table, a row's details")
+    page.goto("/approvals?application=COBR")
+    page.get_by_role("link", name=re.compile("^Reject")).first.click()
+    expect(page.get_by_label(re.compile("Reason"))).to_be_visible()
+    phone.check("approval table, the reject form")
+    page.goto("/approvals?application=COBR")
+    boxes = page.locator("#queue-table tbody.request input[type=checkbox]")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.get_by_role("button", name=re.compile("^Approve selected")).click()
+    expect(page.get_by_role("button", name=re.compile("^Confirm"))).to_be_visible()
+    phone.check("approval table, bulk confirmation")
+    page.goto("/approvals?application=NOPE")
+    phone.check("approval table, nothing matches")
+    phone.done()
