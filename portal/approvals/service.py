@@ -310,10 +310,11 @@ async def decide_many(
     """Approve or reject (with one reason for all) each selected request, each its own
     decision, exactly once. Returns what became of each, or the reason's problem (nothing
     decided)."""
-    if action is Action.REJECT and trackings and (problem := reason_problem(reason, many=True)):
+    trackings = selection(trackings)
+    if action is Action.REJECT and trackings and (problem := reason_problem(reason, many=len(trackings) > 1)):
         return problem
     outcomes = []
-    for tracking in selection(trackings):
+    for tracking in trackings:
         try:
             if action is Action.APPROVE:
                 decision = await approve(decider, tracking, ip=ip, links=links)
