@@ -70,11 +70,11 @@ def test_register_approve_and_first_login(browser: Browser, base_url: str, javas
     assert_accessible(page)
     if javascript:
         expect(page).to_have_url(re.compile(r"/approvals\?application=EHRIP$"))
-        Keyboard(page).press(page.get_by_role("button", name=f"Approve {tracking}"))  # Tab, Enter
+        Keyboard(page).press(page.get_by_role("button", name=f"Approve request {tracking}"))  # Tab, Enter
         expect(page.locator(f"#req-{tracking}")).to_contain_text("Approved by")
         expect(page).to_have_url(re.compile(r"/approvals\?application=EHRIP$"))
     else:
-        page.get_by_role("button", name=f"Approve {tracking}").click()
+        page.get_by_role("button", name=f"Approve request {tracking}").click()
         expect(page.get_by_text(f"{tracking}: Approved. The account has been provisioned.")).to_be_visible()
     assert_accessible(page)
     if javascript:
@@ -113,7 +113,7 @@ def test_reject_needs_a_reason_and_errors_are_accessible(page: Page, javascript:
     page.goto("/approvals?application=EHRIP")
     kb.press(page.get_by_role("link", name=re.compile(rf"^{tracking}\s*, show details$")))
     expect(page.get_by_text("National Provider Identifier (NPI)")).to_be_visible()
-    reject_link = page.get_by_role("link", name=f"Reject {tracking}")
+    reject_link = page.get_by_role("link", name=f"Reject request {tracking}")
     reason = page.get_by_label(f"Reason for rejecting {tracking}")
     if javascript:  # the focus stays where the keyboard user was, row swapped or not
         expect(page.get_by_role("link", name=re.compile(rf"^{tracking}\s*, hide details$"))).to_be_focused()
@@ -162,7 +162,7 @@ def test_table_filters_sorts_and_pages(page: Page, javascript: bool, server_env)
     assert_accessible(page)
     page.get_by_role("link", name="Applicant").click()
     expect(page).to_have_url(re.compile(r"sort=applicant"))
-    expect(page.locator("#queue-table th[aria-sort=ascending]")).to_have_text("Applicant")
+    expect(page.locator("#queue-table th[aria-sort=ascending]")).to_have_text("Applicant, sorted ascending▲")
     page.get_by_role("link", name="Next page").click()
     expect(page).to_have_url(re.compile(r"page=2"))
     expect(page.locator("#queue-status")).to_contain_text(re.compile(r"page 2 of [2-9]"))
@@ -170,7 +170,7 @@ def test_table_filters_sorts_and_pages(page: Page, javascript: bool, server_env)
     assert_accessible(page)
     page.reload()  # the URL reproduces the view
     expect(page.locator("#queue-status")).to_contain_text(re.compile(r"page 2 of [2-9]"))
-    expect(page.locator("#queue-table th[aria-sort=ascending]")).to_have_text("Applicant")
+    expect(page.locator("#queue-table th[aria-sort=ascending]")).to_have_text("Applicant, sorted ascending▲")
     page.go_back()
     expect(page).not_to_have_url(re.compile(r"page=2"))
 
@@ -186,7 +186,12 @@ def test_bulk_approve_two_at_once(page: Page, javascript: bool, server_env):
     page.get_by_label(f"Select {first}").check()
     page.get_by_label(f"Select {second}").check()
     page.get_by_role("button", name="Approve selected").click()
-    expect(page.locator("#queue-status .notice")).to_have_text("Approved 2 requests.")
+    # First what will happen, then the decision (see e2e/test_approval_table.py for more).
+    page.get_by_role("button", name="Confirm and approve 2 requests").click()
+    expect(page.locator("#queue-status .notice p")).to_have_text("Approved 2 requests.")
+    results = page.locator("#queue-status .notice li")
+    expect(results).to_have_count(2)
+    assert sorted(results.all_inner_texts()) == sorted(f"{t}: approved, account created" for t in (first, second))
     expect(page).to_have_url(re.compile(rf"q={name}"))
     expect(rows).to_have_count(1)  # the table lists only the requests still waiting
     expect(page.locator(f"#req-{third}")).to_be_visible()

@@ -23,9 +23,11 @@ from litestar.handlers.base import BaseRouteHandler
 
 from portal.accounts import service
 from portal.models import accounts as accounts_q
+from portal.models import approvals as approvals_q
 from portal.models.approvals import Decider
-from portal.models.rows import SignedIn
+from portal.models.rows import Right, SignedIn
 from portal.settings import Settings
+from portal.web import wants_fragment
 
 _UNSET = object()
 
@@ -75,6 +77,22 @@ async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
         return
     if session.password_initial and not handler.opt.get("initial_password"):
         raise PasswordChangeRequired()
+    if not wants_fragment(connection):
+        # The header's "Requests to approve (N)" on every page an approver sees: their rights
+        # (one query, kept for approver_guard) and, for an approver only, one COUNT.
+        rights = await _approver_rights(connection, session)
+        if rights:
+            decider = Decider(session.user_id, session.email, rights)
+            connection.state["waiting_count"] = await approvals_q.waiting_count(decider)
+
+
+async def _approver_rights(connection: ASGIConnection[Any, Any, Any, Any], session: SignedIn) -> list[Right]:
+    """The signed-in account's approver rights, looked up at most once per request."""
+    found = connection.state.get("approver_rights")
+    if isinstance(found, list):
+        return found
+    rights = connection.state["approver_rights"] = await accounts_q.approver_rights(session.account_id)
+    return rights
 
 
 async def approver_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -82,7 +100,7 @@ async def approver_guard(connection: ASGIConnection[Any, Any, Any, Any], handler
     session = await session_of(connection)
     if session is None:
         raise LoginRequired()
-    rights = await accounts_q.approver_rights(session.account_id)
+    rights = await _approver_rights(connection, session)
     if not rights:
         raise PermissionDeniedException()
     connection.state["decider"] = Decider(session.user_id, session.email, rights)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from portal import timefmt
 from portal.accounts import service as accounts
@@ -29,6 +30,10 @@ from portal.models.rows import Application, AuditEntry, ContactData, QueueRow, R
 
 MAX_REASON = 500
 MAX_BULK = 100
+CREATED = "approved, account created"
+ADDED = "approved, access added to their account"
+REJECTED = "rejected, the applicant has been emailed the reason"
+NOT_YOURS = "not a request you may decide"
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Decision:
     ok: bool
     message: str = ""
     error: str = ""  # a message for the reason field
+    outcome: str = ""  # what became of it, in a few words: "approved, waits for level 2"
 
 
 def _decided_text(row: QueueRow | None) -> str:
@@ -97,40 +103,18 @@ async def approve(decider: Decider, tracking: str, *, ip: str, links: Links) -> 
                 level=row.level,
                 levels=row.levels,
             )
-            return Decision(True, f"Approved at level {row.level}; it moves to level {row.level + 1}.")
+            return Decision(
+                True,
+                f"Approved at level {row.level}; it moves to level {row.level + 1}.",
+                outcome=f"approved, waits for level {row.level + 1}",
+            )
         if not await q.finish(row.id, level=row.level, status=RequestStatus.APPROVED, by=who):
             return Decision(False, _decided_text(await q.request_row(tracking)))
         await _provision(row, initial, by=who, ip=ip, links=links)
         await accounts_q.audit("request_approved", actor=who, subject=tracking, ip=ip, level=row.level, of=row.levels)
-    return Decision(True, "Approved. The account has been provisioned.")
-
-
-@dataclass(frozen=True)
-class BulkResult:
-    approved: int
-    skipped: int
-
-    @property
-    def notice(self) -> str:
-        if not self.approved and not self.skipped:
-            return "Select at least one request to approve."
-        notice = f"Approved {self.approved} request{'s' if self.approved != 1 else ''}."
-        if self.skipped:
-            notice += f" {self.skipped} could not be approved (already decided, or not yours to decide)."
-        return notice
-
-
-async def approve_many(decider: Decider, trackings: list[str], *, ip: str, links: Links) -> BulkResult:
-    """Approve each selected request (at most 100), each its own decision, exactly once."""
-    approved = skipped = 0
-    for tracking in trackings[:MAX_BULK]:
-        try:
-            decision = await approve(decider, tracking, ip=ip, links=links)
-        except NotAllowed:
-            decision = Decision(False)
-        approved += decision.ok
-        skipped += not decision.ok
-    return BulkResult(approved, skipped)
+    if initial is None:
+        return Decision(True, "Approved. The access has been added to their account.", outcome=ADDED)
+    return Decision(True, "Approved. The account has been provisioned.", outcome=CREATED)
 
 
 def decided_in_their_applications(rights: list[Right], row: QueueRow) -> bool:
@@ -144,14 +128,22 @@ def in_their_applications(rights: list[Right], row: QueueRow) -> bool:
     return any(r.application is None or r.application == row.application for r in rights)
 
 
-async def reject(decider: Decider, tracking: str, reason: str, *, ip: str) -> Decision:
+def reason_problem(reason: str, *, many: bool = False) -> str:
+    """Why a rejection reason cannot be sent ("" when it can)."""
     if has_invisible(reason):
-        return Decision(False, error="The reason must not contain invisible or control characters: type it again")
+        return "The reason must not contain invisible or control characters: type it again"
     reason = " ".join(reason.split())
     if not reason:
-        return Decision(False, error="Enter the reason for rejecting this request")
+        return "Enter the reason for rejecting " + ("these requests" if many else "this request")
     if len(reason) > MAX_REASON:
-        return Decision(False, error=f"The reason must be {MAX_REASON} characters or fewer")
+        return f"The reason must be {MAX_REASON} characters or fewer"
+    return ""
+
+
+async def reject(decider: Decider, tracking: str, reason: str, *, ip: str) -> Decision:
+    if problem := reason_problem(reason):
+        return Decision(False, error=problem)
+    reason = " ".join(reason.split())
     row, refusal = await _decidable(decider, tracking)
     if refusal is not None:
         return refusal
@@ -163,7 +155,7 @@ async def reject(decider: Decider, tracking: str, reason: str, *, ip: str) -> De
             to=row.email, tracking=tracking, application=row.application_name, reason=reason
         )
         await accounts_q.audit("request_rejected", actor=who, subject=tracking, ip=ip, level=row.level)
-    return Decision(True, "Rejected. The applicant has been emailed the reason.")
+    return Decision(True, "Rejected. The applicant has been emailed the reason.", outcome=REJECTED)
 
 
 async def _provision(
@@ -227,6 +219,112 @@ async def remind(at: datetime, links: Links) -> int:
             await accounts_q.audit("reminder_sent", actor="system", subject=person.user_id, day=day, overdue=count)
         sent += 1
     return sent
+
+
+# ---- Bulk decisions: what will happen, then what happened ----------------------------------------
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One selected request on the confirmation step: what deciding it will do, or why it
+    cannot be decided (``row`` is None for a request the approver may not see)."""
+
+    tracking: str
+    row: q.TableRow | None
+    will: str
+    decidable: bool
+
+
+def _will(row: q.TableRow, action: Action) -> str:
+    if action is Action.REJECT:
+        return "rejected, the applicant is emailed the reason"
+    if row.level < row.levels:
+        return f"approved, waits for level {row.level + 1}"
+    return ADDED if row.account_user_id else CREATED
+
+
+def selection(trackings: list[str]) -> list[str]:
+    """The selected tracking numbers, each once, in the order given, at most MAX_BULK."""
+    return list(dict.fromkeys(trackings))[:MAX_BULK]
+
+
+async def plan(decider: Decider, trackings: list[str], action: Action) -> list[Planned]:
+    """What deciding each selected request would do (two queries, whatever the number). A
+    request outside the approver's applications reads exactly like one that does not exist."""
+    trackings = selection(trackings)
+    decidable = await q.decidable_among(decider, trackings)
+    rows = {r.tracking_number: r for r in await q.rows_by_tracking(trackings)}
+    planned = []
+    for tracking in trackings:
+        row = rows.get(tracking)
+        if tracking in decidable and row is not None:
+            planned.append(Planned(tracking, row, _will(row, action), True))
+        elif row is not None and decided_in_their_applications(decider.rights, row):
+            planned.append(Planned(tracking, row, "cannot be decided: " + _decided_text(row), False))
+        else:
+            planned.append(Planned(tracking, None, "cannot be decided: " + NOT_YOURS, False))
+    return planned
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one request of a bulk decision."""
+
+    tracking: str
+    text: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The message above the table after a decision: a sentence, and for a bulk decision each
+    request and what became of it."""
+
+    text: str
+    items: tuple[Outcome, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return any(not o.ok for o in self.items)
+
+
+def bulk_notice(action: Action, outcomes: list[Outcome]) -> Notice:
+    if not outcomes:
+        return Notice(f"Select at least one request to {action.value}.")
+    done = sum(o.ok for o in outcomes)
+    verb = "Approved" if action is Action.APPROVE else "Rejected"
+    text = f"{verb} {done} request{'s' if done != 1 else ''}."
+    if len(outcomes) - done:
+        text += f" {len(outcomes) - done} could not be decided."
+    return Notice(text, tuple(outcomes))
+
+
+async def decide_many(
+    decider: Decider, trackings: list[str], action: Action, reason: str, *, ip: str, links: Links
+) -> Notice | str:
+    """Approve or reject (with one reason for all) each selected request, each its own
+    decision, exactly once. Returns what became of each, or the reason's problem (nothing
+    decided)."""
+    trackings = selection(trackings)
+    if action is Action.REJECT and trackings and (problem := reason_problem(reason, many=len(trackings) > 1)):
+        return problem
+    outcomes = []
+    for tracking in trackings:
+        try:
+            if action is Action.APPROVE:
+                decision = await approve(decider, tracking, ip=ip, links=links)
+            else:
+                decision = await reject(decider, tracking, reason, ip=ip)
+        except NotAllowed:
+            decision = Decision(False, NOT_YOURS)
+        text = decision.outcome if decision.ok else "could not be decided: " + decision.message
+        outcomes.append(Outcome(tracking, text, decision.ok))
+    return bulk_notice(action, outcomes)
 
 
 # ---- What an approver sees ---------------------------------------------------------------------

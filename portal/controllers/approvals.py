@@ -18,7 +18,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from portal.approvals import service
-from portal.approvals.service import Decision, Details
+from portal.approvals.service import Action, Decision, Details, Notice, Outcome, Planned
 from portal.auth import approver_guard, client_ip, session_guard
 from portal.clock import now
 from portal.crypto import FieldCipher
@@ -41,6 +41,8 @@ class DecisionForm(msgspec.Struct):
 
 class BulkForm(msgspec.Struct):
     back: str = ""
+    action: str = "approve"
+    reason: str = ""
 
 
 _URL_CHARS = re.compile(r"[A-Za-z0-9/?&=%._~+-]*")
@@ -104,6 +106,7 @@ class RowItem:
     reason: str = ""
     error: str = ""
     details: Details | None = None
+    selected: bool = False
 
 
 class ApprovalsController(Controller):
@@ -113,14 +116,22 @@ class ApprovalsController(Controller):
 
     @get("/", name="approvals:table")
     async def table(self, request: AnyRequest, decider: NamedDependency[Decider]) -> Template:
-        """Query: application, role, overdue, q (name or tracking number), sort, dir, page; and
-        done, the signed message after a decision without JavaScript."""
+        """Query: application, role, overdue, q (name or tracking number), sort, dir, page;
+        select=all (every row of the page ticked, for "Select all" without JavaScript); and done,
+        the signed message after a decision without JavaScript."""
         params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
-        notice = _notices(request).loads(params.get("done")) or ""
-        return await self._table(request, decider, view_from_params(params), notice=notice)
+        notice = _read_notice(request, params.get("done"))
+        view = view_from_params(params)
+        return await self._table(request, decider, view, notice=notice, select_all=params.get("select") == "all")
 
     async def _table(
-        self, request: AnyRequest, decider: NamedDependency[Decider], view: QueueFilter, notice: str = ""
+        self,
+        request: AnyRequest,
+        decider: NamedDependency[Decider],
+        view: QueueFilter,
+        notice: Notice | None = None,
+        *,
+        select_all: bool = False,
     ) -> Template:
         rows, total = await q.queue(decider, view)
         apps = await catalog_queries.active_applications()
@@ -143,7 +154,7 @@ class ApprovalsController(Controller):
             next_dir = "asc" if active and view.descending else ("desc" if active else "asc")
             sort_urls[key] = url(sort=key, dir=next_dir, page=1)
         context = {
-            "rows": [RowItem(row, back=here) for row in rows],
+            "rows": [RowItem(row, back=here, selected=select_all) for row in rows],
             "total": total,
             "view": view,
             "pages": pages,
@@ -154,6 +165,7 @@ class ApprovalsController(Controller):
             "sort_urls": sort_urls,
             "previous_url": url(page=view.page - 1),
             "next_url": url(page=view.page + 1),
+            "select_all_url": url(select="all"),
             "filtered": bool(view.application or view.role or view.overdue or view.search),
             "now": now(),
             "notice": notice,
@@ -209,25 +221,86 @@ class ApprovalsController(Controller):
             )
         return await self._after(request, decider, tracking, decision, form.back)
 
+    @get("/confirm", name="approvals:confirm")
+    async def confirm(
+        self,
+        request: AnyRequest,
+        decider: NamedDependency[Decider],
+        action: FromQuery[str] = "",
+        back: FromQuery[str] = "",
+    ) -> AnyResponse:
+        """The selected requests and what approving (or rejecting) each will do, with Confirm and
+        Cancel: a GET, so it changes nothing and a refresh shows it again."""
+        chosen = _action(action)
+        selected = _selected(request.query_params.getall("selected", []))
+        back = _back(request, back)
+        if not selected:
+            return await self._done(request, decider, back, service.bulk_notice(chosen, []))
+        planned = await service.plan(decider, selected, chosen)
+        return self._confirmation(request, planned, chosen, back)
+
     @post("/bulk", name="approvals:bulk", status_code=200)
     async def bulk(
         self, request: AnyRequest, decider: NamedDependency[Decider], links: NamedDependency[Links]
     ) -> AnyResponse:
-        """Approve every selected row; each is its own decision, exactly once."""
+        """The confirmed bulk decision: each selected request its own decision, exactly once;
+        then back to the table (303 without JavaScript), saying what became of each."""
         form = await parse_form(request, BulkForm)
-        selected = [t for t in (await read_form(request)).getall("selected", []) if isinstance(t, str) and _tracking(t)]
-        result = await service.approve_many(decider, selected, ip=client_ip(request), links=links)
+        chosen = _action(form.action)
+        selected = _selected((await read_form(request)).getall("selected", []))
         back = _back(request, form.back)
+        result = await service.decide_many(decider, selected, chosen, form.reason, ip=client_ip(request), links=links)
+        if isinstance(result, str):  # the reason cannot be sent: nothing was decided
+            planned = await service.plan(decider, selected, chosen)
+            return self._confirmation(request, planned, chosen, back, reason=form.reason[:2000], error=result)
+        return await self._done(request, decider, back, result)
+
+    def _confirmation(
+        self,
+        request: AnyRequest,
+        planned: list[Planned],
+        action: Action,
+        back: str,
+        *,
+        reason: str = "",
+        error: str = "",
+    ) -> Template:
+        confirm_url = request.app.route_reverse("approvals:confirm")
+        query = urlencode([("action", action.value), *(("selected", p.tracking) for p in planned), ("back", back)])
+        decidable = [p for p in planned if p.decidable]
+        n = len(decidable)
+        verb = "Approve" if action is Action.APPROVE else "Reject"
+        heading = f"{verb} {n} request{'s' if n != 1 else ''}?" if n else "The selected requests cannot be decided"
+        context = {
+            "heading": heading,
+            "planned": planned,
+            "action": action.value,
+            "decidable": decidable,
+            "back": back,
+            "reason": reason,
+            "error": error,
+        }
+        return render(
+            request,
+            "approvals/confirm.html",
+            context,
+            fragment="approvals/_confirm.html",
+            push_url=f"{confirm_url}?{query}",
+        )
+
+    async def _done(
+        self, request: AnyRequest, decider: NamedDependency[Decider], back: str, notice: Notice
+    ) -> AnyResponse:
         if not wants_fragment(request):
-            return Redirect(_with_notice(request, back, result.notice), status_code=303)
-        return await self._table(request, decider, _view_from_url(back), notice=result.notice)
+            return Redirect(_with_notice(request, back, notice), status_code=303)
+        return await self._table(request, decider, _view_from_url(back), notice=notice)
 
     async def _after(
         self, request: AnyRequest, decider: NamedDependency[Decider], tracking: str, decision: Decision, back: str
     ) -> AnyResponse:
         if not wants_fragment(request):
             url = _back(request, back)
-            return Redirect(_with_notice(request, url, f"{tracking}: {decision.message}"), status_code=303)
+            return Redirect(_with_notice(request, url, Notice(f"{tracking}: {decision.message}")), status_code=303)
         return await self._row(request, decider, tracking, back, message=decision.message, ok=decision.ok)
 
     async def _row(
@@ -271,11 +344,30 @@ def _back(request: AnyRequest, back: str) -> str:
     return back[:1000] if safe else base
 
 
+def _action(value: str) -> Action:
+    return Action.REJECT if value == Action.REJECT.value else Action.APPROVE
+
+
+def _selected(values: list[Any]) -> list[str]:
+    return service.selection([v for v in values if isinstance(v, str) and _tracking(v)])
+
+
 def _notices(request: AnyRequest) -> Signed:
     """The message shown after a decision without JavaScript travels in the redirect's URL,
-    signed so nobody can make the table say something the portal did not."""
-    return signed(request.app.state.settings.secret_key, "iacs.approvals-notice.v1", 300, max_length=1000)
+    signed so nobody can make the table say something the portal did not: a sentence and, after
+    a bulk decision, each request and what became of it (compressed; at most 100 requests)."""
+    return signed(request.app.state.settings.secret_key, "iacs.approvals-notice.v2", 300, max_length=8000)
 
 
-def _with_notice(request: AnyRequest, url: str, message: str) -> str:
-    return url + ("&" if "?" in url else "?") + urlencode({"done": _notices(request).dumps(message)})
+def _with_notice(request: AnyRequest, url: str, notice: Notice) -> str:
+    payload = [notice.text, [[o.tracking, o.text, o.ok] for o in notice.items]]
+    return url + ("&" if "?" in url else "?") + urlencode({"done": _notices(request).dumps(payload)})
+
+
+def _read_notice(request: AnyRequest, token: str | None) -> Notice | None:
+    payload = _notices(request).loads(token, list)
+    try:
+        text, items = msgspec.convert(payload, tuple[str, list[tuple[str, str, bool]]])
+    except msgspec.ValidationError:
+        return None
+    return Notice(text, tuple(Outcome(*item) for item in items))

@@ -71,6 +71,13 @@ class QueueFilter(msgspec.Struct, frozen=True, kw_only=True):
     page: int = 1
 
 
+class TableRow(QueueRow, frozen=True, kw_only=True):
+    """A row of the table (and of a bulk confirmation): the queue's row and whether its
+    applicant already holds an account (a final approval then adds access, makes none)."""
+
+    account_user_id: str = ""
+
+
 ROW_COLUMNS = (
     AccessRequest.id,
     AccessRequest.application,
@@ -91,10 +98,11 @@ ROW_COLUMNS = (
     AccessRequest.decided_by,
     AccessRequest.level1_by,
     AccessRequest.reason,
+    AccessRequest.account_user_id,
 )
 
 
-async def queue(decider: Decider, view: QueueFilter) -> tuple[list[QueueRow], int]:
+async def queue(decider: Decider, view: QueueFilter) -> tuple[list[TableRow], int]:
     """One page of the approver's queue and the number of requests in it (two queries)."""
     where = _queue_where(decider)
     if where is None:
@@ -123,12 +131,12 @@ async def queue(decider: Decider, view: QueueFilter) -> tuple[list[QueueRow], in
         .limit(PAGE_SIZE)
         .offset((view.page - 1) * PAGE_SIZE)
     )
-    return as_structs(QueueRow, rows), int(total)
+    return as_structs(TableRow, rows), int(total)
 
 
-async def request_row(tracking_number: str) -> QueueRow | None:
+async def request_row(tracking_number: str) -> TableRow | None:
     row = await AccessRequest.select(*ROW_COLUMNS).where(AccessRequest.tracking_number == tracking_number).first()
-    return as_struct(QueueRow, row) if row else None
+    return as_struct(TableRow, row) if row else None
 
 
 async def request_full(tracking_number: str) -> RequestDetail | None:
@@ -219,3 +227,30 @@ async def overdue_count(decider: Decider, at: datetime) -> int:
     if where is None:
         return 0
     return int(await AccessRequest.count().where(where & (AccessRequest.due_at < at)))
+
+
+async def rows_by_tracking(tracking_numbers: list[str]) -> list[TableRow]:
+    """The requests with these tracking numbers (those that exist), one query."""
+    if not tracking_numbers:
+        return []
+    rows = await AccessRequest.select(*ROW_COLUMNS).where(AccessRequest.tracking_number.is_in(tracking_numbers))
+    return as_structs(TableRow, rows)
+
+
+async def decidable_among(decider: Decider, tracking_numbers: list[str]) -> set[str]:
+    """Which of these requests this approver may decide now, one query."""
+    where = _queue_where(decider)
+    if where is None or not tracking_numbers:
+        return set()
+    rows = await AccessRequest.select(AccessRequest.tracking_number).where(
+        where & AccessRequest.tracking_number.is_in(tracking_numbers)
+    )
+    return {r["tracking_number"] for r in rows}
+
+
+async def waiting_count(decider: Decider) -> int:
+    """How many requests wait for this approver's decision (the header link's count): one COUNT."""
+    where = _queue_where(decider)
+    if where is None:
+        return 0
+    return int(await AccessRequest.count().where(where))

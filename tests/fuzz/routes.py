@@ -70,7 +70,7 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "accounts:request-submit": CONTACT,
     "approvals:approve": ("reason", "back"),
     "approvals:reject": ("reason", "back"),
-    "approvals:bulk": ("back",),
+    "approvals:bulk": ("back", "action", "reason"),
     "status:check": ("tracking_number", "email"),
 }
 # Fields read as a list (``getall``): sent 0 to 120 times.
@@ -98,7 +98,8 @@ _STEPS = (
 )
 EXTRA_QUERY: dict[str, tuple[str, ...]] = {
     # QueueView.from_params (portal/models/approvals.py), and the signed notice ``done``.
-    "approvals:table": ("application", "role", "overdue", "q", "sort", "dir", "page", "done"),
+    "approvals:table": ("application", "role", "overdue", "q", "sort", "dir", "page", "done", "select"),
+    "approvals:confirm": ("selected",),  # repeated: the bulk form's ticked rows
     "accounts:login": ("signed_out", "reset"),
     **{name: ("from",) for name in _STEPS},
 }
@@ -137,6 +138,7 @@ GET_ROUTES = frozenset(
         "approvals:details",
         "approvals:row",
         "approvals:reject-form",
+        "approvals:confirm",
         "status:form",
         "ops:health",
         "dev:mailbox",

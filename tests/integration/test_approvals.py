@@ -104,8 +104,8 @@ def row_ids(r) -> list[str]:
 
 
 def decision(r, tracking: str) -> str:
-    """What the Decision cell of a request's row says."""
-    return text(page(r), f"#req-{tracking} td.decision")
+    """What the Decision cell of a request's row says of a decided request."""
+    return text(page(r), f"#req-{tracking} td.decision .verdict")
 
 
 async def mails(to: str, kind: str) -> list[dict]:
@@ -139,15 +139,15 @@ async def test_table_lists_the_queue_with_due_dates_and_overdue_marked(client, s
     assert tracking in ids and late in ids
     soup = page(r)
     headers = texts(soup, "thead th")
-    assert headers == [
+    assert headers == [  # the sortable ones with an arrow: ↕ until sorted, ▲ or ▼ (and said) when sorted
         "Select",
-        "Tracking number",
-        "Applicant",
-        "Organization",
-        "Application",
-        "Role",
-        "Submitted",
-        "Due",
+        "Tracking number↕",
+        "Applicant↕",
+        "Organization↕",
+        "Application↕",
+        "Role↕",
+        "Submitted↕",
+        "Due, sorted ascending▲",
         "Days left",
         "Decision",
     ]
@@ -245,7 +245,7 @@ async def test_approve_inline_swaps_the_row_and_reject_needs_a_reason(client, sm
     assert decision(r, first) == f"Approved by {approver['user_id']}"
     assert len(r.content) < 3000
     r = await client.get(url(client, "approvals:reject-form", tracking=second), headers=HX)
-    assert text(page(r), f"label[for='reason-{second}']") == f"Reason for rejecting {second}"
+    assert text(page(r), f"label[for='reason-{second}']") == f"Reason for rejecting {second} (emailed to the applicant)"
     reject = url(client, "approvals:reject", tracking=second)
     r = await client.post(reject, data={"reason": "   ", **await csrf(client)}, headers=HX)
     assert field_error(page(r), f"reason-{second}") == "Enter the reason for rejecting this request"
@@ -285,7 +285,8 @@ async def test_bulk_approve(client):
         content="&".join(f"{k}={v}" for k, v in data),
         headers={**HX, "Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert text(page(r), "#queue-status .notice") == "Approved 3 requests."
+    assert text(page(r), "#queue-status .notice p") == "Approved 3 requests."
+    assert texts(page(r), "#queue-status .notice li") == [f"{t}: approved, account created" for t in trackings]
     for t in trackings:
         assert (await request(t))["status"] == "approved"
     # Without JavaScript: the same form posts, then the same view reloads with the outcome.
@@ -299,7 +300,7 @@ async def test_bulk_approve(client):
     )
     assert r.status_code == 303 and r.headers["location"].startswith(back)
     r = await client.get(r.headers["location"])
-    assert text(page(r), "#queue-status .notice") == "Approved 2 requests."
+    assert text(page(r), "#queue-status .notice p") == "Approved 2 requests."
     assert [(await request(t))["status"] for t in more] == ["approved", "approved"]
 
 
