@@ -69,9 +69,23 @@ def _primary(page: Page):
 
 def test_signed_out_pages_fit_a_phone(phone: Reflow):
     page = phone.page
-    for path in ("/", "/applications", "/register", "/register?q=zzzz", "/register/EHRIP/terms", "/login",
-                 "/status", "/recover/password", "/recover/user-id", "/help", "/contact", "/accessibility",
-                 "/privacy", "/no-such-page", "/dev/mailbox"):
+    for path in (
+        "/",
+        "/applications",
+        "/register",
+        "/register?q=zzzz",
+        "/register/EHRIP/terms",
+        "/login",
+        "/status",
+        "/recover/password",
+        "/recover/user-id",
+        "/help",
+        "/contact",
+        "/accessibility",
+        "/privacy",
+        "/no-such-page",
+        "/dev/mailbox",
+    ):
         page.goto(path)
         phone.check(path)
     page.goto("/login")

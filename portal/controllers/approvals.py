@@ -28,6 +28,7 @@ from portal.models import approvals as q
 from portal.models import catalog as catalog_queries
 from portal.models.approvals import Decider, QueueFilter
 from portal.models.rows import QueueRow, RequestDetail
+from portal.returns import Returns
 from portal.signing import Signed, signed
 from portal.web import AnyRequest, parse_form, read_form, render, wants_fragment
 
@@ -193,9 +194,17 @@ class ApprovalsController(Controller):
 
     @get("/{tracking:str}/reject", name="approvals:reject-form")
     async def reject_form(
-        self, request: AnyRequest, decider: NamedDependency[Decider], tracking: FromPath[str], back: FromQuery[str] = ""
+        self,
+        request: AnyRequest,
+        decider: NamedDependency[Decider],
+        returns: NamedDependency[Returns],
+        tracking: FromPath[str],
+        back: FromQuery[str] = "",
     ) -> Template:
-        return await self._row(request, decider, tracking, back, rejecting=True)
+        sent_back = returns.take(request)  # a refused reason without JavaScript, with its message
+        reason = str(sent_back.form.get("reason", "")) if sent_back else ""
+        error = sent_back.errors.get("reason", "") if sent_back else ""
+        return await self._row(request, decider, tracking, back, rejecting=True, reason=reason, error=error)
 
     @post("/{tracking:str}/approve", name="approvals:approve", status_code=200)
     async def approve(
@@ -211,11 +220,21 @@ class ApprovalsController(Controller):
 
     @post("/{tracking:str}/reject", name="approvals:reject", status_code=200)
     async def reject(
-        self, request: AnyRequest, decider: NamedDependency[Decider], tracking: FromPath[str]
+        self,
+        request: AnyRequest,
+        decider: NamedDependency[Decider],
+        returns: NamedDependency[Returns],
+        tracking: FromPath[str],
     ) -> AnyResponse:
         form = await parse_form(request, DecisionForm)
         decision = await service.reject(decider, _tracking(tracking), form.reason, ip=client_ip(request))
         if decision.error:
+            if not wants_fragment(request):  # back to the reject form (post/redirect/get)
+                url = request.app.route_reverse("approvals:reject-form", tracking=_tracking(tracking))
+                url += "?" + urlencode({"back": _back(request, form.back)})
+                sent = returns.redirect(url, form={"reason": form.reason[:2000]}, errors={"reason": decision.error})
+                if sent is not None:
+                    return sent
             return await self._row(
                 request, decider, tracking, form.back, rejecting=True, reason=form.reason[:2000], error=decision.error
             )
@@ -226,6 +245,7 @@ class ApprovalsController(Controller):
         self,
         request: AnyRequest,
         decider: NamedDependency[Decider],
+        returns: NamedDependency[Returns],
         action: FromQuery[str] = "",
         back: FromQuery[str] = "",
     ) -> AnyResponse:
@@ -237,11 +257,18 @@ class ApprovalsController(Controller):
         if not selected:
             return await self._done(request, decider, back, service.bulk_notice(chosen, []))
         planned = await service.plan(decider, selected, chosen)
-        return self._confirmation(request, planned, chosen, back)
+        sent_back = returns.take(request)  # a refused reason without JavaScript, with its message
+        reason = str(sent_back.form.get("reason", "")) if sent_back else ""
+        error = sent_back.errors.get("reason", "") if sent_back else ""
+        return self._confirmation(request, planned, chosen, back, reason=reason, error=error)
 
     @post("/bulk", name="approvals:bulk", status_code=200)
     async def bulk(
-        self, request: AnyRequest, decider: NamedDependency[Decider], links: NamedDependency[Links]
+        self,
+        request: AnyRequest,
+        decider: NamedDependency[Decider],
+        links: NamedDependency[Links],
+        returns: NamedDependency[Returns],
     ) -> AnyResponse:
         """The confirmed bulk decision: each selected request its own decision, exactly once;
         then back to the table (303 without JavaScript), saying what became of each."""
@@ -251,6 +278,12 @@ class ApprovalsController(Controller):
         back = _back(request, form.back)
         result = await service.decide_many(decider, selected, chosen, form.reason, ip=client_ip(request), links=links)
         if isinstance(result, str):  # the reason cannot be sent: nothing was decided
+            if not wants_fragment(request):  # back to the confirmation (post/redirect/get)
+                query = urlencode([("action", chosen.value), *(("selected", t) for t in selected), ("back", back)])
+                url = f"{request.app.route_reverse('approvals:confirm')}?{query}"
+                sent = returns.redirect(url, form={"reason": form.reason[:2000]}, errors={"reason": result})
+                if sent is not None:
+                    return sent
             planned = await service.plan(decider, selected, chosen)
             return self._confirmation(request, planned, chosen, back, reason=form.reason[:2000], error=result)
         return await self._done(request, decider, back, result)

@@ -14,7 +14,7 @@ from tests.htmlcheck import attr, attrs, element, field_error, h1, link_href, pa
 from tests.integration.accounts_support import csrf, log_in, make_account
 from tests.integration.conftest import checked_client
 from tests.integration.test_approvals import HX, approver_client, mails, quick_request, request, row_ids
-from tests.support import url
+from tests.support import follow_back, sent_back, url
 
 _n = itertools.count(1)
 
@@ -155,6 +155,9 @@ async def test_bulk_reject_asks_one_reason_and_emails_it_to_each(client, htmx):
         ("Not\u200beligible", "The reason must not contain invisible or control characters: type it again"),
     ]:
         r = await post_bulk(client, "reject", trackings, back, reason=reason, htmx=htmx)
+        if not htmx:  # post/redirect/get: back to the confirmation, the reason and message kept
+            assert sent_back(r)
+            r = await follow_back(client, r)
         assert r.status_code == 200
         assert field_error(page(r), "bulk-reason") == message
         assert texts(page(r), ".error-summary li") == [message]
@@ -301,3 +304,25 @@ async def test_approvers_see_their_waiting_count_in_the_header_on_every_page(cli
     holder = await make_account(initial=False)
     await log_in(client, holder["user_id"], holder["password"])
     assert page(await client.get(url(client, "accounts:applications"))).select_one("#nav-queue") is None
+
+
+async def test_a_refused_reason_without_javascript_comes_back_to_the_reject_form_once(client):
+    """Post/redirect/get: a refused reason answers 303 to the reject form, which shows the typed
+    reason and the message; a refresh shows the form without them; nothing was rejected."""
+    tracking = await quick_request("EQRS", "facility-viewer")
+    await approver_client(client, (("EQRS", 1),))
+    back = url(client, "approvals:table", query="sort=applicant")
+    r = await client.post(
+        url(client, "approvals:reject", tracking=tracking),
+        data={"reason": "Not\u200beligible", "back": back, **await csrf(client)},
+    )
+    assert sent_back(r)
+    assert urlsplit(r.headers["location"]).path == url(client, "approvals:reject-form", tracking=tracking)
+    assert parse_qs(urlsplit(r.headers["location"]).query)["back"] == [back]
+    shown = await follow_back(client, r)
+    message = "The reason must not contain invisible or control characters: type it again"
+    assert field_error(page(shown), f"reason-{tracking}") == message
+    assert text(page(shown), f"textarea#reason-{tracking}") == "Noteligible"  # shown without the invisible one
+    again = await client.get(r.headers["location"])  # a refresh: the message was shown once
+    assert f"reason-{tracking}-error" not in again.text
+    assert (await request(tracking))["status"] == "pending"
