@@ -11,9 +11,12 @@
   "use strict";
   if (!window.htmx) { return; }
 
-  function changedBeforeStart(select) {
-    var option = select.options[select.selectedIndex];
-    return option && !option.defaultSelected;
+  function changedBeforeStart(select) {  // not the option the page came with (the first, if none is marked)
+    var initial = 0;
+    for (var i = 0; i < select.options.length; i++) {
+      if (select.options[i].defaultSelected) { initial = i; }
+    }
+    return select.selectedIndex !== initial;
   }
 
   htmx.onLoad(function (root) {
