@@ -18,6 +18,7 @@ os.environ.setdefault("PORTAL_DATABASE_URL", f"sqlite:///{tempfile.mkdtemp()}/be
 os.environ["PORTAL_DB_POOL_SIZE"] = "0"
 
 HX = {"HX-Request": "true"}
+FIRST_VISIT_LIMIT = 28_000  # bytes, brotli: the first page with its stylesheet and its one script
 
 
 def sizes(body: bytes) -> tuple[int, int, int]:
@@ -66,6 +67,8 @@ async def main() -> None:
             rows.append((f"  {url.split('/')[-1]} (as served)", 1, len(body), gz, br))
             total_br += br
         rows.append(("first visit total (brotli)", 1 + len(assets), 0, 0, total_br))
+        script = app.state.assets.by_name["portal.js"]  # the one script: htmx and the portal's own
+        bundle = (len(script.body), len(script.gzip or b""), len(script.brotli or b""))
 
         token = {"_csrf_token": c.cookies["csrftoken"]}
 
@@ -115,6 +118,10 @@ async def main() -> None:
     print(f"{'response':34} {'reqs':>4} {'raw':>7} {'gzip':>7} {'brotli':>7}")
     for name, reqs, raw, gz, br in rows:
         print(f"{name:34} {reqs:>4} {raw or '':>7} {gz or '':>7} {br:>7}")
+    print(f"\nportal.js, the one script (raw, gzip, brotli): {bundle[0]} {bundle[1]} {bundle[2]} bytes")
+    print(f"first visit {total_br} bytes (brotli), limit {FIRST_VISIT_LIMIT}")
+    if total_br > FIRST_VISIT_LIMIT:
+        raise SystemExit(f"the first visit is over {FIRST_VISIT_LIMIT} bytes")
 
 
 if __name__ == "__main__":

@@ -144,6 +144,7 @@ def create_app(settings: Settings | None = None) -> Portal:
         env.filters["clock"] = timefmt.clock
         env.filters["day_and_clock"] = timefmt.day_and_clock
         env.filters["deadline"] = lambda moment: timefmt.deadline(moment, now())
+        env.filters["time_left"] = lambda moment: timefmt.time_left(moment, now())
 
     app = Portal(
         route_handlers=ROUTE_HANDLERS,

@@ -53,7 +53,8 @@ async def test_layout_loads_only_hashed_local_assets(client):
     manifest = AssetManifest()
     scripts = [el.get("src") for el in doc.select("script")]
     styles = attrs(doc, "link[rel=stylesheet]", "href")
-    assert scripts == [manifest.url("vendor/htmx-2.0.11.min.js")]
+    assert scripts == [manifest.url("portal.js")]  # htmx and the portal's own, one deferred file
+    assert all(el.has_attr("defer") for el in doc.select("script"))
     assert styles == [manifest.url("portal.css")]
     # No inline script or style anywhere: the CSP forbids them.
     assert all(el.get("src") for el in doc.select("script"))

@@ -66,7 +66,7 @@ async def test_csrf_cookie_is_httponly_and_samesite(client):
     assert cookie.startswith("csrftoken=") and "httponly" in cookie and "samesite=lax" in cookie
 
 
-@pytest.mark.parametrize("name", ["portal.css", "vendor/htmx-2.0.11.min.js"])
+@pytest.mark.parametrize("name", ["portal.css", "portal.js"])
 async def test_static_files_have_hashed_names_and_immutable_caching(client, name):
     manifest = AssetManifest()
     url = manifest.url(name)
@@ -97,11 +97,12 @@ async def test_html_is_plain_when_the_client_accepts_no_compression(client):
     assert "content-encoding" not in response.headers
 
 
-async def test_htmx_is_served_compressed(client):
-    url = AssetManifest().url("vendor/htmx-2.0.11.min.js")
+async def test_the_script_bundle_is_served_compressed(client):
+    url = AssetManifest().url("portal.js")
     response = await client.get(url, headers={"Accept-Encoding": "br"})
     assert response.headers["content-encoding"] == "br"
     assert int(response.headers["content-length"]) < 20_000
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
 
 
 def test_access_log_never_records_query_strings():
