@@ -69,6 +69,7 @@ HELP_SECTIONS: dict[str, str] = {
     "approvals:reject-form": "approvers",
     "approvals:reject": "approvers",
     "approvals:bulk": "approvers",
+    "approvals:confirm": "approvers",
     "help:contact": "contact",
     "help:accessibility": "contact",
     "help:privacy": "contact",

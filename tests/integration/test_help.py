@@ -200,7 +200,7 @@ async def test_the_privacy_page_has_the_full_statement_and_the_cookies(client):
     terms = [dt.get_text() for dt in statement.select("dt")]
     assert terms == ["Authority", "Purpose", "Routine uses", "Disclosure"]
     cookies = texts(doc, "#cookies ~ table tbody th")
-    assert cookies == ["iacs_draft", "iacs_session", "csrftoken"]
+    assert cookies == ["iacs_draft", "iacs_session", "csrftoken", "iacs_form"]
 
 
 async def test_the_cookies_listed_are_the_cookies_the_portal_sets(client, smtp, settings):
@@ -208,9 +208,12 @@ async def test_the_cookies_listed_are_the_cookies_the_portal_sets(client, smtp, 
 
     doc = page(await client.get(url(client, "help:privacy")))
     listed = set(texts(doc, "#cookies ~ table tbody th"))
-    await Applicant(client, smtp).accept_terms()  # a draft, and the CSRF cookie
+    a = Applicant(client, smtp)
+    await a.accept_terms()  # a draft, and the CSRF cookie
+    refused = await client.post(url(client, "registration:personal-save"), data=a.csrf)  # a refused form
     assert set(client.cookies.keys()) <= listed
-    assert {"iacs_draft", "csrftoken"} <= set(client.cookies.keys())
+    assert {"iacs_draft", "csrftoken", "iacs_form"} <= set(client.cookies.keys())
+    assert refused.status_code == 303
     assert SessionCookies(settings).name in listed
 
 
