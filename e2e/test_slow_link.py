@@ -13,7 +13,13 @@ from contextlib import contextmanager
 import pytest
 from playwright.sync_api import Browser, CDPSession, Page, Request, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors, new_page, start_registration
+from e2e.conftest import (
+    assert_accessible,
+    assert_no_console_errors,
+    fill_date_of_birth,
+    new_page,
+    start_registration,
+)
 
 SLOW_3G = {"offline": False, "latency": 2000, "downloadThroughput": 50_000, "uploadThroughput": 50_000}
 FALLBACK = "Show the information for this role"
@@ -148,7 +154,7 @@ def test_each_step_is_one_request_and_the_script_comes_once_on_slow_3g(browser: 
 
     page.get_by_label("First name").fill("Noor")
     page.get_by_label("Last name").fill("Haddad")
-    page.get_by_label("Date of birth").fill("1983-08-21")
+    fill_date_of_birth(page, "1983-08-21")
     page.get_by_label("Work email address", exact=True).fill(email)
     page.get_by_label("Confirm work email address").fill(email)
     steps = []
