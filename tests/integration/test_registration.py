@@ -553,6 +553,42 @@ async def test_submit_creates_one_request_and_the_tracking_email(client, smtp):
     assert tracking in message.subject
 
 
+async def test_the_acknowledgement_gives_the_decision_date_the_email_gives(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    r = await a.submit()
+    soup = page(r)
+    tracking = tracking_number(soup)
+    row = await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first()
+    due, submitted = timefmt.day(row["due_at"]), timefmt.day(row["submitted_at"])
+    assert definitions(soup, "dl.acknowledgement") == {
+        "Application": "Provider Statistical and Reimbursement System",
+        "Role": "Provider User",
+        "Date submitted": submitted,
+        "Expected decision": due,
+    }
+    assert text(soup, ".decision-date") == f"We expect a decision by {due}."
+    assert "between 12 and 60" not in r.text
+    assert f"Review target date: {due}" in (await smtp.last_to(a.email)).text  # page and email agree
+    assert texts(soup, "h2") == ["What happens next"]
+    print_link = link_href(soup, "Print this page")
+    assert print_link == url(client, "registration:done", query="print=1")
+    assert soup.select_one("form[action='{}'] button".format(url(client, "registration:finish")))
+
+
+async def test_the_print_view_is_the_acknowledgement_without_buttons(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    tracking = tracking_number(page(await a.submit()))
+    r = await client.get(url(client, "registration:done", query="print=1"))
+    soup = page(r)
+    assert "print-view" in soup.body["class"]
+    assert tracking_number(soup) == tracking and definitions(soup, "dl.acknowledgement")["Expected decision"]
+    assert soup.select("main button") == [] and soup.select("main form") == []  # no OK, nothing to press
+    assert not [a for a in soup.select("main a") if norm(a.get_text()) == "Print this page"]
+    assert link_href(soup, "Back to the acknowledgement") == url(client, "registration:done")
+
+
 async def test_concurrent_double_submit_creates_one_request(concurrent_client, smtp):
     a = Applicant(concurrent_client, smtp)
     await a.through_questions()
