@@ -304,7 +304,7 @@ class RegistrationController(Controller):
         wizard: NamedDependency[Wizard],
         links: NamedDependency[Links],
     ) -> AnyResponse:
-        token, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW, Slug.DONE)  # DONE: a replayed submit
+        token, _ = await _draft_at(request, wizard.drafts, Slug.REVIEW, Slug.DONE)  # DONE: a replayed submit
         result = await service.submit(token, settings=wizard.settings, cipher=wizard.cipher, links=links)
         if isinstance(result, Pending):  # its own page (HX-Redirect with htmx, 303 without)
             return redirect(request, request.app.route_reverse("registration:pending"))
