@@ -41,6 +41,7 @@ HELP_SECTIONS: dict[str, str] = {
     "registration:review-edit": "step-review",
     "registration:review-save": "step-review",
     "registration:submit": "step-review",
+    "registration:pending": "step-review",
     "registration:done": "step-done",
     "registration:finish": "step-done",
     "status:form": "status",

@@ -3,7 +3,11 @@
 Handlers parse, call one journey function, and pick a template or a redirect. With htmx a
 valid step answers with the next step's fragment and pushes its URL (one round trip); without
 JavaScript it answers 303 to the next step's page. A draft that is gone (``DraftGone``) and a
-step out of reach (``NotYet``) are answered in portal/controllers/errors.py."""
+step out of reach (``NotYet``) are answered in portal/controllers/errors.py.
+
+Without JavaScript no page is left at a POST address (post/redirect/get): a valid form answers
+303 to the next page, a refused one 303 back to its own page with what was typed and the
+messages (portal/returns.py), and a refresh never offers to send it again."""
 
 from __future__ import annotations
 
@@ -30,7 +34,15 @@ from portal.models.rows import Draft
 from portal.registration import service
 from portal.registration.forms import ContactForm, PersonalForm, QuestionsForm, VerifyForm
 from portal.registration.service import Outcome, Pending, StepForm, StepView
-from portal.registration.steps import BY_SLUG, REVIEW_SECTIONS, Slug, after_save, first_unfinished, may_visit
+from portal.registration.steps import (
+    BY_SLUG,
+    REVIEW_SECTIONS,
+    SECTION_NAMES,
+    Slug,
+    after_save,
+    first_unfinished,
+    may_visit,
+)
 from portal.returns import Returns
 from portal.settings import Settings
 from portal.web import VARY, AnyRequest, parse_form, redirect, render, wants_fragment
@@ -192,7 +204,9 @@ class RegistrationController(Controller):
         token, draft = await _draft_at(request, wizard.drafts, Slug.CONTACT)
         form = await parse_form(request, ContactForm, rest_as_fields=True)
         if form.action == "role":  # without JavaScript: show the chosen role's fields, keep the rest
-            return self._render(request, await service.step_view(draft, Slug.CONTACT, wizard.cipher, form=form))
+            url = request.app.route_reverse("registration:contact") + "?" + urlencode({"role": form.role[:40]})
+            back = None if wants_fragment(request) else wizard.returns.redirect(url, form=form)
+            return back or self._render(request, await service.step_view(draft, Slug.CONTACT, wizard.cipher, form=form))
         return await self._save(request, wizard, Slug.CONTACT, form)
 
     @get("/questions", name="registration:questions")
@@ -215,12 +229,17 @@ class RegistrationController(Controller):
         wizard: NamedDependency[Wizard],
         section: FromPath[str],
     ) -> AnyResponse:
-        """Click-to-edit: the section's form in place (htmx), or the step's own page."""
+        """Change a section of Review Details: its form in place (htmx), or without JavaScript
+        a page with only that section's form ("check answers"), where a refused save comes
+        back with its messages."""
         slug = _section(section)
-        if not wants_fragment(request):
-            return Redirect(request.app.route_reverse(BY_SLUG[slug].route) + "?from=review", status_code=303)
         _, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW)
-        return self._section(request, await service.step_view(draft, slug, wizard.cipher), slug, editing=True)
+        if wants_fragment(request):
+            return self._section(request, await service.step_view(draft, slug, wizard.cipher), slug, editing=True)
+        returned = wizard.returns.take(request)
+        form = wizard.returns.form_as(returned, FORM_KINDS[slug])
+        errors = returned.errors if returned else None
+        return self._change_page(request, await service.step_view(draft, slug, wizard.cipher, form=form, errors=errors))
 
     @get("/review/{section:str}", name="registration:review-section")
     async def review_section(
@@ -243,16 +262,33 @@ class RegistrationController(Controller):
         wizard: NamedDependency[Wizard],
         section: FromPath[str],
     ) -> AnyResponse:
-        """Save from the inline form: valid turns the section back to read-only; invalid keeps
-        the form with its messages. The email address is never part of it."""
+        """Save a changed section. With htmx: valid turns the section back to read-only, invalid
+        keeps the form with its messages. Without JavaScript: valid answers 303 to Review
+        Details, invalid (or the role's fields asked for) 303 back to the section's page. The
+        email address is never part of it."""
         slug = _section(section)
-        token, _ = await _draft_at(request, wizard.drafts, Slug.REVIEW)
+        token, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW)
         form = await self._form(request, slug)
+        plain = not wants_fragment(request)
+        here = request.app.route_reverse("registration:review-edit", section=slug)
+        if isinstance(form, ContactForm) and form.action == "role":  # without JavaScript: the role's fields
+            view = await service.step_view(draft, slug, wizard.cipher, form=form)
+            back = wizard.returns.redirect(here, form=form) if plain else None
+            return back or (
+                self._change_page(request, view) if plain else self._section(request, view, slug, editing=True)
+            )
         outcome = await service.save_step(slug, token, form, settings=wizard.settings, cipher=wizard.cipher)
-        if not wants_fragment(request):
-            if outcome.ok:
+        if plain:
+            if outcome.ok:  # the review shows the change
                 return Redirect(request.app.route_reverse("registration:review"), status_code=303)
-            return await self._after_write(request, wizard, token, slug, outcome, form=form, from_review=True)
+            carried = service.without_secrets(form)
+            back = wizard.returns.redirect(here, form=carried, errors=outcome.errors)
+            return back or self._change_page(
+                request,
+                await service.step_view(
+                    await self._reread(token), slug, wizard.cipher, form=carried, errors=outcome.errors
+                ),
+            )
         draft = await self._reread(token)
         if outcome.ok:
             return self._section(
@@ -268,11 +304,10 @@ class RegistrationController(Controller):
         wizard: NamedDependency[Wizard],
         links: NamedDependency[Links],
     ) -> AnyResponse:
-        token, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW, Slug.DONE)  # DONE: a replayed submit
+        token, _ = await _draft_at(request, wizard.drafts, Slug.REVIEW, Slug.DONE)  # DONE: a replayed submit
         result = await service.submit(token, settings=wizard.settings, cipher=wizard.cipher, links=links)
-        if isinstance(result, Pending):
-            context = {"tracking_number": result.tracking_number, "draft": draft}
-            return render(request, "registration/already_pending.html", context)
+        if isinstance(result, Pending):  # its own page (HX-Redirect with htmx, 303 without)
+            return redirect(request, request.app.route_reverse("registration:pending"))
         if isinstance(result, Outcome):
             back = self._back(request, wizard, Slug.REVIEW, result)
             return back or await self._after_write(request, wizard, token, Slug.REVIEW, result)
@@ -280,9 +315,26 @@ class RegistrationController(Controller):
             return Redirect(request.app.route_reverse("registration:done"), status_code=303)
         return await self._after_write(request, wizard, token, Slug.DONE, Outcome(), push=True)
 
+    @get("/pending", name="registration:pending")
+    async def pending(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> Template:
+        """A submit refused because a request for the same email address and application is
+        still pending: its tracking number, and where to check it."""
+        _, draft = await _draft_at(request, wizard.drafts, Slug.REVIEW)
+        tracking = await service.pending_request(draft)
+        if tracking is None:  # decided since: the draft may be submitted again
+            raise NotYet("registration:review")
+        return render(request, "registration/already_pending.html", {"tracking_number": tracking, "draft": draft})
+
     @get("/done", name="registration:done")
-    async def done(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> Template:
-        return await self._show(request, wizard, Slug.DONE)
+    async def done(
+        self,
+        request: AnyRequest,
+        wizard: NamedDependency[Wizard],
+        print_view: Annotated[str, QueryParameter(name="print")] = "",
+    ) -> Template:
+        """The acknowledgement; ``?print=1`` is its print-friendly layout (no header, footer or
+        buttons), which a plain link reaches with JavaScript on or off."""
+        return await self._show(request, wizard, Slug.DONE, print_view=print_view == "1")
 
     @post("/done", name="registration:finish", status_code=200)
     async def finish(self, request: AnyRequest, wizard: NamedDependency[Wizard]) -> AnyResponse:
@@ -314,7 +366,7 @@ class RegistrationController(Controller):
         token, _ = await _draft_at(request, wizard.drafts, slug)
         outcome = await service.save_step(slug, token, form, settings=wizard.settings, cipher=wizard.cipher)
         if not outcome.ok:  # the page again, with ?from=review kept
-            back = self._back(request, wizard, slug, outcome, form=form)
+            back = self._back(request, wizard, slug, outcome, form=service.without_secrets(form))
             return back or await self._after_write(request, wizard, token, slug, outcome, form=form)
         draft = await self._reread(token)
         nxt = after_save(draft, from_review=request.query_params.get("from") == "review")
@@ -335,15 +387,17 @@ class RegistrationController(Controller):
         slug: Slug,
         *,
         role: str = "",
+        print_view: bool = False,
     ) -> Template:
         _, draft = await _draft_at(request, wizard.drafts, slug)
         returned = wizard.returns.take(request)  # a refused plain form, back at its page
         if returned is None:
-            return self._render(request, await service.step_view(draft, slug, wizard.cipher, role=role))
+            view = await service.step_view(draft, slug, wizard.cipher, role=role)
+            return self._render(request, view, print_view=print_view)
         form = wizard.returns.form_as(returned, FORM_KINDS[slug]) if slug in FORM_KINDS else None
         view = await service.step_view(draft, slug, wizard.cipher, form=form, errors=returned.errors)
         view.notice = returned.notice
-        return self._render(request, view)
+        return self._render(request, view, print_view=print_view)
 
     def _back(
         self, request: AnyRequest, wizard: Wizard, slug: Slug, outcome: Outcome, *, form: StepForm | None = None
@@ -373,7 +427,6 @@ class RegistrationController(Controller):
         outcome: Outcome,
         *,
         form: StepForm | None = None,
-        from_review: bool = False,
         push: bool = False,
     ) -> Template:
         """Step ``slug`` again once this request has written to the draft (read afresh; the
@@ -381,17 +434,16 @@ class RegistrationController(Controller):
         draft = await self._reread(token)
         view = await service.step_view(draft, slug, wizard.cipher, form=form, errors=outcome.errors)
         view.notice = outcome.notice
-        view.from_review = from_review
         return self._render(request, view, push=push)
 
-    def _render(self, request: AnyRequest, view: StepView, *, push: bool = False) -> Template:
+    def _render(self, request: AnyRequest, view: StepView, *, push: bool = False, print_view: bool = False) -> Template:
         if request.query_params.get("from") == "review":
             view.from_review = True
         url = request.app.route_reverse(view.step.route)
         return render(
             request,
             "registration/step.html",
-            _context(request, view),
+            _context(request, view) | {"print_view": print_view},
             fragment="registration/_step.html",
             push_url=url if push else None,
         )
@@ -400,7 +452,15 @@ class RegistrationController(Controller):
         context = _context(request, view) | {"section": section, "editing": editing, "swapped": True}
         return Template(template_name="registration/_review_section.html", context=context, headers=VARY)
 
+    def _change_page(self, request: AnyRequest, view: StepView) -> Template:
+        """Without JavaScript: a page with only one section's form, Save and return to review
+        and Cancel (GOV.UK "check answers"); no wizard chrome."""
+        return render(request, "registration/change.html", _context(request, view) | {"section": view.step.slug})
+
 
 def _context(request: AnyRequest, view: StepView) -> dict[str, Any]:
     """What a step's templates read: the view, and where the role select fetches its fields."""
-    return msgspec.structs.asdict(view) | {"fields_url": request.app.route_reverse("registration:contact-fields")}
+    return msgspec.structs.asdict(view) | {
+        "fields_url": request.app.route_reverse("registration:contact-fields"),
+        "section_names": SECTION_NAMES,
+    }

@@ -37,6 +37,7 @@ from portal.models.rows import (
     RequestPersonal,
     RoleOption,
     SignedIn,
+    StatusView,
 )
 from portal.registration import verification as v
 from portal.registration.forms import (
@@ -276,6 +277,17 @@ async def save_questions(token: str, form: QuestionsForm) -> Outcome:
     return Outcome()
 
 
+def without_secrets(form: StepForm) -> StepForm:
+    """The form as it may travel back to its page in the returned-form cookie: a verification
+    code and the answers to the authentication questions are never carried (they are typed
+    again)."""
+    if isinstance(form, VerifyForm):
+        return VerifyForm()
+    if isinstance(form, QuestionsForm):
+        return msgspec.structs.replace(form, answer_1="", answer_2="", answer_3="")
+    return form
+
+
 async def save_step(slug: Slug, token: str, form: StepForm, *, settings: Settings, cipher: FieldCipher) -> Outcome:
     """Save what step ``slug`` submitted (``form`` is that step's form)."""
     if isinstance(form, PersonalForm):
@@ -369,6 +381,7 @@ class StepView(msgspec.Struct, kw_only=True):
     slots: int = SLOTS
     min_questions: int = MIN_QUESTIONS
     code_minutes: int = int(v.CODE_LIFETIME.total_seconds() // 60)
+    filed: StatusView | None = None  # the acknowledgement: the request as filed (and emailed)
     now: datetime
 
 
@@ -404,8 +417,29 @@ async def step_view(
         saved_fields=draft.contact.fields if draft.contact else {},
         rules=rules.of(role) if slug is Slug.CONTACT else [],
         summary=summary(draft, cipher, rules) if slug is Slug.REVIEW else None,
+        filed=await filed_request(draft) if slug is Slug.DONE else None,
         now=now(),
     )
+
+
+async def filed_request(draft: Draft) -> StatusView | None:
+    """The request a submitted draft became, as stored: its submission time and the decision
+    date the tracking-number email gave (``decision_due``), so the acknowledgement and the email
+    always agree."""
+    if not draft.tracking_number or not draft.email:
+        return None
+    return await q.request_status(draft.tracking_number, draft.email)
+
+
+async def pending_request(draft: Draft) -> str | None:
+    """The tracking number of the request already pending for the draft's email address and
+    application (which refuses a submit), if there is one."""
+    return await q.pending_request_for(draft.email, draft.application) if draft.email else None
+
+
+def decision_due(submitted_at: datetime, role: RoleOption) -> datetime:
+    """When a decision is expected: the role's review target in days after submission."""
+    return submitted_at + timedelta(days=role.review_days)
 
 
 # ---- Submit ----------------------------------------------------------------------------------------
@@ -554,7 +588,7 @@ async def _file_request(
     """Inside the caller's transaction: the access request with an unguessable tracking number
     and its due date, the tracking-number email, and the level-1 approvers' notice."""
     tracking = new_tracking_number()
-    due = at + timedelta(days=role.review_days)
+    due = decision_due(at, role)
     await q.insert_request(
         NewRequest(
             **msgspec.structs.asdict(filing) | {"draft_token": filing.draft_token or f"holder:{tracking}"},

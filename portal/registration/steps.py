@@ -47,8 +47,13 @@ STEPS = (
     Step(6, Slug.DONE, "Acknowledgement"),
 )
 BY_SLUG = {s.slug: s for s in STEPS}
-# The sections of Review Details that can be edited in place (never the email address).
+# The sections of Review Details that can be changed (never the email address), by name.
 REVIEW_SECTIONS = (Slug.PERSONAL, Slug.CONTACT, Slug.QUESTIONS)
+SECTION_NAMES = {
+    Slug.PERSONAL: "Personal information",
+    Slug.CONTACT: "Contact information",
+    Slug.QUESTIONS: "Authentication questions",
+}
 
 
 def finished(draft: Draft, slug: Slug) -> bool:

@@ -124,6 +124,7 @@ GET_ROUTES = frozenset(
         "registration:review-edit",
         "registration:review-section",
         "registration:done",
+        "registration:pending",
         "accounts:login",
         "accounts:change-password",
         "accounts:applications",

@@ -17,6 +17,7 @@ from tests.htmlcheck import (
     attr,
     attrs,
     definitions,
+    element,
     field_error,
     field_errors,
     h1,
@@ -434,7 +435,17 @@ async def test_review_inline_edit_with_htmx(client, smtp):
     await a.through_questions()
     r = await client.get(url(client, "registration:review"))
     soup = page(r)
-    assert text(soup, "#review-personal a.button") == "Edit personal information"
+    changes = {a["href"]: norm(a.get_text()) for a in soup.select(".review-section a.change-link")}
+    assert changes == {  # GOV.UK "check answers": "Change" with the section in visually hidden text
+        url(client, "registration:review-edit", section="personal"): "Change personal information",
+        url(client, "registration:review-edit", section="contact"): "Change contact information",
+        url(client, "registration:review-edit", section="questions"): "Change authentication questions",
+    }
+    assert texts(soup, ".review-section a.change-link > .visually-hidden") == [
+        "personal information",
+        "contact information",
+        "authentication questions",
+    ]
     assert definitions(soup, "#review-personal dl")["Social Security Number"] == "•••••6789"
     assert definitions(soup, "#review-contact dl")["Tax Identification Number (TIN)"] == "•••••6789"
     assert "123-45-6789" not in r.text  # nowhere on the page
@@ -451,15 +462,62 @@ async def test_review_inline_edit_with_htmx(client, smtp):
     assert (await latest_draft())["contact"]["organization"] == "New Org"
 
 
-async def test_review_edit_without_javascript_goes_to_the_step_and_back(client, smtp):
+async def test_change_without_javascript_is_a_page_of_that_section_only(client, smtp):
     a = Applicant(client, smtp)
     await a.through_questions()
+    review = url(client, "registration:review")
     r = await client.get(url(client, "registration:review-edit", section="contact"))
-    assert r.status_code == 303 and r.headers["location"] == url(client, "registration:contact", query="from=review")
+    assert r.status_code == 200
+    soup = page(r)
+    assert h1(soup) == "Change your contact information"
+    assert title(soup) == "Change your contact information – IACS Registration"
+    assert soup.select_one("#wizard") is None and "Step 3 of 6" not in r.text  # no wizard chrome
+    form = element(soup, "main form")
+    assert form["action"] == url(client, "registration:review-save", section="contact")
+    assert not form.has_attr("hx-post")  # a plain form: the page is the no-JavaScript path
+    assert input_value(soup, "organization") == "Acme Health Services"
+    assert input_value(soup, "tin") == ""  # the saved TIN never goes back to the browser
+    assert [norm(b.get_text()) for b in form.select("button[type=submit]:not([name=action])")] == [
+        "Save and return to review"
+    ]
+    assert link_href(soup, "Cancel") == review
+    assert attr(soup, "main a.back-link", "href") == review
+    # A valid save returns to the review (303), where the change shows.
     r = await a.post(
-        url(client, "registration:contact-save", query="from=review"), {**_contact_values(), "organization": "Via Page"}
+        url(client, "registration:review-save", section="contact"), {**_contact_values(), "organization": "Via Page"}
     )
+    assert r.status_code == 303 and r.headers["location"] == review
+    r = await client.get(review)
+    assert definitions(page(r), "#review-contact dl")["Organization"] == "Via Page"
+
+
+async def test_change_personal_without_javascript_keeps_the_email_address(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    r = await client.get(url(client, "registration:review-edit", section="personal"))
+    soup = page(r)
+    assert h1(soup) == "Change your personal information"
+    assert soup.select_one("input[name=email]") is None  # not editable
+    assert text(soup, "p.locked").startswith(a.email)
+    save = url(client, "registration:review-save", section="personal")
+    r = await a.post(save, {**_personal(a), "first_name": "Ann", "email": "other@example.gov"})  # crafted
+    assert r.sent_back.headers["location"] == url(client, "registration:review-edit", section="personal")
+    assert field_error(page(r), "email") == "Your email address is verified and cannot be changed"
+    assert (await latest_draft())["personal"]["first_name"] == "Ana"
+    fields = {k: v for k, v in _personal(a).items() if not k.startswith("email")}  # as the page posts it
+    r = await a.post(save, {**fields, "first_name": "Ann"})
     assert r.status_code == 303 and r.headers["location"] == url(client, "registration:review")
+    draft = await latest_draft()
+    assert draft["email"] == a.email and draft["personal"]["first_name"] == "Ann"
+
+
+async def test_back_from_the_review_goes_to_step_4(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    soup = page(await client.get(url(client, "registration:review")))
+    back = element(soup, "#wizard a.back-link")
+    assert norm(back.get_text()) == "Back" and back["href"] == url(client, "registration:questions")
+    assert back["hx-get"] == url(client, "registration:questions")
 
 
 def _contact_values() -> dict:
@@ -496,6 +554,42 @@ async def test_submit_creates_one_request_and_the_tracking_email(client, smtp):
     assert tracking in message.subject
 
 
+async def test_the_acknowledgement_gives_the_decision_date_the_email_gives(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    r = await a.submit()
+    soup = page(r)
+    tracking = tracking_number(soup)
+    row = await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first()
+    due, submitted = timefmt.day(row["due_at"]), timefmt.day(row["submitted_at"])
+    assert definitions(soup, "dl.acknowledgement") == {
+        "Application": "Provider Statistical and Reimbursement System",
+        "Role": "Provider User",
+        "Date submitted": submitted,
+        "Expected decision": due,
+    }
+    assert text(soup, ".decision-date") == f"We expect a decision by {due}."
+    assert "between 12 and 60" not in r.text
+    assert f"Review target date: {due}" in (await smtp.last_to(a.email)).text  # page and email agree
+    assert texts(soup, "h2") == ["What happens next"]
+    print_link = link_href(soup, "Print this page")
+    assert print_link == url(client, "registration:done", query="print=1")
+    assert soup.select_one("form[action='{}'] button".format(url(client, "registration:finish")))
+
+
+async def test_the_print_view_is_the_acknowledgement_without_buttons(client, smtp):
+    a = Applicant(client, smtp)
+    await a.through_questions()
+    tracking = tracking_number(page(await a.submit()))
+    r = await client.get(url(client, "registration:done", query="print=1"))
+    soup = page(r)
+    assert "print-view" in soup.body["class"]
+    assert tracking_number(soup) == tracking and definitions(soup, "dl.acknowledgement")["Expected decision"]
+    assert soup.select("main button") == [] and soup.select("main form") == []  # no OK, nothing to press
+    assert not [a for a in soup.select("main a") if norm(a.get_text()) == "Print this page"]
+    assert link_href(soup, "Back to the acknowledgement") == url(client, "registration:done")
+
+
 async def test_concurrent_double_submit_creates_one_request(concurrent_client, smtp):
     a = Applicant(concurrent_client, smtp)
     await a.through_questions()
@@ -527,7 +621,10 @@ async def test_one_pending_request_per_email_and_application(client, smtp, app):
     async with checked_client(app) as other_browser:
         b = Applicant(other_browser, smtp, email=a.email)
         await b.through_questions()
-        r = await b.submit()
+        refused = await b.submit()
+        assert refused.status_code == 303  # never an answer at the POST address
+        assert refused.headers["location"] == url(client, "registration:pending")
+        r = await other_browser.get(refused.headers["location"])
     assert h1(page(r)) == "You already have a pending request"
     assert text(page(r), "main p > strong") == tracking
     assert link_href(page(r), "Check registration status") == url(client, "status:form")
