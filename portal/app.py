@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Portal:
         env.filters["day"] = timefmt.day
         env.filters["clock"] = timefmt.clock
         env.filters["day_and_clock"] = timefmt.day_and_clock
+        env.filters["days_until"] = timefmt.days_until
         env.filters["deadline"] = lambda moment: timefmt.deadline(moment, now())
         env.filters["time_left"] = lambda moment: timefmt.time_left(moment, now())
 

@@ -67,3 +67,9 @@ def time_left(moment: datetime, now: datetime) -> str:
 def deadline(moment: datetime, now: datetime) -> str:
     """ "2:05pm ET (in 29 minutes)"; with the day when it is not today."""
     return f"{when(moment, now)} ({time_left(moment, now)})"
+
+
+def days_until(moment: datetime, now: datetime) -> int:
+    """Calendar days in Eastern time from ``now`` to ``moment`` (negative once past): a
+    request due at 11pm ET is due "today" until midnight ET, not until midnight UTC."""
+    return (local(moment).date() - local(now).date()).days

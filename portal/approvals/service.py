@@ -199,9 +199,10 @@ async def notify_new_request(
 
 
 async def remind(at: datetime, links: Links) -> int:
-    """Email each approver their overdue requests, at most once a day. Returns emails queued."""
+    """Email each approver their overdue requests, at most once a (US Eastern) day. Returns emails
+    queued."""
     sent = 0
-    day = at.date().isoformat()
+    day = timefmt.local(at).date().isoformat()
     for person in await q.all_approvers():
         rights = await accounts_q.approver_rights(person.id)
         count = await q.overdue_count(Decider(person.user_id, person.email, rights), at)

@@ -76,3 +76,15 @@ def test_a_deadline_says_when_and_how_long_with_the_day_only_when_not_today():
 def test_across_the_spring_change_an_hour_of_clock_time_is_an_hour_left():
     before = datetime(2026, 3, 8, 6, 30, tzinfo=UTC)  # 1:30am EST
     assert timefmt.deadline(before + timedelta(hours=1), before) == "3:30am ET (in 1 hour)"
+
+
+def test_days_until_counts_eastern_calendar_days():
+    # 11:30pm ET on 1 December is 04:30 UTC on 2 December: still "today" for an approver in ET.
+    evening = datetime(2026, 12, 2, 4, 30, tzinfo=UTC)
+    noon = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
+    assert timefmt.days_until(evening, noon) == 0
+    assert timefmt.days_until(noon + timedelta(days=3), noon) == 3
+    assert timefmt.days_until(noon - timedelta(days=2), noon) == -2
+    # Across the change to daylight saving time (8 March 2026): still whole calendar days.
+    before = datetime(2026, 3, 7, 17, 0, tzinfo=UTC)
+    assert timefmt.days_until(before + timedelta(days=2), before) == 2
