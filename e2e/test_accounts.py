@@ -21,7 +21,13 @@ def test_first_login_forced_change_and_my_applications(page: Page, javascript: b
     page.get_by_label("Password").fill("not the password at all")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_text("The User ID or password is not correct.").first).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/login$"))  # back at the login page, not at the POST
+    expect(page.get_by_label("User ID")).to_have_value(account["user_id"])  # kept; the password is not
+    expect(page.get_by_label("Password")).to_have_value("")
     assert_accessible(page)
+    page.reload()  # a GET: no resubmission, and the message was shown once
+    expect(page.get_by_text("The User ID or password is not correct.")).to_have_count(0)
+    page.get_by_label("User ID").fill(account["user_id"])
 
     page.get_by_label("Password").fill(account["password"])
     page.get_by_role("button", name="Log in").click()

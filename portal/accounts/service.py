@@ -45,6 +45,7 @@ class LoginResult:
     message: str = ""
     session_token: str = ""
     account: Account | None = None
+    approver: bool = False  # has approver rights: lands on the approval queue
 
 
 def throttle_key(user_id: str, secret_key: str) -> str:
@@ -109,7 +110,8 @@ async def login(user_id: str, password: str, *, secret_key: str, ip: str) -> Log
     async with transaction():
         await q.create_session(token_hash(token), account.id)
         await q.audit("login", actor=user_id, subject=user_id, ip=ip)
-    return LoginResult(True, session_token=token, account=account)
+    approver = bool(await q.approver_rights(account.id))
+    return LoginResult(True, session_token=token, account=account, approver=approver)
 
 
 async def current_session(token: str | None) -> SignedIn | None:

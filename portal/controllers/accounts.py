@@ -1,6 +1,11 @@
 """Accounts (spec Journey 6): log in and out, the forced change of an initial password, My
 applications, launching an application, self-service recovery, and Request another
-application. Access rules are guards and route ``opt`` (see portal.auth)."""
+application. Access rules are guards and route ``opt`` (see portal.auth).
+
+Post/redirect/get: without JavaScript every form here answers 303. A refused one goes back to
+its page with what was typed and the messages in the returned-form cookie (portal/returns.py),
+never a password, an answer or a code; a recovery step carries its ticket or link token in the
+URL. An htmx request keeps its answer in place."""
 
 from __future__ import annotations
 
@@ -21,15 +26,17 @@ from portal.accounts.recovery import LinkSigner, RecoveryTicket, Tickets
 from portal.auth import SessionCookies, client_ip, session_guard
 from portal.controllers.role_fields import role_fields_fragment
 from portal.crypto import FieldCipher
+from portal.errors import LinkSpent
 from portal.invisible import invisible_errors
 from portal.links import Links
 from portal.models import accounts as q
-from portal.models import catalog as catalog_queries
 from portal.models import registration as reg_q
 from portal.models.rows import Application, LinkPurpose, SignedIn
-from portal.registration import service as reg_service
-from portal.registration.forms import LABELS, STATES, ContactForm
+from portal.registration import another
+from portal.registration.another import RequestForm
+from portal.registration.forms import LABELS, STATES
 from portal.registration.service import Filed, Pending
+from portal.returns import Returns
 from portal.settings import Settings
 from portal.text import normalise_email
 from portal.web import AnyRequest, parse_form, redirect, render, wants_fragment
@@ -74,6 +81,21 @@ class LinkForm(msgspec.Struct):
     token: str = ""
 
 
+def _sent_back(
+    request: AnyRequest,
+    returns: Returns,
+    url: str,
+    *,
+    form: msgspec.Struct | dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+) -> Redirect | None:
+    """Without JavaScript, a refused form answers 303 to its page (``url``) with ``form`` and
+    ``errors``; None for htmx, or when they would not fit the cookie: then answer in place."""
+    if wants_fragment(request):
+        return None
+    return returns.redirect(url, form=form, errors=errors)
+
+
 def _purpose(what: str) -> LinkPurpose:
     """The recovery journey a URL names, or 404."""
     try:
@@ -90,11 +112,18 @@ class AccountsController(Controller):
 
     @get("/login", name="accounts:login")
     async def login(
-        self, request: AnyRequest, signed_out: FromQuery[str] = "", reset: FromQuery[str] = ""
+        self,
+        request: AnyRequest,
+        returns: NamedDependency[Returns],
+        signed_out: FromQuery[str] = "",
+        reset: FromQuery[str] = "",
     ) -> AnyResponse:
         if request.state.get("signed_in"):
             return Redirect(request.app.route_reverse("accounts:applications"), status_code=303)
-        return self._login_page(request, LoginForm(), {}, signed_out=bool(signed_out), reset=bool(reset))
+        returned = returns.take(request)  # a refused sign-in: the typed User ID and the message
+        form = returns.form_as(returned, LoginForm) or LoginForm()
+        errors = returned.errors if returned else {}
+        return self._login_page(request, form, errors, signed_out=bool(signed_out), reset=bool(reset))
 
     def _login_page(
         self,
@@ -110,7 +139,11 @@ class AccountsController(Controller):
 
     @post("/login", name="accounts:login-submit", status_code=200, opt={"throttle": True})
     async def login_submit(
-        self, request: AnyRequest, settings: NamedDependency[Settings], sessions: NamedDependency[SessionCookies]
+        self,
+        request: AnyRequest,
+        settings: NamedDependency[Settings],
+        sessions: NamedDependency[SessionCookies],
+        returns: NamedDependency[Returns],
     ) -> AnyResponse:
         form = await parse_form(request, LoginForm)
         errors = {}
@@ -119,16 +152,24 @@ class AccountsController(Controller):
         if not form.password:
             errors["password"] = "Enter your password"
         errors |= invisible_errors(form, {"user_id": "User ID"}, skip=("password",))
-        if errors:
-            return self._login_page(request, LoginForm(user_id=form.user_id), errors)
-        result = await service.login(form.user_id, form.password, secret_key=settings.secret_key, ip=client_ip(request))
-        if not result.ok or result.account is None:
-            return self._login_page(request, LoginForm(user_id=form.user_id[:20]), {"password": result.message})
+        ip = client_ip(request)
+        result = (
+            None if errors else await service.login(form.user_id, form.password, secret_key=settings.secret_key, ip=ip)
+        )
+        if result is not None and not result.ok:
+            errors = {"password": result.message}
+        if errors or result is None or result.account is None:  # back with the typed User ID, never the password
+            typed = LoginForm(user_id=form.user_id[:40])
+            back = _sent_back(request, returns, request.app.route_reverse("accounts:login"), form=typed, errors=errors)
+            return back or self._login_page(request, typed, errors)
         # A brand-new session id: whatever session cookie came with the request is never kept.
         old = sessions.token(request)
         if old:
             await q.delete_session(service.token_hash(old))
-        target = "accounts:change-password" if result.account.password_initial else "accounts:applications"
+        if result.account.password_initial:
+            target = "accounts:change-password"
+        else:  # an approver's work is the queue; everyone else's, their applications
+            target = "approvals:table" if result.approver else "accounts:applications"
         response = redirect(request, request.app.route_reverse(target))
         response.set_cookie(sessions.issue(result.session_token))
         return response
@@ -152,9 +193,12 @@ class AccountsController(Controller):
     # ---- Change password ------------------------------------------------------------------------
 
     @get("/password/change", name="accounts:change-password", opt=SIGNED_IN_INITIAL)
-    async def change_password(self, request: AnyRequest, session: NamedDependency[SignedIn]) -> Template:
-        context = {"account": session, "errors": {}, "min_length": MIN_LENGTH}
-        return render(request, "accounts/change_password.html", context)
+    async def change_password(
+        self, request: AnyRequest, session: NamedDependency[SignedIn], returns: NamedDependency[Returns]
+    ) -> Template:
+        returned = returns.take(request)  # a refused change: its messages (no password is carried)
+        errors = returned.errors if returned else {}
+        return _change_page(request, session, errors)
 
     @post("/password/change", name="accounts:change-password-submit", status_code=200, opt=SIGNED_IN_INITIAL)
     async def change_password_submit(
@@ -163,6 +207,7 @@ class AccountsController(Controller):
         session: NamedDependency[SignedIn],
         settings: NamedDependency[Settings],
         sessions: NamedDependency[SessionCookies],
+        returns: NamedDependency[Returns],
     ) -> AnyResponse:
         form = await parse_form(request, ChangeForm)
         result = await service.change_password(
@@ -174,8 +219,10 @@ class AccountsController(Controller):
             ip=client_ip(request),
         )
         if result.errors:
-            context = {"account": session, "errors": result.errors, "min_length": MIN_LENGTH}
-            return render(request, "accounts/change_password.html", context)
+            back = _sent_back(
+                request, returns, request.app.route_reverse("accounts:change-password"), errors=result.errors
+            )
+            return back or _change_page(request, session, result.errors)
         response = redirect(request, request.app.route_reverse("accounts:applications") + "?changed=1")
         response.set_cookie(sessions.issue(result.session_token))
         return response
@@ -202,8 +249,10 @@ class AccountsController(Controller):
     # ---- Recovery -----------------------------------------------------------------------------
 
     @get("/recover/{what:str}", name="accounts:recover")
-    async def recover(self, request: AnyRequest, what: FromPath[str]) -> Template:
-        return _identify_page(request, _purpose(what), {}, IdentifyForm())
+    async def recover(self, request: AnyRequest, what: FromPath[str], returns: NamedDependency[Returns]) -> Template:
+        returned = returns.take(request)
+        form = returns.form_as(returned, IdentifyForm) or IdentifyForm()
+        return _identify_page(request, _purpose(what), returned.errors if returned else {}, form)
 
     @post("/recover/{what:str}", name="accounts:recover-identify", status_code=200, opt={"throttle": True})
     async def recover_identify(
@@ -212,7 +261,8 @@ class AccountsController(Controller):
         what: FromPath[str],
         settings: NamedDependency[Settings],
         cipher: NamedDependency[FieldCipher],
-    ) -> Template:
+        returns: NamedDependency[Returns],
+    ) -> AnyResponse:
         purpose = _purpose(what)
         form = await parse_form(request, IdentifyForm)
         user_id = form.user_id.strip().upper()[:20] if purpose is LinkPurpose.PASSWORD else ""
@@ -226,11 +276,35 @@ class AccountsController(Controller):
             errors["email"] = "Enter an email address in the correct format, like name@example.com"
         errors |= invisible_errors(form, {"user_id": "User ID", "email": "Email address"})
         if errors or email is None:
-            return _identify_page(request, purpose, errors, form)
+            typed = IdentifyForm(user_id=form.user_id[:40], email=form.email[:254])
+            here = request.app.route_reverse("accounts:recover", what=purpose)
+            return _sent_back(request, returns, here, form=typed, errors=errors) or _identify_page(
+                request, purpose, errors, typed
+            )
         # The questions depend on the email address alone (see service.questions_for).
         keys = service.questions_for(await q.account_for_email(email), email, settings.secret_key)
         ticket = Tickets(cipher, settings.secret_key).seal(RecoveryTicket(u=user_id, e=email, w=purpose, k=keys))
-        return _questions_page(request, purpose, keys, ticket, {})
+        if wants_fragment(request):
+            return _questions_page(request, purpose, keys, ticket, {})
+        return Redirect(_questions_url(request, purpose, ticket), status_code=303)
+
+    @get("/recover/{what:str}/answers", name="accounts:recover-questions")
+    async def recover_questions(
+        self,
+        request: AnyRequest,
+        what: FromPath[str],
+        settings: NamedDependency[Settings],
+        cipher: NamedDependency[FieldCipher],
+        returns: NamedDependency[Returns],
+        ticket: FromQuery[str] = "",
+    ) -> AnyResponse:
+        """The two questions; the encrypted ticket (15 minutes) rides in the URL."""
+        purpose = _purpose(what)
+        opened = Tickets(cipher, settings.secret_key).open(ticket, purpose)
+        if opened is None:
+            return Redirect(request.app.route_reverse("accounts:recover", what=purpose), status_code=303)
+        returned = returns.take(request)  # refused answers: the messages only, never the answers
+        return _questions_page(request, purpose, opened.k, ticket, returned.errors if returned else {})
 
     @post("/recover/{what:str}/answers", name="accounts:recover-answers", status_code=200, opt={"throttle": True})
     async def recover_answers(
@@ -239,6 +313,7 @@ class AccountsController(Controller):
         what: FromPath[str],
         settings: NamedDependency[Settings],
         cipher: NamedDependency[FieldCipher],
+        returns: NamedDependency[Returns],
     ) -> AnyResponse:
         purpose = _purpose(what)
         form = await parse_form(request, AnswersForm)
@@ -252,7 +327,10 @@ class AccountsController(Controller):
         }
         errors |= invisible_errors(form, LABELS, skip=("ticket",))
         if errors:
-            return _questions_page(request, purpose, ticket.k, form.ticket, errors)
+            here = _questions_url(request, purpose, form.ticket)
+            return _sent_back(request, returns, here, errors=errors) or _questions_page(
+                request, purpose, ticket.k, form.ticket, errors
+            )
         account = (
             await q.account_by_user_id_and_email(ticket.u, ticket.e)
             if purpose is LinkPurpose.PASSWORD
@@ -262,46 +340,90 @@ class AccountsController(Controller):
         link_for = LinkSigner(settings.secret_key, purpose).link_for(page)
         answers = [form.answer_1[:200], form.answer_2[:200]]
         await service.recover(purpose, account, ticket.k, answers, link_for, ip=client_ip(request))
-        context = {"what": purpose, "title": RECOVERY_TITLES[purpose]}
-        return render(request, "accounts/recover_sent.html", context)
+        if not wants_fragment(request):
+            return Redirect(request.app.route_reverse("accounts:recover-sent", what=purpose), status_code=303)
+        return _sent_page(request, purpose)
+
+    @get("/recover/{what:str}/sent", name="accounts:recover-sent")
+    async def recover_sent(self, request: AnyRequest, what: FromPath[str]) -> Template:
+        """Check your email (the same words whether or not an email went)."""
+        return _sent_page(request, _purpose(what))
 
     @get("/recover/reset", name="accounts:reset")
     async def reset(
-        self, request: AnyRequest, settings: NamedDependency[Settings], token: FromQuery[str] = ""
+        self,
+        request: AnyRequest,
+        settings: NamedDependency[Settings],
+        returns: NamedDependency[Returns],
+        token: FromQuery[str] = "",
     ) -> Template:
         usable = await _link_usable(settings, token, LinkPurpose.PASSWORD)
-        context = {"token": token, "usable": usable, "errors": {}, "min_length": MIN_LENGTH}
+        returned = returns.take(request)  # a refused new password: its messages only
+        errors = returned.errors if returned and usable else {}
+        context = {"token": token, "usable": usable, "errors": errors, "min_length": MIN_LENGTH}
         return render(request, "accounts/reset.html", context)
 
     @post("/recover/reset", name="accounts:reset-submit", status_code=200, opt={"throttle": True})
-    async def reset_submit(self, request: AnyRequest, settings: NamedDependency[Settings]) -> AnyResponse:
+    async def reset_submit(
+        self, request: AnyRequest, settings: NamedDependency[Settings], returns: NamedDependency[Returns]
+    ) -> AnyResponse:
         form = await parse_form(request, ResetForm)
-        errors = await service.reset_password(
-            _link_hash(settings, form.token, LinkPurpose.PASSWORD),
-            form.new_password,
-            form.confirm_password,
-            secret_key=settings.secret_key,
-            ip=client_ip(request),
-        )
+        here = request.app.route_reverse("accounts:reset") + "?" + urlencode({"token": form.token[:1000]})
+        try:
+            errors = await service.reset_password(
+                _link_hash(settings, form.token, LinkPurpose.PASSWORD),
+                form.new_password,
+                form.confirm_password,
+                secret_key=settings.secret_key,
+                ip=client_ip(request),
+            )
+        except LinkSpent:
+            if wants_fragment(request):
+                raise
+            return Redirect(here, status_code=303)  # the link's page says it is spent
         if not errors:
             return Redirect(request.app.route_reverse("accounts:login") + "?reset=1", status_code=303)
+        back = _sent_back(request, returns, here, errors=errors)
         context = {"token": form.token, "usable": True, "errors": errors, "min_length": MIN_LENGTH}
-        return render(request, "accounts/reset.html", context)
+        return back or render(request, "accounts/reset.html", context)
 
     @get("/recover/user-id/show", name="accounts:user-id-link")
     async def user_id_link(
-        self, request: AnyRequest, settings: NamedDependency[Settings], token: FromQuery[str] = ""
+        self,
+        request: AnyRequest,
+        settings: NamedDependency[Settings],
+        returns: NamedDependency[Returns],
+        token: FromQuery[str] = "",
     ) -> Template:
-        """The emailed link: a button, so that a mail scanner opening the link spends nothing."""
+        """The emailed link: a button, so that a mail scanner opening the link spends nothing.
+        Once used, the User ID is shown here once (carried from the button's POST)."""
+        returned = returns.take(request)
+        shown = str(returned.form.get("user_id", "")) if returned else ""
+        if shown:
+            return render(request, "accounts/user_id_link.html", {"token": "", "usable": True, "user_id": shown})
         usable = await _link_usable(settings, token, LinkPurpose.USER_ID)
         return render(request, "accounts/user_id_link.html", {"token": token, "usable": usable, "user_id": None})
 
     @post("/recover/user-id/show", name="accounts:user-id-reveal", status_code=200, opt={"throttle": True})
-    async def user_id_reveal(self, request: AnyRequest, settings: NamedDependency[Settings]) -> Template:
+    async def user_id_reveal(
+        self, request: AnyRequest, settings: NamedDependency[Settings], returns: NamedDependency[Returns]
+    ) -> AnyResponse:
         form = await parse_form(request, LinkForm)
         link_hash = _link_hash(settings, form.token, LinkPurpose.USER_ID)
-        user_id = await service.reveal_user_id(link_hash, ip=client_ip(request))
-        return render(request, "accounts/user_id_link.html", {"token": "", "usable": True, "user_id": user_id})
+        here = request.app.route_reverse("accounts:user-id-link")
+        try:
+            user_id = await service.reveal_user_id(link_hash, ip=client_ip(request))
+        except LinkSpent:
+            if wants_fragment(request):
+                raise
+            return Redirect(here, status_code=303)  # no token: the page says the link is spent
+        back = None if wants_fragment(request) else returns.redirect(here, form={"user_id": user_id})
+        return back or render(request, "accounts/user_id_link.html", {"token": "", "usable": True, "user_id": user_id})
+
+
+def _change_page(request: AnyRequest, session: SignedIn, errors: dict[str, str]) -> Template:
+    context = {"account": session, "errors": errors, "min_length": MIN_LENGTH}
+    return render(request, "accounts/change_password.html", context)
 
 
 def _identify_page(request: AnyRequest, what: LinkPurpose, errors: dict[str, str], form: IdentifyForm) -> Template:
@@ -324,6 +446,15 @@ def _questions_page(
     return render(request, "accounts/recover_questions.html", context)
 
 
+def _questions_url(request: AnyRequest, what: LinkPurpose, ticket: str) -> str:
+    query = urlencode({"ticket": ticket[:1500]})
+    return request.app.route_reverse("accounts:recover-questions", what=what) + "?" + query
+
+
+def _sent_page(request: AnyRequest, what: LinkPurpose) -> Template:
+    return render(request, "accounts/recover_sent.html", {"what": what, "title": RECOVERY_TITLES[what]})
+
+
 def _link_hash(settings: Settings, token: str, purpose: LinkPurpose) -> str:
     """The stored hash of a recovery link's id ("" when the token is not a recent link of ours:
     no stored link has that hash, so it is spent)."""
@@ -336,7 +467,9 @@ async def _link_usable(settings: Settings, token: str, purpose: LinkPurpose) -> 
 
 
 class RequestAnotherController(Controller):
-    """Request another application, for a signed-in account holder."""
+    """Request another application, for a signed-in account holder: any role they do not hold,
+    in any application. Without JavaScript the submit answers 303: to the confirmation page, or
+    back to the form with what was typed and the messages."""
 
     path = "/my/request"
     include_in_schema = False
@@ -345,17 +478,25 @@ class RequestAnotherController(Controller):
 
     @get("/", name="accounts:request-start")
     async def start(self, request: AnyRequest, session: NamedDependency[SignedIn]) -> Template:
-        granted = {g.application_code for g in await q.grants_of(session.account_id)}
-        apps = [a for a in await catalog_queries.active_applications(with_roles=False) if a.code not in granted]
-        return render(request, "accounts/request_start.html", {"account": session, "applications": apps})
+        context = {"account": session, "choices": await another.choices(session)}
+        return render(request, "accounts/request_start.html", context)
 
     @get("/{code:str}", name="accounts:request-form")
     async def form(
-        self, request: AnyRequest, session: NamedDependency[SignedIn], code: FromPath[str], role: FromQuery[str] = ""
-    ) -> Template:
+        self,
+        request: AnyRequest,
+        session: NamedDependency[SignedIn],
+        returns: NamedDependency[Returns],
+        code: FromPath[str],
+        role: FromQuery[str] = "",
+    ) -> AnyResponse:
         app = await _application(code)
-        form = await reg_service.holder_contact_form(session.email, role[:40])
-        return await self._render(request, session, app, form, {})
+        returned = returns.take(request)  # a refused request, or the role chosen without JavaScript
+        form = returns.form_as(returned, RequestForm)
+        view = await another.request_view(session, app, form, returned.errors if returned else {}, role=role[:40])
+        if view.pending:  # nothing more for this application until its waiting request is decided
+            return Redirect(_sent_url(request, app, view.pending, already=True), status_code=303)
+        return self._render(request, session, app, view)
 
     @get("/{code:str}/fields", name="accounts:request-fields")
     async def fields(self, request: AnyRequest, code: FromPath[str], role: FromQuery[str] = "") -> AnyResponse:
@@ -372,46 +513,62 @@ class RequestAnotherController(Controller):
         session: NamedDependency[SignedIn],
         cipher: NamedDependency[FieldCipher],
         links: NamedDependency[Links],
+        returns: NamedDependency[Returns],
         code: FromPath[str],
-    ) -> Template:
+    ) -> AnyResponse:
         app = await _application(code)
-        form = await parse_form(request, ContactForm, rest_as_fields=True)
-        if form.action == "role":
-            return await self._render(request, session, app, form, {})
-        result = await reg_service.submit_for_holder(
-            session, app, form, cipher=cipher, links=links, ip=client_ip(request)
-        )
+        form = await parse_form(request, RequestForm, rest_as_fields=True)
+        here = request.app.route_reverse("accounts:request-form", code=app.code)
+        if form.action == "role":  # without JavaScript: the chosen role's fields, the rest kept
+            back = _sent_back(request, returns, here + "?" + urlencode({"role": form.role[:40]}), form=form)
+            return back or self._render(request, session, app, await another.request_view(session, app, form, {}))
+        result = await another.submit(session, app, form, cipher=cipher, links=links, ip=client_ip(request))
         if isinstance(result, Filed | Pending):
-            context = {
-                "account": session,
-                "app": app,
-                "tracking_number": result.tracking_number,
-                "pending": isinstance(result, Pending),
-            }
-            return render(request, "accounts/request_done.html", context)
-        return await self._render(request, session, app, form, result.errors)
+            return redirect(
+                request, _sent_url(request, app, result.tracking_number, already=isinstance(result, Pending))
+            )
+        back = _sent_back(request, returns, here, form=form, errors=result.errors)
+        return back or self._render(
+            request, session, app, await another.request_view(session, app, form, result.errors)
+        )
 
-    async def _render(
+    @get("/{code:str}/sent/{tracking:str}", name="accounts:request-sent")
+    async def sent(
         self,
         request: AnyRequest,
         session: NamedDependency[SignedIn],
-        app: Application,
-        form: ContactForm,
-        errors: dict[str, str],
+        code: FromPath[str],
+        tracking: FromPath[str],
+        already: FromQuery[str] = "",
     ) -> Template:
-        rules = await reg_q.role_rules(app.id)
+        """The confirmation: the request's tracking number (only a request of the holder's own
+        email address), or the one already waiting."""
+        app = await _application(code)
+        view = await another.sent(session, tracking)
+        if view is None:
+            raise NotFoundException()
+        context = {"account": session, "app": app, "request_status": view, "pending": bool(already)}
+        return render(request, "accounts/request_done.html", context)
+
+    def _render(self, request: AnyRequest, session: SignedIn, app: Application, view: another.RequestView) -> Template:
         context = {
             "account": session,
             "app": app,
-            "form": form,
-            "errors": errors,
+            "form": view.form,
+            "errors": view.errors,
             "states": STATES,
-            "role_options": [(r.code, r.name) for r in rules.roles],
-            "rules": rules.of(form.role),
+            "role_options": view.role_options,
+            "rules": view.rules,
+            "asks_ssn": view.asks_ssn,
             "saved_fields": {},
             "fields_url": request.app.route_reverse("accounts:request-fields", code=app.code),
         }
         return render(request, "accounts/request_form.html", context)
+
+
+def _sent_url(request: AnyRequest, app: Application, tracking: str, *, already: bool) -> str:
+    url = request.app.route_reverse("accounts:request-sent", code=app.code, tracking=tracking)
+    return url + ("?already=1" if already else "")
 
 
 async def _application(code: str) -> Application:

@@ -10,9 +10,20 @@ import msgspec
 from portal.clock import now
 from portal.models.db import as_struct, as_structs
 from portal.models.rows import Account as AccountRow
-from portal.models.rows import AuditEntry, Grant, LinkPurpose, QuestionHash, Right, SignedIn, Throttle
+from portal.models.rows import (
+    AuditEntry,
+    Grant,
+    LinkPurpose,
+    QuestionHash,
+    RequestPersonal,
+    RequestStatus,
+    Right,
+    SignedIn,
+    Throttle,
+)
 from portal.models.tables import (
     AccessGrant,
+    AccessRequest,
     Account,
     Application,
     ApproverRight,
@@ -224,6 +235,39 @@ async def has_grant(account_id: int, application_id: int, role_id: int) -> bool:
         (AccessGrant.account == account_id)
         & (AccessGrant.application == application_id)
         & (AccessGrant.role == role_id)
+    )
+
+
+async def held_roles(account_id: int) -> set[tuple[str, str]]:
+    """The (application code, role code) pairs an account holds."""
+    rows = await AccessGrant.select(
+        AccessGrant.application.code.as_alias("application_code"), AccessGrant.role.code.as_alias("role_code")
+    ).where(AccessGrant.account == account_id)
+    return {(str(r["application_code"]), str(r["role_code"])) for r in rows}
+
+
+async def pending_by_application(email: str) -> dict[str, str]:
+    """The tracking number of each application with a request of ``email`` waiting for approval
+    (at most one per application: a unique index), by application code."""
+    rows = await AccessRequest.select(
+        AccessRequest.application.code.as_alias("application_code"), AccessRequest.tracking_number
+    ).where((AccessRequest.email == email) & (AccessRequest.status == RequestStatus.PENDING))
+    return {str(r["application_code"]): str(r["tracking_number"]) for r in rows}
+
+
+async def personal_on_file(email: str) -> RequestPersonal:
+    """The date of birth and the encrypted SSN the person of ``email`` last gave on a request
+    (either blank when never given)."""
+    rows = (
+        await AccessRequest.select(AccessRequest.personal)
+        .where(AccessRequest.email == email)
+        .order_by(AccessRequest.id, ascending=False)
+        .output(load_json=True)
+    )
+    given = [msgspec.convert(r["personal"] or {}, RequestPersonal) for r in rows]
+    return RequestPersonal(
+        date_of_birth=next((p.date_of_birth for p in given if p.date_of_birth), ""),
+        ssn=next((p.ssn for p in given if p.ssn), ""),
     )
 
 

@@ -210,6 +210,17 @@ def validate_ssn(value: str) -> str | None:
     return f"{area}-{group}-{serial}"
 
 
+def check_ssn(typed: str) -> tuple[str, str]:
+    """An SSN as typed: the one to keep (###-##-####) and "", or "" and the message."""
+    raw = clean(typed)
+    ssn = validate_ssn(raw) if len(raw) <= 11 else None
+    if not raw:
+        return "", "Enter your Social Security Number"
+    if ssn is None:
+        return "", "Enter a valid Social Security Number, like 123-45-6789"
+    return ssn, ""
+
+
 DATE_PARTS = ("day", "month", "year")
 MONTHS = (
     "january",
@@ -324,13 +335,9 @@ def validate_personal(
     values["date_of_birth"] = dob.isoformat() if isinstance(dob, date) else ""
 
     if requires_ssn:
-        ssn_raw = clean(form.ssn)
-        ssn = validate_ssn(ssn_raw) if len(ssn_raw) <= 11 else None
-        if not ssn_raw:
-            errors["ssn"] = "Enter your Social Security Number"
-        elif ssn is None:
-            errors["ssn"] = "Enter a valid Social Security Number, like 123-45-6789"
-        values["ssn"] = ssn or ""
+        values["ssn"], message = check_ssn(form.ssn)
+        if message:
+            errors["ssn"] = message
 
     if locked_email is not None:
         values["email"] = locked_email

@@ -19,7 +19,6 @@ from portal.errors import DraftGone
 from portal.hashing import code_digest, hash_secret, normalise_answer
 from portal.links import Links
 from portal.mail import caps, messages
-from portal.models import accounts as accounts_q
 from portal.models import registration as q
 from portal.models.catalog import field_rows
 from portal.models.db import UNIQUE_VIOLATIONS, transaction
@@ -36,7 +35,6 @@ from portal.models.rows import (
     QuestionHash,
     RequestPersonal,
     RoleOption,
-    SignedIn,
     StatusView,
 )
 from portal.registration import verification as v
@@ -518,67 +516,6 @@ async def _submit(token: str, *, cipher: FieldCipher, links: Links) -> Outcome |
             links=links,
         )
         await q.update_draft(token, DraftChange(tracking_number=tracking))
-    return Filed(tracking)
-
-
-async def holder_contact_form(email: str, role: str) -> ContactForm:
-    """A holder's new request, filled in from the contact details of their latest one."""
-    return _details_form(await q.latest_contact(email), role, {})  # a role's fields are asked again
-
-
-async def submit_for_holder(
-    holder: SignedIn, application: Application, form: ContactForm, *, cipher: FieldCipher, links: Links, ip: str
-) -> Outcome | Filed | Pending:
-    """'Request another application': an account holder asks for one more application and role.
-    No new registration: the request carries the account's name and verified email, and goes
-    through approval like any other."""
-    try:
-        return await _submit_for_holder(holder, application, form, cipher=cipher, links=links, ip=ip)
-    except UNIQUE_VIOLATIONS:
-        pending = await q.pending_request_for(holder.email, application.id)
-        if pending:
-            return Pending(pending)
-        raise
-
-
-async def _submit_for_holder(
-    holder: SignedIn, application: Application, form: ContactForm, *, cipher: FieldCipher, links: Links, ip: str
-) -> Outcome | Filed | Pending:
-    rules = await q.role_rules(application.id)
-    values, errors = validate_contact(form, roles=rules.by_role)
-    role = rules.role(values.role)
-    if errors or role is None:
-        return Outcome(errors=errors)
-    if await accounts_q.has_grant(holder.account_id, application.id, role.id):
-        return Outcome(errors={"role": f"You already have {application.code} as {role.name}"})
-    at = now()
-    async with transaction():
-        existing = await q.pending_request_for(holder.email, application.id)
-        if existing:
-            return Pending(existing)
-        tracking = await _file_request(
-            Filing(
-                draft_token="",  # none: a holder's request has no draft
-                application=application.id,
-                email=holder.email,
-                first_name=holder.first_name,
-                middle_initial="",
-                last_name=holder.last_name,
-                personal=RequestPersonal(),
-                contact=_sealed(values, rules, cipher),
-                questions=[],
-                terms_version=TERMS_VERSION,
-                terms_accepted_at=at,
-                account_user_id=holder.user_id,
-            ),
-            application,
-            role=role,
-            at=at,
-            links=links,
-        )
-        await accounts_q.audit(
-            "request_submitted", actor=holder.user_id, subject=tracking, ip=ip, application=application.code
-        )
     return Filed(tracking)
 
 

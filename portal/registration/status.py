@@ -42,3 +42,13 @@ async def check(form: StatusForm) -> StatusAnswer:
         return StatusAnswer(errors=errors)
     result = await q.request_status(tracking, email)
     return StatusAnswer(result=result, not_found="" if result else NOT_FOUND)
+
+
+async def answer_again(form: StatusForm | None, errors: Errors) -> StatusAnswer:
+    """What the status page shows after a check sent without JavaScript: the messages of a
+    refused form, or the answer to the same pair looked up again (nothing without a form)."""
+    if form is None:
+        return StatusAnswer()
+    if errors:
+        return StatusAnswer(errors=errors)
+    return await check(form)

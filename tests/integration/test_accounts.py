@@ -15,6 +15,7 @@ from portal.models import accounts as q
 from portal.models.tables import Account, AuditEvent, LoginThrottle, OutboxMessage, PasswordReset, UserSession
 from tests.htmlcheck import (
     attrs,
+    definitions,
     element,
     field_error,
     field_errors,
@@ -32,11 +33,30 @@ from tests.htmlcheck import (
 from tests.integration.accounts_support import GOOD_PASSWORD, csrf, log_in, make_account
 from tests.integration.conftest import checked_client
 from tests.integration.registration_flow import CONTACT, ROLE_FIELDS
-from tests.support import url
+from tests.support import follow_back, sent_back, url
 
 SESSION = "iacs_session"
 LINK_SPENT = "This link has expired or has already been used. Links work once, for 30 minutes."
 WRONG_LOGIN = {"password": "The User ID or password is not correct."}
+
+
+async def followed(client, r):
+    """What a browser shows after a form answered 303: the page it leads to (``.redirect``
+    keeps the 303); any other answer as it came."""
+    if r.status_code != 303:
+        return r
+    shown = await client.get(r.headers["location"])
+    shown.redirect = r
+    return shown
+
+
+async def refused_login(client, user_id: str, password: str):
+    """A sign-in that is refused: 303 back to the login page (never at the POST address), and
+    the page it leads to, with the message."""
+    r = await log_in(client, user_id, password)
+    assert sent_back(r) and r.headers["location"] == url(client, "accounts:login"), r.status_code
+    assert password not in r.headers.get("set-cookie", "") or not password
+    return await followed(client, r)
 
 
 def link_spent(r) -> bool:
@@ -171,7 +191,7 @@ async def test_initial_password_leads_every_page_to_change_password(client):
 async def test_initial_password_lapses_after_72_hours(client):
     account = await make_account()
     await Account.update({Account.password_expires_at: now() - timedelta(minutes=1)}).where(Account.id == account["id"])
-    r = await log_in(client, account["user_id"], account["password"])
+    r = await refused_login(client, account["user_id"], account["password"])
     assert r.status_code == 200
     assert field_error(page(r), "password").startswith("Your initial password has expired")
     assert await UserSession.count().where(UserSession.account == account["id"]) == 0
@@ -186,14 +206,17 @@ async def test_change_password_rules_rotation_and_other_sessions_ended(client, a
         old_token = client.cookies[SESSION]
 
         async def change(current, new, confirm):
-            return await client.post(
-                url(client, "accounts:change-password-submit"),
-                data={
-                    "current_password": current,
-                    "new_password": new,
-                    "confirm_password": confirm,
-                    **await csrf(client),
-                },
+            return await follow_back(
+                client,
+                await client.post(
+                    url(client, "accounts:change-password-submit"),
+                    data={
+                        "current_password": current,
+                        "new_password": new,
+                        "confirm_password": confirm,
+                        **await csrf(client),
+                    },
+                ),
             )
 
         r = await change("wrong password entirely", GOOD_PASSWORD, GOOD_PASSWORD)
@@ -222,8 +245,8 @@ async def test_change_password_rules_rotation_and_other_sessions_ended(client, a
 
 async def test_wrong_password_and_unknown_user_id_look_the_same(client):
     account = await make_account(initial=False)
-    wrong = await log_in(client, account["user_id"], "not the right password at all")
-    unknown = await log_in(client, "ZZZZ999", "not the right password at all")
+    wrong = await refused_login(client, account["user_id"], "not the right password at all")
+    unknown = await refused_login(client, "ZZZZ999", "not the right password at all")
     assert wrong.status_code == unknown.status_code == 200
     assert field_errors(page(wrong)) == field_errors(page(unknown)) == WRONG_LOGIN
 
@@ -236,7 +259,7 @@ async def test_wrong_password_and_unknown_user_id_look_the_same(client):
 @pytest.mark.parametrize("user_id", ["ABCD\u202e234", "\x00ABCD234", "AB\u200bCD234"])
 async def test_a_user_id_with_invisible_characters_is_refused_before_any_check(client, user_id):
     before = await AuditEvent.count()
-    r = await log_in(client, user_id, "whatever whatever whatever")
+    r = await refused_login(client, user_id, "whatever whatever whatever")
     assert r.status_code == 200
     assert field_error(page(r), "user_id") == "User ID must not contain invisible or control characters: type it again"
     assert await AuditEvent.count() == before  # no password was checked
@@ -249,7 +272,7 @@ async def test_ten_failures_lock_the_account_for_15_minutes(client):
     row = await lock(client, account["user_id"])
     assert row["locked_until"] is not None
     assert timedelta(minutes=14) < row["locked_until"] - now() <= timedelta(minutes=15)
-    r = await log_in(client, account["user_id"], account["password"])  # right password, still refused
+    r = await refused_login(client, account["user_id"], account["password"])  # right password, still refused
     assert field_errors(page(r)) == WRONG_LOGIN
     assert await events(account["user_id"], "account_locked")
     assert await events(account["user_id"], "login_refused_locked")
@@ -285,8 +308,9 @@ async def test_a_burst_of_wrong_passwords_gets_ten_checks_and_locks_before_the_r
     await csrf(client)
     tries = [f"wrong guess number {i:02d}" for i in range(25)] + [account["password"]]
     answers = await asyncio.gather(*(log_in(client, account["user_id"], p) for p in tries))
-    assert all(r.status_code == 200 for r in answers)  # nobody signed in: no 303 to My applications
-    assert field_errors(page(answers[-1])) == WRONG_LOGIN
+    # Nobody signed in: every answer goes back to the login page, none to My applications.
+    assert all(sent_back(r) and r.headers["location"] == url(client, "accounts:login") for r in answers)
+    assert field_errors(page(await followed(client, answers[-1]))) == WRONG_LOGIN
     assert SESSION not in client.cookies
     assert len(checked) <= 10
     row = await lock(client, account["user_id"])
@@ -307,7 +331,7 @@ async def test_a_right_password_whose_check_overlapped_a_lock_is_refused(client)
     assert await q.reserve_login(key, limit=10, at=at) is None  # ...and an eleventh is refused...
     assert await q.lock_if_at_limit(key, limit=10, at=at, lock_for=timedelta(minutes=15))  # ...and locks
     assert await q.settle_login(key, at=now()) is False
-    assert (await log_in(client, account["user_id"], account["password"])).status_code == 200
+    assert sent_back(await log_in(client, account["user_id"], account["password"]))  # refused
 
 
 async def test_wrong_current_passwords_count_toward_the_lockout(client):
@@ -318,6 +342,7 @@ async def test_wrong_current_passwords_count_toward_the_lockout(client):
             url(client, "accounts:change-password-submit"),
             data={"current_password": "not it at all, sorry", "new_password": "", **await csrf(client)},
         )
+        r = await follow_back(client, r)
         assert field_error(page(r), "current_password") == "Your current password is not correct"
     row = await lock(client, account["user_id"])
     assert row["locked_until"] is not None
@@ -413,13 +438,15 @@ async def _recover(client, what: str, who: dict | str, answers: tuple[str, str])
         else {"user_id": "ZZZZ999", "email": who}
     )
     r = await client.post(url(client, "accounts:recover-identify", what=what), data={**ids, **await csrf(client)})
+    r = await followed(client, r)  # the questions page, its ticket in the URL
     ticket = input_value(page(r), "ticket")
     labels = texts(page(r), "label[for^=answer_]")
     done = await client.post(
         url(client, "accounts:recover-answers", what=what),
         data={"ticket": ticket, "answer_1": answers[0], "answer_2": answers[1], **await csrf(client)},
     )
-    return labels, done
+    assert done.status_code == 303 and done.headers["location"] == url(client, "accounts:recover-sent", what=what)
+    return labels, await followed(client, done)
 
 
 async def _mails(to: str, kind: str) -> list[dict]:
@@ -461,7 +488,8 @@ async def test_forgot_password_emails_a_single_use_link(client):
         url(client, "accounts:reset-submit"),
         data={"token": token, "new_password": new + "x", "confirm_password": new + "x", **await csrf(client)},
     )
-    assert link_spent(again)
+    assert again.status_code == 303  # back to the link's page, which says it is spent
+    assert link_spent(await followed(client, again))
     assert await events(account["user_id"], "password_reset")
 
 
@@ -512,7 +540,10 @@ async def test_unknown_accounts_cost_the_same_argon2_checks_as_wrong_answers(cli
 async def _questions(client, what: str, user_id: str, email: str) -> tuple[list[str], str]:
     """The questions page for what was typed: its question labels and its ticket."""
     data = {"user_id": user_id, "email": email} if what == "password" else {"email": email}
-    r = await client.post(url(client, "accounts:recover-identify", what=what), data={**data, **await csrf(client)})
+    r = await followed(
+        client,
+        await client.post(url(client, "accounts:recover-identify", what=what), data={**data, **await csrf(client)}),
+    )
     return texts(page(r), "label[for^=answer_]"), input_value(page(r), "ticket")
 
 
@@ -596,8 +627,13 @@ async def test_forgot_user_id_emails_a_single_use_link_that_shows_it(client):
     r = await client.get(link)
     token = input_value(page(r), "token")
     shown = await client.post(url(client, "accounts:user-id-reveal"), data={"token": token, **await csrf(client)})
+    assert shown.status_code == 303 and shown.headers["location"] == url(client, "accounts:user-id-link")
+    shown = await followed(client, shown)
     assert shown.status_code == 200 and tracking_number(page(shown)) == account["user_id"]
+    refreshed = await client.get(url(client, "accounts:user-id-link"))  # shown once: a refresh says the link is spent
+    assert account["user_id"] not in refreshed.text and link_spent(refreshed)
     again = await client.post(url(client, "accounts:user-id-reveal"), data={"token": token, **await csrf(client)})
+    again = await followed(client, again)
     assert account["user_id"] not in again.text and link_spent(again)
     assert link_spent(await client.get(link))
     actions = {e.action for e in await q.audit_events(subject=account["user_id"])}
@@ -613,6 +649,7 @@ async def test_a_user_id_link_expires_after_30_minutes(client):
     )
     assert link_spent(await client.get(url(client, "accounts:user-id-link", query={"token": token})))
     r = await client.post(url(client, "accounts:user-id-reveal"), data={"token": token, **await csrf(client)})
+    r = await followed(client, r)
     assert account["user_id"] not in r.text and link_spent(r)
 
 
@@ -624,16 +661,17 @@ async def test_a_recovery_link_works_only_for_its_own_purpose(client):
     reset_token = (await _emailed_link(account, "password_reset")).split("token=")[1]
     # Each link is signed for its own page: swapped, neither works, and neither is spent.
     r = await client.post(url(client, "accounts:user-id-reveal"), data={"token": reset_token, **await csrf(client)})
+    r = await followed(client, r)
     assert account["user_id"] not in r.text and link_spent(r)
     r = await client.get(url(client, "accounts:reset", query={"token": user_id_token}))
     assert link_spent(r)
     new = "quiet harbour lamps at dusk"
     form = {"new_password": new, "confirm_password": new, **await csrf(client)}
     r = await client.post(url(client, "accounts:reset-submit"), data={"token": user_id_token, **form})
-    assert link_spent(r)
+    assert link_spent(await followed(client, r))
     assert (await log_in(client, account["user_id"], account["password"])).status_code == 303
     r = await client.post(url(client, "accounts:user-id-reveal"), data={"token": user_id_token, **await csrf(client)})
-    assert tracking_number(page(r)) == account["user_id"]
+    assert tracking_number(page(await followed(client, r))) == account["user_id"]
     r = await client.get(url(client, "accounts:reset", query={"token": reset_token}))
     assert h1(page(r)) == "Set a new password" and page(r).select_one("input[name=new_password]")
 
@@ -672,7 +710,6 @@ async def test_request_another_application_goes_to_approval_without_registering_
     assert link_href(page(r), "Request another application") == url(client, "accounts:request-start")
     r = await client.get(url(client, "accounts:request-start"))
     offered = attrs(page(r), "main a", "href")
-    assert url(client, "accounts:request-form", code="PSR") not in offered  # PSR already granted
     assert url(client, "accounts:request-form", code="HPMS") in offered
     fields = url(client, "accounts:request-fields", code="HPMS")
     r = await client.get(fields, params={"role": "plan-user"}, headers={"HX-Request": "true"})
@@ -681,19 +718,104 @@ async def test_request_another_application_goes_to_approval_without_registering_
     assert r.status_code == 303
     assert r.headers["location"] == url(client, "accounts:request-form", code="HPMS", query="role=plan-user")
     form = {**CONTACT, **ROLE_FIELDS, "role": "plan-user"}
-    r = await client.post(
-        url(client, "accounts:request-submit", code="HPMS"),
-        data={**form, "contract_number": "X1", **await csrf(client)},
-    )
-    assert field_error(page(r), "contract_number").startswith("Enter a valid Contract Number")
-    r = await client.post(url(client, "accounts:request-submit", code="HPMS"), data={**form, **await csrf(client)})
-    assert h1(page(r)) == "Request submitted"
-    tracking = tracking_number(page(r))
+    submit = url(client, "accounts:request-submit", code="HPMS")
+    r = await client.post(submit, data={**form, "contract_number": "X1", **await csrf(client)})
+    assert sent_back(r) and r.headers["location"] == url(client, "accounts:request-form", code="HPMS")
+    shown = await followed(client, r)
+    assert field_error(page(shown), "contract_number").startswith("Enter a valid Contract Number")
+    assert input_value(page(shown), "organization") == CONTACT["organization"]  # what was typed, kept
+    refreshed = await client.get(r.headers["location"])  # the messages are shown once
+    assert field_errors(page(refreshed)) == {}
+    r = await client.post(submit, data={**form, **await csrf(client)})
+    assert r.status_code == 303 and r.headers["location"].startswith(url(client, "accounts:request-start"))
+    shown = await followed(client, r)
+    assert h1(page(shown)) == "Request submitted"
+    tracking = tracking_number(page(shown))
+    assert r.headers["location"] == url(client, "accounts:request-sent", code="HPMS", tracking=tracking)
+    assert h1(page(await client.get(r.headers["location"]))) == "Request submitted"  # a refresh resends nothing
     row = await AccessRequest.select().where(AccessRequest.tracking_number == tracking).first()
     assert row["account_user_id"] == account["user_id"] and row["email"] == account["email"]
     assert row["status"] == "pending" and row["levels"] == 1
-    again = await client.post(url(client, "accounts:request-submit", code="HPMS"), data={**form, **await csrf(client)})
+    assert await AccessRequest.count().where(AccessRequest.email == account["email"]) == 1
+    again = await followed(client, await client.post(submit, data={**form, **await csrf(client)}))
     assert h1(page(again)) == "You already have a pending request" and text(page(again), "main p > strong") == tracking
+    # The list says so, and the form of that application leads to the waiting request.
+    r = await client.get(url(client, "accounts:request-start"))
+    assert url(client, "accounts:request-form", code="HPMS") not in attrs(page(r), "main a", "href")
+    r = await client.get(url(client, "accounts:request-form", code="HPMS"))
+    assert r.status_code == 303 and tracking in r.headers["location"]
+    # Somebody else's tracking number is nobody's confirmation page.
+    other = await make_account(initial=False)
+    async with checked_client(client.app) as c:
+        await log_in(c, other["user_id"], other["password"])
+        assert (await c.get(url(c, "accounts:request-sent", code="HPMS", tracking=tracking))).status_code == 404
+
+
+async def test_a_holder_can_ask_for_another_role_of_an_application_they_hold(client, app):
+    from portal.crypto import mask
+    from portal.models.tables import AccessRequest
+
+    account = await make_account(initial=False)  # holds PSR as Provider User
+    await log_in(client, account["user_id"], account["password"])
+    r = await client.get(url(client, "accounts:request-start"))
+    assert url(client, "accounts:request-form", code="PSR") in attrs(page(r), "main a", "href")
+    r = await client.get(url(client, "accounts:request-form", code="PSR"))
+    roles = [o["value"] for o in page(r).select("select#role option") if o["value"]]
+    assert roles == ["security-official"]  # the role held is not offered again
+    # PSR needs an SSN the holder never gave: the form asks for it, beside the Privacy Act statement.
+    assert page(r).select_one("input#ssn") is not None
+    assert page(r).select_one("#request-form .privacy-act") is not None
+    form = {**CONTACT, **ROLE_FIELDS, "role": "security-official"}
+    submit = url(client, "accounts:request-submit", code="PSR")
+    for typed, message in (
+        ("", "Enter your Social Security Number"),
+        ("000-12-3456", "Enter a valid Social Security Number, like 123-45-6789"),
+        ("<b>123</b>", "Enter a valid Social Security Number, like 123-45-6789"),
+        ("123-45-6789" + "9" * 5000, "Enter a valid Social Security Number, like 123-45-6789"),
+    ):
+        r = await follow_back(client, await client.post(submit, data={**form, "ssn": typed, **await csrf(client)}))
+        assert r.status_code == 200 and field_error(page(r), "ssn") == message, typed[:20]
+    r = await client.post(submit, data={**form, "ssn": "123-45-6789", "tin": "bad", **await csrf(client)})
+    r = await followed(client, r)
+    assert field_error(page(r), "tin").startswith("Enter a valid")
+    r = await client.post(submit, data={**form, "ssn": "123456789", **await csrf(client)})
+    tracking = tracking_number(page(await followed(client, r)))
+    row = await (
+        AccessRequest.select(AccessRequest.personal, AccessRequest.contact)
+        .where(AccessRequest.tracking_number == tracking)
+        .output(load_json=True)
+        .first()
+    )
+    assert "123-45-6789" not in str(row) and "3456789" not in str(row["contact"]["fields"]["tin"])  # encrypted
+    assert row["personal"]["ssn"].startswith("v1.") and row["contact"]["fields"]["tin"].startswith("v1.")
+    # The approver sees them masked, as for a registration.
+    approver = await make_account(initial=False, grants=(), approver=(("PSR", 1),))
+    async with checked_client(app) as b:
+        await log_in(b, approver["user_id"], approver["password"])
+        r = await b.get(url(b, "approvals:details", tracking=tracking), headers={"HX-Request": "true"})
+    shown = definitions(page(r))
+    assert shown["Social Security Number"] == mask("123-45-6789")
+    assert shown["Tax Identification Number (TIN)"] == mask("123456789")
+    assert "123-45-6789" not in r.text and "12-3456789" not in r.text
+
+
+async def test_an_ssn_given_before_is_not_asked_again(client, app):
+    from portal.models.tables import AccessRequest
+
+    account = await make_account(initial=False, grants=(("HPMS", "plan-user"),))
+    await log_in(client, account["user_id"], account["password"])
+    form = {**CONTACT, **ROLE_FIELDS, "role": "provider-user", "ssn": "123-45-6789"}
+    r = await client.post(url(client, "accounts:request-submit", code="PSR"), data={**form, **await csrf(client)})
+    first = tracking_number(page(await followed(client, r)))
+    await AccessRequest.update({AccessRequest.status: "rejected"}).where(AccessRequest.tracking_number == first)
+    r = await client.get(url(client, "accounts:request-form", code="MARX"))
+    assert r.status_code == 200 and page(r).select_one("input#ssn") is None  # given on the PSR request
+    rows = (
+        await AccessRequest.select(AccessRequest.personal)
+        .where(AccessRequest.tracking_number == first)
+        .output(load_json=True)
+    )
+    assert rows[0]["personal"]["ssn"]
 
 
 async def test_a_password_change_closes_open_recovery_links(client):
@@ -720,7 +842,7 @@ async def test_a_recovery_ticket_works_only_for_its_own_journey(client):
     r = await client.post(
         url(client, "accounts:recover-identify", what="user-id"), data={"email": account["email"], **await csrf(client)}
     )
-    ticket = input_value(page(r), "ticket")
+    ticket = input_value(page(await followed(client, r)), "ticket")
     r = await client.post(
         url(client, "accounts:recover-answers", what="password"),
         data={"ticket": ticket, "answer_1": "Lincoln Elementary", "answer_2": "Ford Focus", **await csrf(client)},
@@ -735,8 +857,8 @@ async def test_a_recovery_ticket_works_only_for_its_own_journey(client):
 async def test_a_lapsed_initial_password_is_refused_and_forgot_password_still_works(client, smtp):
     account = await make_account()  # an initial password, as provisioning makes it
     await Account.update({Account.password_expires_at: now() - timedelta(minutes=1)}).where(Account.id == account["id"])
-    r = await log_in(client, account["user_id"], account["password"])
-    assert r.status_code == 200 and SESSION not in r.headers.get("set-cookie", "")
+    r = await refused_login(client, account["user_id"], account["password"])
+    assert r.status_code == 200 and SESSION not in r.redirect.headers.get("set-cookie", "")
     message = field_error(page(r), "password")
     assert message.startswith("Your initial password has expired") and "Forgot password" in message
     assert link_href(page(r), "Forgot password") == url(client, "accounts:recover", what="password")  # the way out
@@ -762,7 +884,7 @@ async def test_a_lapsed_initial_password_is_refused_and_forgot_password_still_wo
 
     row = await Account.select().where(Account.id == account["id"]).first()
     assert row["password_initial"] is False and row["password_expires_at"] is None
-    r = await log_in(client, account["user_id"], account["password"])  # the lapsed one: still refused
+    r = await refused_login(client, account["user_id"], account["password"])  # the lapsed one: still refused
     assert r.status_code == 200 and field_errors(page(r)) == WRONG_LOGIN
     r = await log_in(client, account["user_id"], new)
     assert r.status_code == 303 and r.headers["location"] == url(
@@ -798,7 +920,7 @@ async def test_long_passwords_are_never_truncated(client):
     )
     await client.post(url(client, "accounts:logout"), data=await csrf(client))
     for prefix in (64, 72, 79):
-        r = await log_in(client, account["user_id"], long_password[:prefix])
+        r = await refused_login(client, account["user_id"], long_password[:prefix])
         assert r.status_code == 200, prefix
         assert field_errors(page(r)) == WRONG_LOGIN, prefix
     assert await UserSession.count().where(UserSession.account == account["id"]) == 0

@@ -230,7 +230,7 @@ def test_serve_believes_forwarded_for_only_from_trusted_proxies(database, truste
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    assert statuses == ([200] * 4 if trusted else [200, 200, 429, 429])
+    assert statuses == ([303] * 4 if trusted else [303, 303, 429, 429])  # 303: a refused login, sent back
 
 
 async def test_approver_add_and_reset_print_credentials_only_on_the_console(empty_db):

@@ -636,7 +636,8 @@ async def test_status_rejects_bad_values(client, field, value, htmx):
     data = {"tracking_number": "IACS-7K4M-9QX2-HT3P", "email": "ana@example.gov", field: value}
     data["_csrf_token"] = client.cookies["csrftoken"]
     r = await client.post(url(client, "status:check"), data=data, headers=HX if htmx else {})
-    assert_field_error(r, field)
+    assert (r.status_code == 303) is not htmx  # without JavaScript: back to the status page
+    assert_field_error(await follow_back(client, r), field)
 
 
 @pytest.mark.parametrize(
@@ -651,6 +652,8 @@ async def test_status_rejects_bad_values(client, field, value, htmx):
 async def test_status_unknown_registration_is_a_message_not_an_error(client, values):
     await client.get(url(client, "status:form"))
     r = await client.post(url(client, "status:check"), data={**values, "_csrf_token": client.cookies["csrftoken"]})
+    assert r.status_code == 303 and r.headers["location"] == url(client, "status:form")
+    r = await client.get(r.headers["location"])  # the answer, on the status page
     assert r.status_code == 200, r.text[-2000:]
     soup = page(r)
     assert field_errors(soup) or notice(soup).startswith("We could not find a registration with that tracking number")
@@ -1095,4 +1098,4 @@ async def test_characters_html_forbids_are_never_echoed_or_stored(client, smtp, 
         url(client, "status:check"),
         data={"tracking_number": value, "email": value, "_csrf_token": client.cookies["csrftoken"]},
     )
-    assert_field_error(r, "tracking_number")
+    assert_field_error(await follow_back(client, r), "tracking_number")
