@@ -102,11 +102,17 @@ def base_url(server_env) -> str:
 
     asyncio.run(reset_database(from_env(server_env)))
     port = _free_port()
+    # The server's output goes to a file, never to a pipe nobody reads while it runs: once a
+    # pipe's buffer (64 KiB) is full, every log line the server writes blocks it for good.
+    log = Path(server_env["PORTAL_DATABASE_URL"].removeprefix("sqlite:///")).parent / "server.log"
+    if not log.parent.is_dir():  # PostgreSQL: no database file to sit beside
+        log = Path(tempfile.mkdtemp(prefix="portal-e2e-")) / "server.log"
+    output_file = log.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "portal", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=server_env,
-        stdout=subprocess.PIPE,
+        stdout=output_file,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -119,12 +125,13 @@ def base_url(server_env) -> str:
                     break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                output = proc.stdout.read() if proc.stdout else ""
-                raise RuntimeError(f"the portal did not start:\n{output}") from None
+                proc.kill()
+                raise RuntimeError(f"the portal did not start:\n{log.read_text()}") from None
             time.sleep(0.1)
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+    output_file.close()
 
 
 @pytest.fixture(scope="session")

@@ -207,11 +207,11 @@ def test_account_pages_fit_a_phone(phone: Reflow, server_env):
     phone.done()
 
 
-def _quick_requests(server_env, count: int) -> list[str]:
+def _quick_requests(server_env, count: int, last_name: str) -> list[str]:
     from tests.integration.test_approvals import quick_request
 
     async def make():
-        return [await quick_request("COBR", "account-designee", days_ago=i) for i in range(count)]
+        return [await quick_request("COBR", "account-designee", days_ago=i, last_name=last_name) for i in range(count)]
 
     return in_database(server_env, make())
 
@@ -219,19 +219,20 @@ def _quick_requests(server_env, count: int) -> list[str]:
 def test_approval_table_fits_a_phone(phone: Reflow, server_env):
     page = phone.page
     approver = create_account(server_env, initial=False, grants=(), approver=(("COBR", 1),))
-    _quick_requests(server_env, 26)
+    name = f"Reflow{next(_n)}{'js' if page.javascript else 'nojs'}"  # type: ignore[attr-defined]
+    _quick_requests(server_env, 26, name)
     log_in(page, approver)
-    page.goto("/approvals?application=COBR")
+    page.goto(f"/approvals?application=COBR&q={name}")
     expect(page.locator("#queue-table tbody.request")).to_have_count(25)
     phone.check("approval table, 25 rows")
     page.get_by_role("link", name=re.compile("^Details")).first.click()
     expect(page.get_by_role("link", name=re.compile("^Hide details")).first).to_be_visible()
     phone.check("approval table, a row's details")
-    page.goto("/approvals?application=COBR")
+    page.goto(f"/approvals?application=COBR&q={name}")
     page.get_by_role("link", name=re.compile("^Reject")).first.click()
     expect(page.get_by_label(re.compile("Reason"))).to_be_visible()
     phone.check("approval table, the reject form")
-    page.goto("/approvals?application=COBR")
+    page.goto(f"/approvals?application=COBR&q={name}")
     boxes = page.locator("#queue-table tbody.request input[type=checkbox]")
     boxes.nth(0).check()
     boxes.nth(1).check()
