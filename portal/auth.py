@@ -77,9 +77,10 @@ async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
         return
     if session.password_initial and not handler.opt.get("initial_password"):
         raise PasswordChangeRequired()
-    if not wants_fragment(connection):
-        # The header's "Requests to approve (N)" on every page an approver sees: their rights
-        # (one query, kept for approver_guard) and, for an approver only, one COUNT.
+    if connection.scope.get("method") == "GET" and not wants_fragment(connection):
+        # The header's "Requests to approve (N)" on every page an approver sees (pages are GETs:
+        # a plain form answers 303): their rights (one query, kept for approver_guard) and, for
+        # an approver only, one COUNT.
         rights = await _approver_rights(connection, session)
         if rights:
             decider = Decider(session.user_id, session.email, rights)
