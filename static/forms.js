@@ -19,10 +19,11 @@
     return select.selectedIndex !== initial;
   }
 
+  /* On the first page and on every part htmx swaps in (a step arrives between its insertion
+     and htmx listening to it: a quick choice in that moment must not be lost either). */
   htmx.onLoad(function (root) {
     root.querySelectorAll("[data-fallback]").forEach(function (el) { el.remove(); });
-    if (root !== document.body) { return; }
-    document.querySelectorAll("select[hx-get][hx-trigger=change]").forEach(function (select) {
+    root.querySelectorAll("select[hx-get][hx-trigger=change]").forEach(function (select) {
       if (changedBeforeStart(select)) { htmx.trigger(select, "change"); }
     });
   });
