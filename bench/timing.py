@@ -22,12 +22,12 @@ import asyncio
 import math
 import os
 import random
-import re
 import secrets
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -38,8 +38,6 @@ WARM_UP = 20
 BAND = (0.45, 0.55)
 ACCOUNTS = 100  # real accounts for wrong passwords: one failure each per round, reset after each round
 LOCKED_ACCOUNTS = 20
-LOGIN_REFUSED = "The User ID or password is not correct."
-TICKET = re.compile(r'name="ticket" value="([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -179,7 +177,9 @@ class Journeys:
     async def login(self, user_id: str) -> float:
         data = {"user_id": user_id, "password": self._wrong_password(), "_csrf_token": self.token}
         elapsed, r = await _timed(self.client, "/login", data)
-        assert r.status_code == 200 and LOGIN_REFUSED in r.text, (r.status_code, r.text[-400:])
+        # Refused: 303 back to the login page, the message in the returned-form cookie.
+        assert r.status_code == 303 and r.headers["location"] == "/login", (r.status_code, r.headers)
+        assert "iacs_form=" in r.headers.get("set-cookie", ""), r.headers
         return elapsed
 
     async def identify(self, what: str, user_id: str, email: str) -> tuple[float, str]:
@@ -187,9 +187,10 @@ class Journeys:
         if what == "password":
             data["user_id"] = user_id
         elapsed, r = await _timed(self.client, f"/recover/{what}", data)
-        ticket = TICKET.search(r.text)
-        assert r.status_code == 200 and ticket, (r.status_code, r.text[-400:])
-        return elapsed, ticket.group(1)
+        # 303 to the questions page, the encrypted ticket in its URL (for real and unknown alike).
+        tickets = parse_qs(urlsplit(r.headers.get("location", "")).query).get("ticket", [])
+        assert r.status_code == 303 and tickets, (r.status_code, r.headers)
+        return elapsed, tickets[0]
 
     async def answers(self, what: str, ticket: str) -> float:
         data = {
@@ -199,7 +200,8 @@ class Journeys:
             "_csrf_token": self.token,
         }
         elapsed, r = await _timed(self.client, f"/recover/{what}/answers", data)
-        assert r.status_code == 200 and "Check your email" in r.text, (r.status_code, r.text[-400:])
+        # 303 to "Check your email", for right and wrong answers, real and unknown alike.
+        assert r.status_code == 303 and r.headers["location"] == f"/recover/{what}/sent", (r.status_code, r.headers)
         return elapsed
 
     async def recovery_pair(self, what: str, real: Holder, identify: Comparison, answers: Comparison) -> None:
