@@ -19,26 +19,26 @@ from litestar.response import Redirect
 
 from portal.clock import now
 from portal.crypto import DataKeyError, FieldCipher
+from portal.web import RETURNED_COOKIE as COOKIE
+from portal.web import wants_fragment
 
-COOKIE = "iacs_form"
 PURPOSE = "returned-form"
 MAX_AGE = 300  # seconds: long enough for the redirect, short enough not to linger
 MAX_VALUE = 3800  # bytes a browser keeps of one cookie, with room for its attributes
 
 
 class Returned(msgspec.Struct, frozen=True):
-    """What the page at ``path`` shows again: the typed ``form``, its ``errors``, a notice."""
+    """What the page at ``path`` shows again: the typed ``form``, its ``errors``, a notice
+    (all empty when nothing came back)."""
 
-    path: str
-    at: float
+    path: str = ""
+    at: float = 0.0
     form: dict[str, Any] = {}
     errors: dict[str, str] = {}
     notice: str = ""
 
 
-def clearing() -> Cookie:
-    """The cookie removed (``render`` sends it whenever the request carried one)."""
-    return Cookie(key=COOKIE, value="", path="/", max_age=0, httponly=True, samesite="lax")
+NOTHING = Returned()
 
 
 class Returns:
@@ -48,20 +48,23 @@ class Returns:
         self._cipher = cipher
         self._secure = secure
 
-    def redirect(
+    def back(
         self,
+        request: ASGIConnection[Any, Any, Any, Any],
         url: str,
         *,
         form: msgspec.Struct | dict[str, Any] | None = None,
         errors: dict[str, str] | None = None,
         notice: str = "",
     ) -> Redirect | None:
-        """303 to ``url`` with what its page shows again; None when it would not fit a cookie
-        (the caller then answers in place)."""
+        """Without JavaScript: 303 to ``url`` with what its page shows again. None for htmx
+        (which swaps its answer in place) and when it would not fit a cookie: the caller then
+        answers in place."""
+        if wants_fragment(request):
+            return None
         typed = msgspec.structs.asdict(form) if isinstance(form, msgspec.Struct) else dict(form or {})
-        payload = Returned(
-            path=urlsplit(url).path, at=now().timestamp(), form=typed, errors=errors or {}, notice=notice
-        )
+        at = now().timestamp()
+        payload = Returned(path=urlsplit(url).path, at=at, form=typed, errors=errors or {}, notice=notice)
         value = self._cipher.encrypt(msgspec.json.encode(payload).decode(), PURPOSE)
         if len(value) > MAX_VALUE:
             return None
@@ -79,23 +82,24 @@ class Returns:
         )
         return response
 
-    def take(self, request: ASGIConnection[Any, Any, Any, Any]) -> Returned | None:
-        """What this page shows again: only from a valid, fresh cookie naming this page."""
+    def take(self, request: ASGIConnection[Any, Any, Any, Any]) -> Returned:
+        """What this page shows again: only from a valid, fresh cookie naming this page
+        (``NOTHING`` otherwise)."""
         value = request.cookies.get(COOKIE)
         if not value:
-            return None
+            return NOTHING
         try:
             payload = msgspec.json.decode(self._cipher.decrypt(value, PURPOSE), type=Returned)
         except (DataKeyError, msgspec.DecodeError, msgspec.ValidationError, UnicodeError):
-            return None
+            return NOTHING
         if payload.path != request.url.path or not 0 <= now().timestamp() - payload.at <= MAX_AGE:
-            return None
+            return NOTHING
         return payload
 
-    def form_as(self, returned: Returned | None, kind: type[Any]) -> Any:
+    def form_as(self, returned: Returned, kind: type[Any]) -> Any:
         """The returned form as the handler's form type (None when there is none or it does
         not fit the type: a stale cookie from an older form shape)."""
-        if returned is None or not returned.form:
+        if not returned.form:
             return None
         try:
             return msgspec.convert(returned.form, kind)

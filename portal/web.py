@@ -8,17 +8,17 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
-from litestar.datastructures import FormMultiDict
+from litestar.datastructures import Cookie, FormMultiDict
 from litestar.exceptions import ClientException
 from litestar.plugins.htmx import ClientRedirect, HTMXTemplate
 from litestar.response import Redirect, Template
 
 from portal.clock import now
 from portal.links import Links
-from portal.returns import COOKIE as RETURNED_COOKIE
-from portal.returns import clearing
 
 VARY = {"Vary": "HX-Request"}
+# The cookie that carries a refused plain form back to its page (portal/returns.py).
+RETURNED_COOKIE = "iacs_form"
 T = TypeVar("T", bound=msgspec.Struct)
 AnyRequest = Request[Any, Any, Any]
 
@@ -72,8 +72,13 @@ def render(
     context.setdefault("swapped", False)
     context.setdefault("signed_in", request.state.get("signed_in"))
     # A form sent back after a refused POST is shown once: the page that shows it clears it.
-    cookies = [clearing()] if RETURNED_COOKIE in request.cookies else None
+    cookies = [_cleared(RETURNED_COOKIE)] if RETURNED_COOKIE in request.cookies else None
     return Template(template_name=page, context=context, status_code=status_code, headers=VARY, cookies=cookies)
+
+
+def _cleared(name: str) -> Cookie:
+    """A cookie removed."""
+    return Cookie(key=name, value="", path="/", max_age=0, httponly=True, samesite="lax")
 
 
 def redirect(request: ASGIConnection[Any, Any, Any, Any], url: str) -> Redirect | ClientRedirect:

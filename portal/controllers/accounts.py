@@ -81,21 +81,6 @@ class LinkForm(msgspec.Struct):
     token: str = ""
 
 
-def _sent_back(
-    request: AnyRequest,
-    returns: Returns,
-    url: str,
-    *,
-    form: msgspec.Struct | dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-) -> Redirect | None:
-    """Without JavaScript, a refused form answers 303 to its page (``url``) with ``form`` and
-    ``errors``; None for htmx, or when they would not fit the cookie: then answer in place."""
-    if wants_fragment(request):
-        return None
-    return returns.redirect(url, form=form, errors=errors)
-
-
 def _purpose(what: str) -> LinkPurpose:
     """The recovery journey a URL names, or 404."""
     try:
@@ -122,8 +107,7 @@ class AccountsController(Controller):
             return Redirect(request.app.route_reverse("accounts:applications"), status_code=303)
         returned = returns.take(request)  # a refused sign-in: the typed User ID and the message
         form = returns.form_as(returned, LoginForm) or LoginForm()
-        errors = returned.errors if returned else {}
-        return self._login_page(request, form, errors, signed_out=bool(signed_out), reset=bool(reset))
+        return self._login_page(request, form, returned.errors, signed_out=bool(signed_out), reset=bool(reset))
 
     def _login_page(
         self,
@@ -160,7 +144,7 @@ class AccountsController(Controller):
             errors = {"password": result.message}
         if errors or result is None or result.account is None:  # back with the typed User ID, never the password
             typed = LoginForm(user_id=form.user_id[:40])
-            back = _sent_back(request, returns, request.app.route_reverse("accounts:login"), form=typed, errors=errors)
+            back = returns.back(request, request.app.route_reverse("accounts:login"), form=typed, errors=errors)
             return back or self._login_page(request, typed, errors)
         # A brand-new session id: whatever session cookie came with the request is never kept.
         old = sessions.token(request)
@@ -196,9 +180,7 @@ class AccountsController(Controller):
     async def change_password(
         self, request: AnyRequest, session: NamedDependency[SignedIn], returns: NamedDependency[Returns]
     ) -> Template:
-        returned = returns.take(request)  # a refused change: its messages (no password is carried)
-        errors = returned.errors if returned else {}
-        return _change_page(request, session, errors)
+        return _change_page(request, session, returns.take(request).errors)  # no password is carried
 
     @post("/password/change", name="accounts:change-password-submit", status_code=200, opt=SIGNED_IN_INITIAL)
     async def change_password_submit(
@@ -219,9 +201,7 @@ class AccountsController(Controller):
             ip=client_ip(request),
         )
         if result.errors:
-            back = _sent_back(
-                request, returns, request.app.route_reverse("accounts:change-password"), errors=result.errors
-            )
+            back = returns.back(request, request.app.route_reverse("accounts:change-password"), errors=result.errors)
             return back or _change_page(request, session, result.errors)
         response = redirect(request, request.app.route_reverse("accounts:applications") + "?changed=1")
         response.set_cookie(sessions.issue(result.session_token))
@@ -252,7 +232,7 @@ class AccountsController(Controller):
     async def recover(self, request: AnyRequest, what: FromPath[str], returns: NamedDependency[Returns]) -> Template:
         returned = returns.take(request)
         form = returns.form_as(returned, IdentifyForm) or IdentifyForm()
-        return _identify_page(request, _purpose(what), returned.errors if returned else {}, form)
+        return _identify_page(request, _purpose(what), returned.errors, form)
 
     @post("/recover/{what:str}", name="accounts:recover-identify", status_code=200, opt={"throttle": True})
     async def recover_identify(
@@ -278,7 +258,7 @@ class AccountsController(Controller):
         if errors or email is None:
             typed = IdentifyForm(user_id=form.user_id[:40], email=form.email[:254])
             here = request.app.route_reverse("accounts:recover", what=purpose)
-            return _sent_back(request, returns, here, form=typed, errors=errors) or _identify_page(
+            return returns.back(request, here, form=typed, errors=errors) or _identify_page(
                 request, purpose, errors, typed
             )
         # The questions depend on the email address alone (see service.questions_for).
@@ -303,8 +283,8 @@ class AccountsController(Controller):
         opened = Tickets(cipher, settings.secret_key).open(ticket, purpose)
         if opened is None:
             return Redirect(request.app.route_reverse("accounts:recover", what=purpose), status_code=303)
-        returned = returns.take(request)  # refused answers: the messages only, never the answers
-        return _questions_page(request, purpose, opened.k, ticket, returned.errors if returned else {})
+        errors = returns.take(request).errors  # refused answers: the messages only, never the answers
+        return _questions_page(request, purpose, opened.k, ticket, errors)
 
     @post("/recover/{what:str}/answers", name="accounts:recover-answers", status_code=200, opt={"throttle": True})
     async def recover_answers(
@@ -328,7 +308,7 @@ class AccountsController(Controller):
         errors |= invisible_errors(form, LABELS, skip=("ticket",))
         if errors:
             here = _questions_url(request, purpose, form.ticket)
-            return _sent_back(request, returns, here, errors=errors) or _questions_page(
+            return returns.back(request, here, errors=errors) or _questions_page(
                 request, purpose, ticket.k, form.ticket, errors
             )
         account = (
@@ -358,8 +338,7 @@ class AccountsController(Controller):
         token: FromQuery[str] = "",
     ) -> Template:
         usable = await _link_usable(settings, token, LinkPurpose.PASSWORD)
-        returned = returns.take(request)  # a refused new password: its messages only
-        errors = returned.errors if returned and usable else {}
+        errors = returns.take(request).errors if usable else {}  # a refused new password: its messages only
         context = {"token": token, "usable": usable, "errors": errors, "min_length": MIN_LENGTH}
         return render(request, "accounts/reset.html", context)
 
@@ -383,7 +362,7 @@ class AccountsController(Controller):
             return Redirect(here, status_code=303)  # the link's page says it is spent
         if not errors:
             return Redirect(request.app.route_reverse("accounts:login") + "?reset=1", status_code=303)
-        back = _sent_back(request, returns, here, errors=errors)
+        back = returns.back(request, here, errors=errors)
         context = {"token": form.token, "usable": True, "errors": errors, "min_length": MIN_LENGTH}
         return back or render(request, "accounts/reset.html", context)
 
@@ -397,8 +376,7 @@ class AccountsController(Controller):
     ) -> Template:
         """The emailed link: a button, so that a mail scanner opening the link spends nothing.
         Once used, the User ID is shown here once (carried from the button's POST)."""
-        returned = returns.take(request)
-        shown = str(returned.form.get("user_id", "")) if returned else ""
+        shown = str(returns.take(request).form.get("user_id", ""))
         if shown:
             return render(request, "accounts/user_id_link.html", {"token": "", "usable": True, "user_id": shown})
         usable = await _link_usable(settings, token, LinkPurpose.USER_ID)
@@ -417,7 +395,7 @@ class AccountsController(Controller):
             if wants_fragment(request):
                 raise
             return Redirect(here, status_code=303)  # no token: the page says the link is spent
-        back = None if wants_fragment(request) else returns.redirect(here, form={"user_id": user_id})
+        back = returns.back(request, here, form={"user_id": user_id})
         return back or render(request, "accounts/user_id_link.html", {"token": "", "usable": True, "user_id": user_id})
 
 
@@ -493,7 +471,7 @@ class RequestAnotherController(Controller):
         app = await _application(code)
         returned = returns.take(request)  # a refused request, or the role chosen without JavaScript
         form = returns.form_as(returned, RequestForm)
-        view = await another.request_view(session, app, form, returned.errors if returned else {}, role=role[:40])
+        view = await another.request_view(session, app, form, returned.errors, role=role[:40])
         if view.pending:  # nothing more for this application until its waiting request is decided
             return Redirect(_sent_url(request, app, view.pending, already=True), status_code=303)
         return self._render(request, session, app, view)
@@ -520,14 +498,14 @@ class RequestAnotherController(Controller):
         form = await parse_form(request, RequestForm, rest_as_fields=True)
         here = request.app.route_reverse("accounts:request-form", code=app.code)
         if form.action == "role":  # without JavaScript: the chosen role's fields, the rest kept
-            back = _sent_back(request, returns, here + "?" + urlencode({"role": form.role[:40]}), form=form)
+            back = returns.back(request, here + "?" + urlencode({"role": form.role[:40]}), form=form)
             return back or self._render(request, session, app, await another.request_view(session, app, form, {}))
         result = await another.submit(session, app, form, cipher=cipher, links=links, ip=client_ip(request))
         if isinstance(result, Filed | Pending):
             return redirect(
                 request, _sent_url(request, app, result.tracking_number, already=isinstance(result, Pending))
             )
-        back = _sent_back(request, returns, here, form=form, errors=result.errors)
+        back = returns.back(request, here, form=form, errors=result.errors)
         return back or self._render(
             request, session, app, await another.request_view(session, app, form, result.errors)
         )

@@ -201,9 +201,7 @@ class ApprovalsController(Controller):
         tracking: FromPath[str],
         back: FromQuery[str] = "",
     ) -> Template:
-        sent_back = returns.take(request)  # a refused reason without JavaScript, with its message
-        reason = str(sent_back.form.get("reason", "")) if sent_back else ""
-        error = sent_back.errors.get("reason", "") if sent_back else ""
+        reason, error = _returned_reason(returns, request)
         return await self._row(request, decider, tracking, back, rejecting=True, reason=reason, error=error)
 
     @post("/{tracking:str}/approve", name="approvals:approve", status_code=200)
@@ -228,14 +226,11 @@ class ApprovalsController(Controller):
     ) -> AnyResponse:
         form = await parse_form(request, DecisionForm)
         decision = await service.reject(decider, _tracking(tracking), form.reason, ip=client_ip(request))
-        if decision.error:
-            if not wants_fragment(request):  # back to the reject form (post/redirect/get)
-                url = request.app.route_reverse("approvals:reject-form", tracking=_tracking(tracking))
-                url += "?" + urlencode({"back": _back(request, form.back)})
-                sent = returns.redirect(url, form={"reason": form.reason[:2000]}, errors={"reason": decision.error})
-                if sent is not None:
-                    return sent
-            return await self._row(
+        if decision.error:  # without JavaScript, back to the reject form (post/redirect/get)
+            url = request.app.route_reverse("approvals:reject-form", tracking=_tracking(tracking))
+            url += "?" + urlencode({"back": _back(request, form.back)})
+            sent = returns.back(request, url, form={"reason": form.reason[:2000]}, errors={"reason": decision.error})
+            return sent or await self._row(
                 request, decider, tracking, form.back, rejecting=True, reason=form.reason[:2000], error=decision.error
             )
         return await self._after(request, decider, tracking, decision, form.back)
@@ -257,9 +252,7 @@ class ApprovalsController(Controller):
         if not selected:
             return await self._done(request, decider, back, service.bulk_notice(chosen, []))
         planned = await service.plan(decider, selected, chosen)
-        sent_back = returns.take(request)  # a refused reason without JavaScript, with its message
-        reason = str(sent_back.form.get("reason", "")) if sent_back else ""
-        error = sent_back.errors.get("reason", "") if sent_back else ""
+        reason, error = _returned_reason(returns, request)
         return self._confirmation(request, planned, chosen, back, reason=reason, error=error)
 
     @post("/bulk", name="approvals:bulk", status_code=200)
@@ -278,12 +271,10 @@ class ApprovalsController(Controller):
         back = _back(request, form.back)
         result = await service.decide_many(decider, selected, chosen, form.reason, ip=client_ip(request), links=links)
         if isinstance(result, str):  # the reason cannot be sent: nothing was decided
-            if not wants_fragment(request):  # back to the confirmation (post/redirect/get)
-                query = urlencode([("action", chosen.value), *(("selected", t) for t in selected), ("back", back)])
-                url = f"{request.app.route_reverse('approvals:confirm')}?{query}"
-                sent = returns.redirect(url, form={"reason": form.reason[:2000]}, errors={"reason": result})
-                if sent is not None:
-                    return sent
+            url = _confirm_url(request, chosen, selected, back)  # without JavaScript: back to the confirmation
+            sent = returns.back(request, url, form={"reason": form.reason[:2000]}, errors={"reason": result})
+            if sent is not None:
+                return sent
             planned = await service.plan(decider, selected, chosen)
             return self._confirmation(request, planned, chosen, back, reason=form.reason[:2000], error=result)
         return await self._done(request, decider, back, result)
@@ -298,8 +289,6 @@ class ApprovalsController(Controller):
         reason: str = "",
         error: str = "",
     ) -> Template:
-        confirm_url = request.app.route_reverse("approvals:confirm")
-        query = urlencode([("action", action.value), *(("selected", p.tracking) for p in planned), ("back", back)])
         decidable = [p for p in planned if p.decidable]
         n = len(decidable)
         verb = "Approve" if action is Action.APPROVE else "Reject"
@@ -318,7 +307,7 @@ class ApprovalsController(Controller):
             "approvals/confirm.html",
             context,
             fragment="approvals/_confirm.html",
-            push_url=f"{confirm_url}?{query}",
+            push_url=_confirm_url(request, action, [p.tracking for p in planned], back),
         )
 
     async def _done(
@@ -367,6 +356,18 @@ class ApprovalsController(Controller):
         )
         context: dict[str, Any] = {"item": item, "now": now()}
         return render(request, "approvals/request.html", context, fragment="approvals/_request.html")
+
+
+def _confirm_url(request: AnyRequest, action: Action, selected: list[str], back: str) -> str:
+    """The confirmation step of a bulk decision (a GET: its address reproduces it)."""
+    query = urlencode([("action", action.value), *(("selected", t) for t in selected), ("back", back)])
+    return f"{request.app.route_reverse('approvals:confirm')}?{query}"
+
+
+def _returned_reason(returns: Returns, request: AnyRequest) -> tuple[str, str]:
+    """A refused reason sent back without JavaScript, and its message ("" when none)."""
+    returned = returns.take(request)
+    return str(returned.form.get("reason", "")), returned.errors.get("reason", "")
 
 
 def _back(request: AnyRequest, back: str) -> str:

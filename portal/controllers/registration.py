@@ -205,7 +205,7 @@ class RegistrationController(Controller):
         form = await parse_form(request, ContactForm, rest_as_fields=True)
         if form.action == "role":  # without JavaScript: show the chosen role's fields, keep the rest
             url = request.app.route_reverse("registration:contact") + "?" + urlencode({"role": form.role[:40]})
-            back = None if wants_fragment(request) else wizard.returns.redirect(url, form=form)
+            back = wizard.returns.back(request, url, form=form)
             return back or self._render(request, await service.step_view(draft, Slug.CONTACT, wizard.cipher, form=form))
         return await self._save(request, wizard, Slug.CONTACT, form)
 
@@ -238,8 +238,8 @@ class RegistrationController(Controller):
             return self._section(request, await service.step_view(draft, slug, wizard.cipher), slug, editing=True)
         returned = wizard.returns.take(request)
         form = wizard.returns.form_as(returned, FORM_KINDS[slug])
-        errors = returned.errors if returned else None
-        return self._change_page(request, await service.step_view(draft, slug, wizard.cipher, form=form, errors=errors))
+        view = await service.step_view(draft, slug, wizard.cipher, form=form, errors=returned.errors)
+        return self._change_page(request, view)
 
     @get("/review/{section:str}", name="registration:review-section")
     async def review_section(
@@ -272,17 +272,17 @@ class RegistrationController(Controller):
         plain = not wants_fragment(request)
         here = request.app.route_reverse("registration:review-edit", section=slug)
         if isinstance(form, ContactForm) and form.action == "role":  # without JavaScript: the role's fields
+            back = wizard.returns.back(request, here, form=form)
+            if back is not None:
+                return back
             view = await service.step_view(draft, slug, wizard.cipher, form=form)
-            back = wizard.returns.redirect(here, form=form) if plain else None
-            return back or (
-                self._change_page(request, view) if plain else self._section(request, view, slug, editing=True)
-            )
+            return self._change_page(request, view) if plain else self._section(request, view, slug, editing=True)
         outcome = await service.save_step(slug, token, form, settings=wizard.settings, cipher=wizard.cipher)
         if plain:
             if outcome.ok:  # the review shows the change
                 return Redirect(request.app.route_reverse("registration:review"), status_code=303)
             carried = service.without_secrets(form)
-            back = wizard.returns.redirect(here, form=carried, errors=outcome.errors)
+            back = wizard.returns.back(request, here, form=carried, errors=outcome.errors)
             return back or self._change_page(
                 request,
                 await service.step_view(
@@ -391,11 +391,8 @@ class RegistrationController(Controller):
     ) -> Template:
         _, draft = await _draft_at(request, wizard.drafts, slug)
         returned = wizard.returns.take(request)  # a refused plain form, back at its page
-        if returned is None:
-            view = await service.step_view(draft, slug, wizard.cipher, role=role)
-            return self._render(request, view, print_view=print_view)
         form = wizard.returns.form_as(returned, FORM_KINDS[slug]) if slug in FORM_KINDS else None
-        view = await service.step_view(draft, slug, wizard.cipher, form=form, errors=returned.errors)
+        view = await service.step_view(draft, slug, wizard.cipher, form=form, errors=returned.errors, role=role)
         view.notice = returned.notice
         return self._render(request, view, print_view=print_view)
 
@@ -405,12 +402,10 @@ class RegistrationController(Controller):
         """Without JavaScript, a step that was refused (or a resend) answers 303 to its own page
         with the form, messages and notice (post/redirect/get: a refresh never resends).
         None for htmx, which swaps the step in place, or for a form too big for the cookie."""
-        if wants_fragment(request):
-            return None
         url = request.app.route_reverse(BY_SLUG[slug].route)
         if request.query_params.get("from") == "review":
             url += "?from=review"
-        return wizard.returns.redirect(url, form=form, errors=outcome.errors, notice=outcome.notice)
+        return wizard.returns.back(request, url, form=form, errors=outcome.errors, notice=outcome.notice)
 
     async def _reread(self, token: str) -> Draft:
         draft = await q.get_draft(token)

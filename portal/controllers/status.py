@@ -18,7 +18,7 @@ from portal.registration import status
 from portal.registration.forms import StatusForm
 from portal.registration.status import StatusAnswer
 from portal.returns import Returns
-from portal.web import AnyRequest, parse_form, render, wants_fragment
+from portal.web import AnyRequest, parse_form, render
 
 
 class StatusController(Controller):
@@ -30,19 +30,16 @@ class StatusController(Controller):
     async def form(self, request: AnyRequest, returns: NamedDependency[Returns]) -> Template:
         returned = returns.take(request)
         form = returns.form_as(returned, StatusForm)
-        answer = await status.answer_again(form, returned.errors if returned else {})
+        answer = await status.answer_again(form, returned.errors)
         return _page(request, form or StatusForm(), answer)
 
     @post("/", name="status:check", status_code=200, opt={"throttle": True})
     async def check(self, request: AnyRequest, returns: NamedDependency[Returns]) -> Template | Redirect:
         form = await parse_form(request, StatusForm)
         answer = await status.check(form)
-        if not wants_fragment(request):
-            typed = StatusForm(tracking_number=form.tracking_number[:40], email=form.email[:254])
-            back = returns.redirect(request.app.route_reverse("status:form"), form=typed, errors=answer.errors)
-            if back is not None:
-                return back
-        return _page(request, form, answer)
+        typed = StatusForm(tracking_number=form.tracking_number[:40], email=form.email[:254])
+        back = returns.back(request, request.app.route_reverse("status:form"), form=typed, errors=answer.errors)
+        return back or _page(request, form, answer)
 
 
 def _page(request: AnyRequest, form: StatusForm, answer: StatusAnswer) -> Template:

@@ -13,7 +13,7 @@ from litestar.testing import RequestFactory
 from portal import returns
 from portal.crypto import FieldCipher
 from portal.registration.forms import ContactForm, PersonalForm
-from portal.returns import COOKIE, MAX_AGE, Returns
+from portal.returns import COOKIE, MAX_AGE, NOTHING, Returns
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 PAGE = "/register/personal"
@@ -27,12 +27,17 @@ def box(monkeypatch) -> Returns:
 
 def sent(box: Returns, url: str = PAGE, **carried) -> str:
     """The cookie value a refused form is sent back with."""
-    response = box.redirect(url, **carried)
+    response = box.back(posted(url), url, **carried)
     assert response is not None and response.status_code == 303
     assert response.url == url
     (cookie,) = [c for c in response.cookies if c.key == COOKIE]
     assert cookie.httponly and cookie.secure and cookie.max_age == MAX_AGE and cookie.samesite == "lax"
     return str(cookie.value)
+
+
+def posted(address: str):
+    """A plain (not htmx) POST of a form from ``address``."""
+    return RequestFactory().post(address.partition("?")[0])
 
 
 def at(address: str, value: str):
@@ -47,7 +52,7 @@ def test_the_page_it_names_gets_the_form_messages_and_notice(box):
     value = sent(box, form=form, errors={"last_name": "Enter your last name"}, notice="Check the form")
     assert "Ana" not in value  # encrypted: what was typed may be personal
     returned = box.take(at(PAGE, value))
-    assert returned is not None
+    assert returned is not NOTHING
     assert returned.errors == {"last_name": "Enter your last name"} and returned.notice == "Check the form"
     assert box.form_as(returned, PersonalForm) == form
 
@@ -59,8 +64,8 @@ def test_a_query_string_in_the_address_does_not_change_the_page_it_names(box):
 
 def test_a_cookie_for_another_page_is_ignored(box):
     value = sent(box, form=PersonalForm(first_name="Ana"), errors={"first_name": "x"})
-    assert box.take(at("/register/contact", value)) is None
-    assert box.take(at(PAGE, value)) is not None
+    assert box.take(at("/register/contact", value)) is NOTHING
+    assert box.take(at(PAGE, value)) is not NOTHING
 
 
 @pytest.mark.parametrize("tamper", ["flip", "truncate", "garbage", "empty"])
@@ -72,12 +77,12 @@ def test_a_tampered_cookie_is_ignored(box, tamper):
         "garbage": "v1.not-ours.AAAA",
         "empty": "",
     }[tamper]
-    assert box.take(at(PAGE, changed)) is None
+    assert box.take(at(PAGE, changed)) is NOTHING
 
 
 def test_a_cookie_sealed_with_another_key_is_ignored(box):
     other = Returns(FieldCipher(base64.b64encode(os.urandom(32)).decode()), secure=True)
-    assert box.take(at(PAGE, sent(other, errors={"a": "b"}))) is None
+    assert box.take(at(PAGE, sent(other, errors={"a": "b"}))) is NOTHING
 
 
 @pytest.mark.parametrize(
@@ -92,17 +97,27 @@ def test_a_cookie_sealed_with_another_key_is_ignored(box):
 def test_a_cookie_older_than_max_age_is_ignored(box, monkeypatch, later, kept):
     value = sent(box, errors={"first_name": "x"})
     monkeypatch.setattr(returns, "now", lambda: AT + later)
-    assert (box.take(at(PAGE, value)) is not None) is kept
+    assert (box.take(at(PAGE, value)) is not NOTHING) is kept
 
 
 def test_a_form_too_big_for_a_cookie_is_answered_in_place(box):
-    """None: the handler answers at the POST address rather than lose what was typed."""
+    """No redirect: the handler answers at the POST address rather than lose what was typed."""
     big = ContactForm(organization="x" * 2000, address1="y" * 2000)
-    assert box.redirect(PAGE, form=big) is None
-    assert box.redirect(PAGE, form=ContactForm(organization="x" * 100)) is not None
+    assert box.back(posted(PAGE), PAGE, form=big) is None
+    assert box.back(posted(PAGE), PAGE, form=ContactForm(organization="x" * 100)) is not None
 
 
 def test_a_form_of_another_shape_is_no_form(box):
     value = sent(box, form={"first_name": ["not", "a", "string"]})
     assert box.form_as(box.take(at(PAGE, value)), PersonalForm) is None
-    assert box.form_as(None, PersonalForm) is None
+    assert box.form_as(NOTHING, PersonalForm) is None
+
+
+def test_an_htmx_request_is_never_sent_back(box):
+    """htmx swaps its answer in place: ``back`` leaves it to the handler."""
+    from litestar.plugins.htmx import HTMXRequest
+
+    plain = posted(PAGE)
+    htmx = HTMXRequest(RequestFactory().post(PAGE, headers={"HX-Request": "true"}).scope)
+    assert box.back(plain, PAGE, errors={"a": "b"}) is not None
+    assert box.back(htmx, PAGE, errors={"a": "b"}) is None
