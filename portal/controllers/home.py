@@ -5,10 +5,12 @@ help page's section about it (``help_link``)."""
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.response import Template
 
 from portal.auth import session_guard
 from portal.models import catalog as catalog_queries
+from portal.settings import Settings
 from portal.web import AnyRequest, render
 
 # The journeys the Getting Ready page leads to, by route name.
@@ -118,17 +120,22 @@ class HomeController(Controller):
     # ---- Help and law: the help desk comes from the settings, set once ------------------------
 
     @get("/help", name="help:index")
-    async def help(self, request: AnyRequest) -> Template:
-        return render(request, "help/help.html", {"desk": request.app.state.settings.help_desk})
+    async def help(self, request: AnyRequest, settings: NamedDependency[Settings]) -> Template:
+        return _help_page(request, settings, "help/help.html")
 
     @get("/contact", name="help:contact")
-    async def contact(self, request: AnyRequest) -> Template:
-        return render(request, "help/contact.html", {"desk": request.app.state.settings.help_desk})
+    async def contact(self, request: AnyRequest, settings: NamedDependency[Settings]) -> Template:
+        return _help_page(request, settings, "help/contact.html")
 
     @get("/accessibility", name="help:accessibility")
-    async def accessibility(self, request: AnyRequest) -> Template:
-        return render(request, "help/accessibility.html", {"desk": request.app.state.settings.help_desk})
+    async def accessibility(self, request: AnyRequest, settings: NamedDependency[Settings]) -> Template:
+        return _help_page(request, settings, "help/accessibility.html")
 
     @get("/privacy", name="help:privacy")
-    async def privacy(self, request: AnyRequest) -> Template:
-        return render(request, "help/privacy.html", {"desk": request.app.state.settings.help_desk})
+    async def privacy(self, request: AnyRequest, settings: NamedDependency[Settings]) -> Template:
+        return _help_page(request, settings, "help/privacy.html")
+
+
+def _help_page(request: AnyRequest, settings: Settings, template: str) -> Template:
+    """A help or law page: each shows the help desk, as the settings give it."""
+    return render(request, template, {"desk": settings.help_desk})
