@@ -189,6 +189,12 @@ def assert_accessible(page: Page) -> None:
     assert results.violations_count == 0, results.generate_report()
 
 
+def assert_fits(page: Page, where: str = "") -> None:
+    """No horizontal scrolling (WCAG 2.1, 1.4.10 Reflow): the page is no wider than the screen."""
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"{where or page.url}: the page is {widths[0]} px wide on a {widths[1]} px screen"
+
+
 def assert_no_console_errors(page: Page) -> None:
     """Nothing was refused by the CSP or failed in a script."""
     assert page.console_errors == [], page.console_errors  # type: ignore[attr-defined]
@@ -288,3 +294,27 @@ def start_registration(
     page.get_by_label("Confirm work email address").fill(email)
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Step 2 of 6: Email Verification")
+
+
+def fill_contact(page: Page, role: str, fields: dict[str, str]) -> None:
+    """Step 3 with the mouse: a work address, ``role`` (its fields shown: by htmx, or without
+    JavaScript by the fallback button) and its ``fields`` by label. Next is left to the caller."""
+    page.get_by_label("Organization", exact=True).fill("Okafor Clinic")
+    page.get_by_label("Address line 1").fill("12 Elm Street")
+    page.get_by_label("City").fill("Richmond")
+    page.get_by_label("State").select_option("VA")
+    page.get_by_label("ZIP code").fill("23219")
+    page.get_by_label("Work phone").fill("804 555 0199")
+    page.get_by_label("Role").select_option(role)
+    if not page.javascript:  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Show the information for this role").click()
+    for label, value in fields.items():
+        page.get_by_label(label).fill(value)
+
+
+def fill_questions(page: Page) -> None:
+    """Step 4: two questions and their answers. Next is left to the caller."""
+    page.get_by_label("Question 1").select_option("first-street")
+    page.get_by_label("Answer 1").fill("Maple Avenue")
+    page.get_by_label("Question 2").select_option("childhood-nickname")
+    page.get_by_label("Answer 2").fill("Sunny")

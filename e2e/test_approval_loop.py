@@ -14,6 +14,8 @@ from e2e.conftest import (
     assert_accessible,
     assert_no_console_errors,
     create_account,
+    fill_contact,
+    fill_questions,
     in_database,
     log_in,
     new_page,
@@ -28,21 +30,9 @@ def register(page: Page, inbox, email: str) -> str:
     start_registration(page, "EHRIP", email)
     page.get_by_label("Verification code").fill(inbox.code_for(email))
     page.get_by_role("button", name="Verify").click()
-    page.get_by_label("Organization").fill("Okafor Clinic")
-    page.get_by_label("Address line 1").fill("12 Elm Street")
-    page.get_by_label("City").fill("Richmond")
-    page.get_by_label("State").select_option("VA")
-    page.get_by_label("ZIP code").fill("23219")
-    page.get_by_label("Work phone").fill("804 555 0199")
-    page.get_by_label("Role").select_option("eligible-clinician")
-    if not page.javascript:  # type: ignore[attr-defined]
-        page.get_by_role("button", name="Show the information for this role").click()
-    page.get_by_label("National Provider Identifier (NPI)").fill("1245319599")
+    fill_contact(page, "eligible-clinician", {"National Provider Identifier (NPI)": "1245319599"})
     page.get_by_role("button", name="Next").click()
-    page.get_by_label("Question 1").select_option("first-street")
-    page.get_by_label("Answer 1").fill("Maple Avenue")
-    page.get_by_label("Question 2").select_option("childhood-nickname")
-    page.get_by_label("Answer 2").fill("Sunny")
+    fill_questions(page)
     page.get_by_role("button", name="Next").click()
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Step 6 of 6: Acknowledgement")

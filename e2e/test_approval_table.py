@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors, create_account, in_database, log_in
+from e2e.conftest import assert_accessible, assert_fits, assert_no_console_errors, create_account, in_database, log_in
 
 _n = itertools.count(1)
 PHONES = [(320, 640), (360, 740)]
@@ -23,12 +23,6 @@ def requests_named(server_env, count: int, last_name: str, role: str = "mco-repr
         return [await quick_request("MARX", role, days_ago=i % 40, last_name=last_name) for i in range(count)]
 
     return in_database(server_env, make())
-
-
-def assert_fits(page: Page, where: str) -> None:
-    """No horizontal scrolling (WCAG 2.1, 1.4.10 Reflow)."""
-    widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-    assert widths[0] <= widths[1], f"{where}: the page is {widths[0]} px wide on a {widths[1]} px screen"
 
 
 def assert_on_screen(page: Page, locator) -> None:

@@ -10,7 +10,14 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors, start_registration
+from e2e.conftest import (
+    assert_accessible,
+    assert_fits,
+    assert_no_console_errors,
+    fill_contact,
+    fill_questions,
+    start_registration,
+)
 
 _n = itertools.count(1)
 PHONE = {"width": 320, "height": 640}
@@ -20,33 +27,17 @@ def heading(page: Page):
     return page.get_by_role("heading", level=1)
 
 
-def no_sideways_scroll(page: Page) -> None:
-    width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-    assert width[0] <= width[1], f"the page scrolls sideways: {width[0]}px in {width[1]}px"
-
-
 def to_review(page: Page, inbox, tag: str) -> str:
     email = f"check{next(_n)}.{tag}@example.gov"
     start_registration(page, "EQRS", email)
     page.get_by_label("Verification code").fill(inbox.code_for(email))
     page.get_by_role("button", name="Verify").click()
-    page.get_by_label("Organization", exact=True).fill("Okafor Clinic")
-    page.get_by_label("Address line 1").fill("12 Elm Street")
-    page.get_by_label("City").fill("Richmond")
-    page.get_by_label("State").select_option("VA")
-    page.get_by_label("ZIP code").fill("23219")
-    page.get_by_label("Work phone").fill("804 555 0199")
-    page.get_by_label("Role").select_option("facility-editor")
-    if not page.javascript:  # type: ignore[attr-defined]
-        page.get_by_role("button", name="Show the information for this role").click()
-    page.get_by_label("National Provider Identifier (NPI)").fill("1245319599")
-    page.get_by_label("Organization Number").fill("0012345")
+    fill_contact(
+        page, "facility-editor", {"National Provider Identifier (NPI)": "1245319599", "Organization Number": "0012345"}
+    )
     page.get_by_role("button", name="Next").click()
     expect(heading(page)).to_have_text("Step 4 of 6: Authentication Questions")
-    page.get_by_label("Question 1").select_option("first-street")
-    page.get_by_label("Answer 1").fill("Maple Avenue")
-    page.get_by_label("Question 2").select_option("childhood-nickname")
-    page.get_by_label("Answer 2").fill("Sunny")
+    fill_questions(page)
     page.get_by_role("button", name="Next").click()
     expect(heading(page)).to_have_text("Step 5 of 6: Review Details")
     return email
@@ -65,7 +56,7 @@ def test_change_a_section_and_return_to_the_review(page: Page, javascript: bool,
         expect(heading(page)).to_have_text("Change your contact information")
         expect(page.get_by_text("Step 3 of 6")).to_have_count(0)
         expect(page.get_by_label("Work email address")).to_have_count(0)
-    no_sideways_scroll(page)
+    assert_fits(page)
     assert_accessible(page)
 
     page.get_by_label("ZIP code").fill("12")
@@ -76,7 +67,7 @@ def test_change_a_section_and_return_to_the_review(page: Page, javascript: bool,
     if not javascript:  # post/redirect/get: the messages at the page's own address, once
         expect(page).to_have_url(re.compile(r"/register/review/contact/edit$"))
         expect(page).to_have_title(re.compile("^Error: Change your contact information"))
-    no_sideways_scroll(page)
+    assert_fits(page)
     assert_accessible(page)
     if not javascript:
         page.reload()  # a refresh: no resubmission, no stale messages
@@ -125,7 +116,7 @@ def test_the_acknowledgement_fits_a_phone_and_prints(page: Page, javascript: boo
     )
     assert one_line == 1, "the tracking number breaks across lines"
     assert number.evaluate("el => el.scrollWidth <= el.clientWidth")
-    no_sideways_scroll(page)
+    assert_fits(page)
     expect(page.locator(".decision-date")).to_have_text(
         re.compile(r"^We expect a decision by \d{1,2} [A-Z][a-z]+ \d{4}\.$")
     )
@@ -137,7 +128,7 @@ def test_the_acknowledgement_fits_a_phone_and_prints(page: Page, javascript: boo
     expect(page.locator(".site-footer")).to_be_hidden()
     expect(page.get_by_role("button")).to_have_count(0)
     expect(page.locator(".tracking-number")).to_have_text(number.inner_text())
-    no_sideways_scroll(page)
+    assert_fits(page)
     assert_accessible(page)
     page.emulate_media(media="print")  # what the printer gets
     for shown in (".tracking-number", "dl.acknowledgement", ".decision-date"):

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors, start_registration
+from e2e.conftest import assert_accessible, assert_fits, assert_no_console_errors, start_registration
 
 PAGES = [
     ("Help", "/help", "Help with IACS Registration"),
@@ -16,10 +16,6 @@ PAGES = [
     ("Accessibility statement", "/accessibility", "Accessibility statement for IACS Registration"),
     ("Privacy policy", "/privacy", "Privacy policy"),
 ]
-
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
 @pytest.mark.parametrize(("link", "path", "heading"), PAGES, ids=[p[1].strip("/") for p in PAGES])
@@ -38,7 +34,7 @@ def test_the_new_pages_reflow_at_320_px(page: Page, javascript: bool):
     for _, path, heading in PAGES:
         page.goto(path)
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
-        assert no_horizontal_scroll(page), path
+        assert_fits(page, path)
         # The footer's four links wrap rather than run off the screen.
         footer = page.get_by_role("contentinfo")
         for link, _, _ in PAGES:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import create_account, in_database, log_in, start_registration
+from e2e.conftest import create_account, fill_contact, fill_questions, in_database, log_in, start_registration
 
 PHONE = {"width": 320, "height": 640}
 _n = itertools.count(1)
@@ -133,16 +133,7 @@ def test_registration_fits_a_phone(phone: Reflow, inbox):
     page.get_by_role("button", name="Next").click()
     expect(page.locator(".error-summary")).to_be_visible()
     phone.check("step 3 with errors")
-    page.get_by_label("Organization").fill("Okafor Clinic")
-    page.get_by_label("Address line 1").fill("12 Elm Street")
-    page.get_by_label("City").fill("Richmond")
-    page.get_by_label("State").select_option("VA")
-    page.get_by_label("ZIP code").fill("23219")
-    page.get_by_label("Work phone").fill("804 555 0199")
-    page.get_by_label("Role").select_option("eligible-clinician")
-    if not page.javascript:  # type: ignore[attr-defined]
-        page.get_by_role("button", name="Show the information for this role").click()
-    page.get_by_label("National Provider Identifier (NPI)").fill("1245319599")
+    fill_contact(page, "eligible-clinician", {"National Provider Identifier (NPI)": "1245319599"})
     phone.check("step 3 with the role's fields")
     page.get_by_role("button", name="Next").click()
     expect(_h1(page)).to_contain_text("Step 4 of 6")
@@ -150,10 +141,7 @@ def test_registration_fits_a_phone(phone: Reflow, inbox):
     page.get_by_role("button", name="Next").click()
     expect(page.locator(".error-summary")).to_be_visible()
     phone.check("step 4 with errors")
-    page.get_by_label("Question 1").select_option("first-street")
-    page.get_by_label("Answer 1").fill("Maple Avenue")
-    page.get_by_label("Question 2").select_option("childhood-nickname")
-    page.get_by_label("Answer 2").fill("Sunny")
+    fill_questions(page)
     page.get_by_role("button", name="Next").click()
     expect(_h1(page)).to_contain_text("Step 5 of 6")
     phone.check("review")

@@ -9,7 +9,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from e2e.conftest import assert_accessible, assert_no_console_errors, create_account, log_in
+from e2e.conftest import assert_accessible, assert_fits, assert_no_console_errors, create_account, log_in
 
 CONTACT = {
     "Organization": "Acme Health Services",
@@ -20,10 +20,6 @@ CONTACT = {
 }
 
 
-def fits(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
-
-
 def test_another_role_of_a_held_application_asks_for_the_ssn(page: Page, javascript: bool, server_env):
     account = create_account(server_env, initial=False)  # holds PSR as Provider User
     page.set_viewport_size({"width": 320, "height": 640})
@@ -32,7 +28,7 @@ def test_another_role_of_a_held_application_asks_for_the_ssn(page: Page, javascr
     page.get_by_role("link", name="Request another application").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Request another application")
     expect(page.get_by_text("You have: Provider User.")).to_be_visible()
-    assert fits(page)
+    assert_fits(page)
     page.get_by_role("link", name=re.compile(r"\(PSR\)$")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Request access to PSR")
     ssn = page.get_by_label("Social Security Number (SSN)")
@@ -40,7 +36,7 @@ def test_another_role_of_a_held_application_asks_for_the_ssn(page: Page, javascr
     expect(page.get_by_text("Privacy Act statement", exact=True)).to_be_visible()
     role = page.get_by_label("Role")
     expect(role.locator("option")).to_have_text(["Select your role", "Security Official"])
-    assert fits(page)
+    assert_fits(page)
     assert_accessible(page)
 
     for label, value in CONTACT.items():
@@ -64,7 +60,7 @@ def test_another_role_of_a_held_application_asks_for_the_ssn(page: Page, javascr
     expect(page).to_have_url(re.compile(r"/my/request/PSR$"))  # back at the form's own address
     expect(page).to_have_title(re.compile(r"^Error: "))
     expect(page.get_by_label("Organization", exact=True)).to_have_value(CONTACT["Organization"])
-    assert fits(page)
+    assert_fits(page)
     assert_accessible(page)
 
     page.get_by_label("Social Security Number (SSN)").fill("123-45-6789")
@@ -72,7 +68,7 @@ def test_another_role_of_a_held_application_asks_for_the_ssn(page: Page, javascr
     expect(page.get_by_role("heading", level=1)).to_have_text("Request submitted")
     expect(page).to_have_url(re.compile(r"/my/request/PSR/sent/IACS-[A-Z0-9-]+$"))
     tracking = page.locator(".tracking-number").inner_text()
-    assert fits(page)
+    assert_fits(page)
     assert_accessible(page)
     page.reload()  # a GET: nothing is sent again
     expect(page.locator(".tracking-number")).to_have_text(tracking)
