@@ -27,7 +27,7 @@ HTMX = "vendor/htmx-2.0.11.min.js"
 # Each bundle's parts, in the order they run: htmx first, so it has started (on
 # DOMContentLoaded, before the portal's listeners) when the portal's scripts look at the page.
 BUNDLES: dict[str, tuple[str, ...]] = {
-    "portal.js": (HTMX, "forms.js", "countdown.js", "session.js", "approvals.js"),
+    "portal.js": (HTMX, "forms.js", "countdown.js", "session.js", "approvals.js", "passkey.js"),
 }
 # The licence notice goes with the code (``/*!`` survives minifiers).
 NOTICES = {HTMX: "/*! htmx 2.0.11 | https://htmx.org | Zero-Clause BSD licence: vendor/htmx-2.0.11.LICENSE.txt */"}

@@ -13,6 +13,7 @@ approver rights; handlers receive ``session`` and ``decider`` as dependencies.""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -22,6 +23,7 @@ from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
 from portal.accounts import service
+from portal.accounts.mfa import step_up_needed
 from portal.models import accounts as accounts_q
 from portal.models import approvals as approvals_q
 from portal.models.approvals import Decider
@@ -44,9 +46,32 @@ class PasswordChangeRequired(HTTPException):
     detail = "Choose your own password to continue"
 
 
+class SecondFactorRequired(HTTPException):
+    """Signed in with a password alone by an account that must use a second factor: only
+    setting one up (and Log out) until it is."""
+
+    status_code = 303
+    detail = "Set up a second way to confirm it is you"
+
+
+class StepUpRequired(HTTPException):
+    """A decision needs a second factor used in the last 12 hours; ``next`` is where to return."""
+
+    status_code = 303
+    detail = "Confirm it is you"
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__()
+        self.next_url = next_url
+
+
 class SessionCookies:
+    """The session cookie, and the halfway sign-in's (password right, second step to come)."""
+
     def __init__(self, settings: Settings) -> None:
-        self.name = "__Host-iacs_session" if settings.production else "iacs_session"
+        prefix = "__Host-" if settings.production else ""
+        self.name = prefix + "iacs_session"
+        self.halfway_name = prefix + "iacs_login"
         self.secure = settings.production
 
     def token(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -57,6 +82,19 @@ class SessionCookies:
 
     def clear(self) -> Cookie:
         return Cookie(key=self.name, value="", path="/", max_age=0, httponly=True, samesite="lax", secure=self.secure)
+
+    def halfway_token(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+        return connection.cookies.get(self.halfway_name)
+
+    def issue_halfway(self, token: str) -> Cookie:
+        return Cookie(
+            key=self.halfway_name, value=token, path="/", max_age=600, httponly=True, samesite="lax", secure=self.secure
+        )
+
+    def clear_halfway(self) -> Cookie:
+        return Cookie(
+            key=self.halfway_name, value="", path="/", max_age=0, httponly=True, samesite="lax", secure=self.secure
+        )
 
 
 async def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> SignedIn | None:
@@ -77,6 +115,8 @@ async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
         return
     if session.password_initial and not handler.opt.get("initial_password"):
         raise PasswordChangeRequired()
+    if session.mfa_required and not session.second_factor and not handler.opt.get("mfa_setup"):
+        raise SecondFactorRequired()
     if connection.scope.get("method") == "GET" and not wants_fragment(connection):
         # The header's "Requests to approve (N)" on every page an approver sees (pages are GETs:
         # a plain form answers 303): their rights (one query, kept for approver_guard) and, for
@@ -104,7 +144,22 @@ async def approver_guard(connection: ASGIConnection[Any, Any, Any, Any], handler
     rights = await _approver_rights(connection, session)
     if not rights:
         raise PermissionDeniedException()
+    mode = connection.app.state.settings.mfa_required
+    if mode != "off" and not session.second_factor:  # approver rights given during this session
+        raise SecondFactorRequired()
+    if handler.opt.get("step_up") and step_up_needed(session, mode):
+        raise StepUpRequired(_return_to(connection))
     connection.state["decider"] = Decider(session.user_id, session.email, rights)
+
+
+def _return_to(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """Where a decision asked to confirm it is you goes back to: that request's row (its
+    details page), or for a bulk decision the table it came from."""
+    tracking = connection.path_params.get("tracking")
+    app = connection.app
+    if isinstance(tracking, str) and re.fullmatch(r"[A-Z0-9-]{1,20}", tracking):
+        return app.route_reverse("approvals:details", tracking=tracking)
+    return app.route_reverse("approvals:table")
 
 
 async def provide_session(request: ASGIConnection[Any, Any, Any, Any]) -> SignedIn:

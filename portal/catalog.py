@@ -55,6 +55,7 @@ class RoleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     review_days: Annotated[int, msgspec.Meta(ge=12, le=60)]
     description: Description = ""
     fields: list[str] = []
+    mfa: bool = False  # its holders must sign in with a second factor (they see PHI/PII)
 
 
 class ApplicationSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -42,13 +42,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_key: str = DEFAULT_DATA_KEY
     smtp_url: str = "smtp://127.0.0.1:1025"
     mail_from: str = "IACS Registration <no-reply@iacs.localhost>"
-    base_url: str = "http://127.0.0.1:8000"
+    # localhost, not 127.0.0.1: a passkey's relying-party ID is this URL's host, and an IP address
+    # cannot be one (http://localhost is a secure context, so passkeys work in make run).
+    base_url: str = "http://localhost:8000"
     catalog_file: str = ""
     db_pool_size: int = 10  # 0: no pool, a connection per query
     rate_limit_per_minute: int = 30  # POSTs a minute per client address to login, codes, recovery
     trusted_proxies: str = ""  # addresses/networks whose X-Forwarded-For is believed; empty: none
     redis_url: str = ""  # where the workers share rate-limit counts; empty: each worker's memory
     mail_worker_inline: bool = False  # deliver mail from inside the web process (make run)
+    # Who must sign in with a second factor: everyone, approvers and holders of roles the catalog
+    # marks mfa = true (and accounts the help desk reset), or nobody.
+    mfa_required: Literal["all", "approvers-and-marked", "off"] = "approvers-and-marked"
     # The help desk people are sent to (Contact, Help): set once here, shown wherever it is needed.
     # The defaults are placeholders (555-01xx numbers are reserved for fiction): set the real ones.
     help_desk_phone: str = "1-410-555-0100"
@@ -108,6 +113,7 @@ ENV_VARS: dict[str, str] = {
     "PORTAL_DB_POOL_SIZE": "db_pool_size",
     "PORTAL_MAIL_WORKER_INLINE": "mail_worker_inline",
     "PORTAL_RATE_LIMIT": "rate_limit_per_minute",
+    "PORTAL_MFA_REQUIRED": "mfa_required",
     "PORTAL_REDIS_URL": "redis_url",
     "PORTAL_TRUSTED_PROXIES": "trusted_proxies",
     "PORTAL_HELP_DESK_PHONE": "help_desk_phone",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -19,8 +20,9 @@ from portal.errors import LinkSpent
 from portal.hashing import HASHER, hash_secret, normalise_answer, verify_secret
 from portal.mail import caps, messages
 from portal.models import accounts as q
+from portal.models import mfa as mfa_q
 from portal.models.db import transaction
-from portal.models.rows import Account, LinkPurpose, QuestionHash, SignedIn
+from portal.models.rows import Account, ChallengePurpose, LinkPurpose, QuestionHash, SignedIn
 
 LOCK_AFTER = 10
 LOCK_FOR = timedelta(minutes=15)
@@ -28,6 +30,7 @@ IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 INITIAL_PASSWORD_LIFETIME = timedelta(hours=72)
 RESET_LIFETIME = timedelta(minutes=30)
+CHALLENGE_LIFETIME = timedelta(minutes=10)  # a halfway sign-in, or a passkey ceremony
 LOGIN_FAILED = "The User ID or password is not correct."
 
 # A real argon2id hash of a random secret: an unknown User ID is "checked" against it so that
@@ -43,9 +46,9 @@ def token_hash(token: str) -> str:
 class LoginResult:
     ok: bool
     message: str = ""
-    session_token: str = ""
+    session_token: str = ""  # the new session's, or (second_step) the halfway sign-in's
     account: Account | None = None
-    approver: bool = False  # has approver rights: lands on the approval queue
+    second_step: bool = False  # the account has a second factor: the session begins after it
 
 
 def throttle_key(user_id: str, secret_key: str) -> str:
@@ -91,7 +94,7 @@ async def _audit_refusal(user_id: str, ip: str, locked_now: bool, *, failed: boo
         await q.audit("login_refused_locked", actor=user_id, subject=user_id, ip=ip)
 
 
-async def login(user_id: str, password: str, *, secret_key: str, ip: str) -> LoginResult:
+async def login(user_id: str, password: str, *, secret_key: str, ip: str, mfa_mode: str) -> LoginResult:
     """Check a User ID and password. A wrong password, an unknown User ID and a locked account
     give the same message and cost the same (see ``check_password``)."""
     user_id = user_id.strip().upper()[:20]
@@ -106,12 +109,53 @@ async def login(user_id: str, password: str, *, secret_key: str, ip: str) -> Log
             False,
             "Your initial password has expired (it is valid for 72 hours). Use Forgot password to set a new one.",
         )
-    token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
+    if await mfa_q.has_factor(account.id):  # no session until the second step (portal.accounts.mfa)
+        await q.audit("login_password_ok", actor=user_id, subject=user_id, ip=ip)
+        halfway = await new_challenge(account.id, ChallengePurpose.LOGIN)
+        return LoginResult(True, session_token=halfway, account=account, second_step=True)
     async with transaction():
-        await q.create_session(token_hash(token), account.id)
-        await q.audit("login", actor=user_id, subject=user_id, ip=ip)
-    approver = bool(await q.approver_rights(account.id))
-    return LoginResult(True, session_token=token, account=account, approver=approver)
+        token = await open_session(account, amr="pwd", mfa_at=None, mode=mfa_mode)
+        await q.audit("login", actor=user_id, subject=user_id, ip=ip, amr="pwd")
+    return LoginResult(True, session_token=token, account=account)
+
+
+async def open_session(account: Account, *, amr: str, mfa_at: datetime | None, mode: str) -> str:
+    """A new session of ``account`` signed in with ``amr``; its token (only the hash is stored).
+    Without a second factor, an account that must use one reaches only enrolment."""
+    token = secrets.token_urlsafe(32)  # 256 bits
+    required = mfa_at is None and await required_for(account, mode)
+    await q.create_session(token_hash(token), account.id, amr=amr, mfa_at=mfa_at, mfa_required=required)
+    return token
+
+
+async def required_for(account: Account, mode: str) -> bool:
+    """Whether ``account`` must sign in with a second factor (``PORTAL_MFA_REQUIRED``): ``off``,
+    nobody; ``all``, everyone; ``approvers-and-marked`` (the default), every approver, every
+    holder of a role the catalog marks ``mfa = true``, and every account the help desk reset."""
+    if mode == "off":
+        return False
+    if mode == "all" or account.mfa_enrol_required:
+        return True
+    return bool(await q.approver_rights(account.id)) or await mfa_q.holds_mfa_role(account.id)
+
+
+async def new_challenge(account_id: int, purpose: ChallengePurpose) -> str:
+    """A halfway sign-in, or a passkey ceremony, of ``account_id``: ten minutes, with a fresh
+    WebAuthn challenge; its random token (only the hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    challenge = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    await mfa_q.create_challenge(token_hash(token), account_id, purpose, challenge, CHALLENGE_LIFETIME)
+    return token
+
+
+async def account_of(session: SignedIn) -> Account | None:
+    """The account a session is signed in as (None once deleted)."""
+    return await q.account_by_user_id(session.user_id)
+
+
+async def landing(account_id: int) -> str:
+    """The route an account lands on after signing in: an approver's work is the queue."""
+    return "approvals:table" if await q.approver_rights(account_id) else "accounts:applications"
 
 
 async def current_session(token: str | None) -> SignedIn | None:
@@ -149,7 +193,7 @@ class ChangeResult:
 
 
 async def change_password(
-    session: SignedIn, current: str, new: str, confirm: str, *, secret_key: str, ip: str
+    session: SignedIn, current: str, new: str, confirm: str, *, secret_key: str, ip: str, mfa_mode: str
 ) -> ChangeResult:
     """Current password required; the policy; not the same as before. On success the session id
     rotates and every other session of the account ends."""
@@ -170,10 +214,10 @@ async def change_password(
     if errors:
         return ChangeResult(errors)
     hashed = await hash_secret(normalise(new))
-    token = secrets.token_urlsafe(32)
     async with transaction():
         await set_password(account, hashed, secret_key=secret_key)
-        await q.create_session(token_hash(token), account.id)
+        # The new session keeps how this one was signed in (and its second factor, if any).
+        token = await open_session(account, amr=session.amr, mfa_at=session.mfa_at, mode=mfa_mode)
         await q.audit("password_changed", actor=account.user_id, subject=account.user_id, ip=ip)
     return ChangeResult({}, token)
 

@@ -9,6 +9,7 @@ from portal.controllers.assets import serve_asset
 from portal.controllers.errors import EXCEPTION_HANDLERS
 from portal.controllers.home import HomeController
 from portal.controllers.mailbox import MailboxController
+from portal.controllers.mfa import MfaController
 from portal.controllers.ops import HealthController
 from portal.controllers.registration import RegistrationController
 from portal.controllers.status import StatusController
@@ -18,6 +19,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     RegistrationController,
     AccountsController,
     RequestAnotherController,
+    MfaController,
     ApprovalsController,
     StatusController,
     HealthController,

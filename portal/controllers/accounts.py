@@ -102,12 +102,15 @@ class AccountsController(Controller):
         returns: NamedDependency[Returns],
         signed_out: FromQuery[str] = "",
         reset: FromQuery[str] = "",
+        again: FromQuery[str] = "",
     ) -> AnyResponse:
         if request.state.get("signed_in"):
             return Redirect(request.app.route_reverse("accounts:applications"), status_code=303)
         returned = returns.take(request)  # a refused sign-in: the typed User ID and the message
         form = returns.form_as(returned, LoginForm) or LoginForm()
-        return self._login_page(request, form, returned.errors, signed_out=bool(signed_out), reset=bool(reset))
+        return self._login_page(
+            request, form, returned.errors, signed_out=bool(signed_out), reset=bool(reset), again=bool(again)
+        )
 
     def _login_page(
         self,
@@ -117,8 +120,9 @@ class AccountsController(Controller):
         *,
         signed_out: bool = False,
         reset: bool = False,
+        again: bool = False,
     ) -> Template:
-        context = {"form": form, "errors": errors, "signed_out": signed_out, "reset": reset}
+        context = {"form": form, "errors": errors, "signed_out": signed_out, "reset": reset, "again": again}
         return render(request, "accounts/login.html", context)
 
     @post("/login", name="accounts:login-submit", status_code=200, opt={"throttle": True})
@@ -138,7 +142,11 @@ class AccountsController(Controller):
         errors |= invisible_errors(form, {"user_id": "User ID"}, skip=("password",))
         ip = client_ip(request)
         result = (
-            None if errors else await service.login(form.user_id, form.password, secret_key=settings.secret_key, ip=ip)
+            None
+            if errors
+            else await service.login(
+                form.user_id, form.password, secret_key=settings.secret_key, ip=ip, mfa_mode=settings.mfa_required
+            )
         )
         if result is not None and not result.ok:
             errors = {"password": result.message}
@@ -146,14 +154,18 @@ class AccountsController(Controller):
             typed = LoginForm(user_id=form.user_id[:40])
             back = returns.back(request, request.app.route_reverse("accounts:login"), form=typed, errors=errors)
             return back or self._login_page(request, typed, errors)
+        if result.second_step:  # no session yet: the second step's page, with the halfway sign-in
+            response = redirect(request, request.app.route_reverse("mfa:second-step"))
+            response.set_cookie(sessions.issue_halfway(result.session_token))
+            return response
         # A brand-new session id: whatever session cookie came with the request is never kept.
         old = sessions.token(request)
         if old:
             await q.delete_session(service.token_hash(old))
         if result.account.password_initial:
             target = "accounts:change-password"
-        else:  # an approver's work is the queue; everyone else's, their applications
-            target = "approvals:table" if result.approver else "accounts:applications"
+        else:
+            target = await service.landing(result.account.id)
         response = redirect(request, request.app.route_reverse(target))
         response.set_cookie(sessions.issue(result.session_token))
         return response
@@ -199,6 +211,7 @@ class AccountsController(Controller):
             form.confirm_password,
             secret_key=settings.secret_key,
             ip=client_ip(request),
+            mfa_mode=settings.mfa_required,
         )
         if result.errors:
             back = returns.back(request, request.app.route_reverse("accounts:change-password"), errors=result.errors)

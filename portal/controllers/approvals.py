@@ -33,6 +33,8 @@ from portal.signing import Signed, signed
 from portal.web import AnyRequest, parse_form, read_form, render, wants_fragment
 
 AnyResponse = Template | Redirect
+# A decision needs a second factor used in the last 12 hours (portal.auth.approver_guard).
+DECISION = {"step_up": True}
 
 
 class DecisionForm(msgspec.Struct):
@@ -204,7 +206,7 @@ class ApprovalsController(Controller):
         reason, error = _returned_reason(returns, request)
         return await self._row(request, decider, tracking, back, rejecting=True, reason=reason, error=error)
 
-    @post("/{tracking:str}/approve", name="approvals:approve", status_code=200)
+    @post("/{tracking:str}/approve", name="approvals:approve", status_code=200, opt=DECISION)
     async def approve(
         self,
         request: AnyRequest,
@@ -216,7 +218,7 @@ class ApprovalsController(Controller):
         decision = await service.approve(decider, _tracking(tracking), ip=client_ip(request), links=links)
         return await self._after(request, decider, tracking, decision, form.back)
 
-    @post("/{tracking:str}/reject", name="approvals:reject", status_code=200)
+    @post("/{tracking:str}/reject", name="approvals:reject", status_code=200, opt=DECISION)
     async def reject(
         self,
         request: AnyRequest,
@@ -255,7 +257,7 @@ class ApprovalsController(Controller):
         reason, error = _returned_reason(returns, request)
         return self._confirmation(request, planned, chosen, back, reason=reason, error=error)
 
-    @post("/bulk", name="approvals:bulk", status_code=200)
+    @post("/bulk", name="approvals:bulk", status_code=200, opt=DECISION)
     async def bulk(
         self,
         request: AnyRequest,

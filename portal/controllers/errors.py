@@ -7,6 +7,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request
 from litestar.exceptions import HTTPException
@@ -14,7 +15,7 @@ from litestar.response import Response, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from portal.accounts.passwords import MIN_LENGTH
-from portal.auth import LoginRequired, PasswordChangeRequired
+from portal.auth import LoginRequired, PasswordChangeRequired, SecondFactorRequired, StepUpRequired
 from portal.errors import DraftGone, LinkSpent, NotAllowed, NotYet
 from portal.models.rows import LinkPurpose
 from portal.web import AnyRequest, redirect, render
@@ -70,6 +71,15 @@ def _password_change_required(request: AnyRequest, exc: PasswordChangeRequired) 
     return redirect(request, request.app.route_reverse("accounts:change-password"))
 
 
+def _second_factor_required(request: AnyRequest, exc: SecondFactorRequired) -> Response[Any]:
+    return redirect(request, request.app.route_reverse("mfa:manage"))
+
+
+def _step_up_required(request: AnyRequest, exc: StepUpRequired) -> Response[Any]:
+    """Confirm it is you, then back to the same request."""
+    return redirect(request, request.app.route_reverse("mfa:step-up") + "?" + urlencode({"next": exc.next_url}))
+
+
 def _draft_gone(request: AnyRequest, exc: DraftGone) -> Response[Any]:
     """The registration draft is gone (idle 24 hours, finished, or never there): start again."""
     return redirect(request, request.app.route_reverse("registration:start") + "?expired=1")
@@ -96,6 +106,8 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Callable[[Request[Any, Any, Any]
     HTTP_500_INTERNAL_SERVER_ERROR: _server_error,
     LoginRequired: _login_required,
     PasswordChangeRequired: _password_change_required,
+    SecondFactorRequired: _second_factor_required,
+    StepUpRequired: _step_up_required,
     DraftGone: _draft_gone,
     NotYet: _not_yet,
     NotAllowed: _not_allowed,

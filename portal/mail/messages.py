@@ -167,3 +167,60 @@ async def overdue_reminder(*, to: str, count: int, url: str) -> None:
             f" {'are' if count != 1 else 'is'} past the review target date.\n\nReview them here: {url}\n"
         ),
     )
+
+
+_NOT_YOU = "If this was not you, call the IACS help desk at once: someone may know your password.\n"
+
+
+async def second_factor_changed(*, to: str, what: str, added: bool) -> None:
+    """A second factor was added to or removed from the account (never which secret)."""
+    verb = "added to" if added else "removed from"
+    await enqueue(
+        kind="second_factor_changed",
+        to=to,
+        subject=f"A second factor was {verb.split()[0]} your IACS account",
+        body=(
+            f"{what} was {verb} your IACS account on {timefmt.day_and_clock(now())}.\n\n"
+            "You use it after your password when you log in to IACS.\n\n" + _NOT_YOU
+        ),
+    )
+
+
+async def recovery_code_used(*, to: str, left: int) -> None:
+    await enqueue(
+        kind="recovery_code_used",
+        to=to,
+        subject="A recovery code was used to log in to your IACS account",
+        body=(
+            f"One of your recovery codes was used to log in to your IACS account on {timefmt.day_and_clock(now())}."
+            f" Each code works once; you have {left} left.\n\n"
+            "If you have lost your authenticator app or passkey, log in and set up a new one, then"
+            " remove the old one under Two-factor sign-in.\n\n" + _NOT_YOU
+        ),
+    )
+
+
+async def recovery_codes_replaced(*, to: str) -> None:
+    await enqueue(
+        kind="recovery_codes_replaced",
+        to=to,
+        subject="New IACS recovery codes",
+        body=(
+            f"A new set of recovery codes was made for your IACS account on {timefmt.day_and_clock(now())}."
+            " The codes you had before no longer work.\n\n" + _NOT_YOU
+        ),
+    )
+
+
+async def second_factors_reset(*, to: str) -> None:
+    await enqueue(
+        kind="second_factors_reset",
+        to=to,
+        subject="The second factors of your IACS account were removed",
+        body=(
+            "The IACS help desk removed the authenticator apps, passkeys and recovery codes of your"
+            f" IACS account on {timefmt.day_and_clock(now())}, as you asked.\n\n"
+            "The next time you log in, set up a new second factor.\n\n"
+            "If you did not ask the help desk for this, call them at once.\n"
+        ),
+    )

@@ -35,7 +35,7 @@ from portal.models.tables import (
 
 _ACCOUNT_SQL = """
 SELECT id, user_id, first_name, last_name, email, password_hash, password_initial,
-       password_expires_at, created_at, questions
+       password_expires_at, created_at, questions, mfa_failures, mfa_locked_until, mfa_enrol_required
 FROM account WHERE {where} ORDER BY id LIMIT 1"""
 
 
@@ -47,6 +47,10 @@ async def _account(where: str, *values: Any) -> AccountRow | None:
 async def account_by_user_id(user_id: str) -> AccountRow | None:
     """Read on every sign-in, for real and unknown User IDs alike: one written-out statement."""
     return await _account("user_id = {}", user_id)
+
+
+async def account_by_id(account_id: int) -> AccountRow | None:
+    return await _account("id = {}", account_id)
 
 
 async def account_for_email(email: str) -> AccountRow | None:
@@ -175,15 +179,27 @@ async def purge_login_throttle(older_than: datetime) -> int:
 # ---- Sessions ---------------------------------------------------------------------------------
 
 
-async def create_session(token_hash: str, account_id: int) -> None:
+async def create_session(
+    token_hash: str, account_id: int, *, amr: str = "pwd", mfa_at: datetime | None = None, mfa_required: bool = False
+) -> None:
     at = now()
-    await UserSession.insert(UserSession(token_hash=token_hash, account=account_id, created_at=at, last_seen_at=at))
+    await UserSession.insert(
+        UserSession(
+            token_hash=token_hash,
+            account=account_id,
+            created_at=at,
+            last_seen_at=at,
+            amr=amr,
+            mfa_at=mfa_at,
+            mfa_required=mfa_required,
+        )
+    )
 
 
 # Read on every signed-in request: one written-out statement.
 _SESSION_SQL = """
-SELECT s.id AS session_id, s.created_at, s.last_seen_at, a.id AS account_id, a.user_id, a.first_name,
-       a.last_name, a.email, a.password_initial, a.password_expires_at
+SELECT s.id AS session_id, s.created_at, s.last_seen_at, s.amr, s.mfa_at, s.mfa_required, a.id AS account_id,
+       a.user_id, a.first_name, a.last_name, a.email, a.password_initial, a.password_expires_at
 FROM user_session s JOIN account a ON a.id = s.account
 WHERE s.token_hash = {}
 LIMIT 1"""

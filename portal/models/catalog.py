@@ -74,6 +74,7 @@ async def load(catalog: Catalog) -> LoadReport:
                     Role.fields: role.fields,
                     Role.approval_levels: role.approval_levels,
                     Role.review_days: role.review_days,
+                    Role.mfa: role.mfa,
                     Role.active: True,
                     Role.position: r_pos,
                 }

@@ -11,10 +11,13 @@ from portal.models.tables import (
     AuditEvent,
     CatalogField,
     LoginThrottle,
+    MfaChallenge,
     OutboxMessage,
     PasswordReset,
+    RecoveryCode,
     RegistrationDraft,
     Role,
+    SecondFactor,
     UserSession,
 )
 
@@ -35,6 +38,9 @@ APP_CONFIG = AppConfig(
         UserSession,
         PasswordReset,
         AuditEvent,
+        SecondFactor,
+        RecoveryCode,
+        MfaChallenge,
     ],
     migration_dependencies=[],
     commands=[],

@@ -18,6 +18,21 @@ class RequestStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
+class FactorKind(enum.StrEnum):
+    """A second factor's kind."""
+
+    TOTP = "totp"  # an authenticator app (RFC 6238)
+    WEBAUTHN = "webauthn"  # a passkey or security key
+
+
+class ChallengePurpose(enum.StrEnum):
+    """What a second-step challenge row is for."""
+
+    LOGIN = "login"  # a halfway sign-in: the password was right, the second step is to come
+    ENROL = "enrol"  # adding a passkey
+    STEP_UP = "step-up"  # confirming it is still you before a decision
+
+
 class LinkPurpose(enum.StrEnum):
     """What an emailed recovery link does."""
 
@@ -260,6 +275,9 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     password_expires_at: datetime | None
     created_at: datetime
     questions: list[QuestionHash] = []
+    mfa_failures: int = 0
+    mfa_locked_until: datetime | None = None
+    mfa_enrol_required: bool = False
 
 
 class SignedIn(msgspec.Struct, frozen=True, kw_only=True):
@@ -277,6 +295,14 @@ class SignedIn(msgspec.Struct, frozen=True, kw_only=True):
     password_expires_at: datetime | None
     ends_at: datetime  # the absolute end (12 hours after sign-in)
     expires_at: datetime  # when it lapses if idle
+    amr: str = "pwd"  # how it was signed in, RFC 8176 values separated by spaces
+    mfa_at: datetime | None = None  # when a second factor was last used in it
+    mfa_required: bool = False  # nothing but enrolment until a second factor is used
+
+    @property
+    def second_factor(self) -> bool:
+        """Whether a second factor was used in this session (at sign-in, enrolment or step-up)."""
+        return self.mfa_at is not None
 
 
 class Grant(msgspec.Struct, frozen=True):
@@ -300,3 +326,33 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     ip: str
     detail: dict[str, Any] = {}
+
+
+# ---- Two-factor sign-in -------------------------------------------------------------------------
+
+
+class Factor(msgspec.Struct, frozen=True, kw_only=True):
+    """A second factor of an account (secrets stay encrypted: see portal.accounts.mfa)."""
+
+    id: int
+    kind: FactorKind
+    name: str
+    secret: str
+    credential_id: str | None
+    public_key: str
+    sign_count: int
+    device: str
+    last_step: int
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class Challenge(msgspec.Struct, frozen=True, kw_only=True):
+    """A sign-in halfway, or a passkey ceremony in progress."""
+
+    id: int
+    account: int
+    purpose: ChallengePurpose
+    challenge: str
+    created_at: datetime
+    expires_at: datetime

@@ -13,7 +13,7 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from portal.models.rows import LinkPurpose, RequestStatus
+from portal.models.rows import FactorKind, LinkPurpose, RequestStatus
 
 
 class CatalogField(Table, tablename="catalog_field"):
@@ -56,6 +56,7 @@ class Role(Table, tablename="role"):
     fields = JSONB(default=[])  # list of CatalogField keys, in display order
     approval_levels = Integer(default=1)
     review_days = Integer(default=30)
+    mfa = Boolean(default=False)  # its holders see PHI/PII: a second factor is required
     active = Boolean(default=True)
     position = Integer(default=0)
 
@@ -157,6 +158,11 @@ class Account(Table, tablename="account"):
     password_changed_at = Timestamptz(null=True, default=None)
     questions = JSONB(default=[])  # authentication questions from registration (hashed answers)
     created_at = Timestamptz(default=TimestamptzNow())
+    # The second step of sign-in: wrong codes in a row (reserved before each check, like the
+    # lockout) and its own 15-minute lock; and re-enrolment forced by a help-desk reset.
+    mfa_failures = Integer(default=0)
+    mfa_locked_until = Timestamptz(null=True, default=None)
+    mfa_enrol_required = Boolean(default=False)
 
 
 class LoginThrottle(Table, tablename="login_throttle"):
@@ -203,6 +209,12 @@ class UserSession(Table, tablename="user_session"):
     account = ForeignKey(references=Account, required=True, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
     last_seen_at = Timestamptz(default=TimestamptzNow())
+    # How it was signed in (RFC 8176 values, space-separated: "pwd", "pwd otp", "pwd hwk"), when a
+    # second factor was last used in it (step-up), and whether it may reach nothing but enrolment
+    # until one is (decided when it began).
+    amr = Varchar(length=40, default="pwd")
+    mfa_at = Timestamptz(null=True, default=None)
+    mfa_required = Boolean(default=False)
 
 
 class PasswordReset(Table, tablename="password_reset"):
@@ -231,3 +243,48 @@ class AuditEvent(Table, tablename="audit_event"):
     subject = Varchar(length=100, default="", index=True)  # User ID or tracking number
     detail = JSONB(default={})
     ip = Varchar(length=64, default="")
+
+
+class SecondFactor(Table, tablename="second_factor"):
+    """A second factor of an account: an authenticator app (its TOTP secret encrypted with
+    PORTAL_DATA_KEY) or a passkey / security key (its WebAuthn credential's public key)."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
+    account = ForeignKey(references=Account, required=True, index=True)
+    kind = Varchar(length=20, required=True, choices=FactorKind)
+    name = Varchar(length=60, default="")
+    secret = Text(default="")  # TOTP: the encrypted base32 secret
+    credential_id = Varchar(length=1400, null=True, default=None, unique=True)  # WebAuthn: base64url
+    public_key = Text(default="")  # WebAuthn: base64url of the COSE key
+    sign_count = Integer(default=0)  # WebAuthn: the authenticator's counter, checked to go up
+    device = Varchar(length=10, default="")  # its amr value: otp, hwk (one device) or swk (synced)
+    last_step = Integer(default=0)  # TOTP: the last 30-second step accepted (a code works once)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_used_at = Timestamptz(null=True, default=None)
+
+
+class RecoveryCode(Table, tablename="recovery_code"):
+    """One of an account's ten single-use recovery codes, only as a SHA-256 (80 random bits)."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
+    account = ForeignKey(references=Account, required=True, index=True)
+    code_hash = Varchar(length=64, required=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    used_at = Timestamptz(null=True, default=None)
+
+
+class MfaChallenge(Table, tablename="mfa_challenge"):
+    """A sign-in halfway (the password was right; the second step is to come), or a passkey
+    ceremony in progress: the SHA-256 of its random token, its account, what it is for and the
+    WebAuthn challenge. Ten minutes; deleted when used."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
+    token_hash = Varchar(length=64, unique=True, required=True)
+    account = ForeignKey(references=Account, required=True, index=True)
+    purpose = Varchar(length=20, required=True)
+    challenge = Varchar(length=200, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz(required=True, index=True)

@@ -68,6 +68,12 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "accounts:reset-submit": ("token", "new_password", "confirm_password"),
     "accounts:user-id-reveal": ("token",),
     "accounts:request-submit": CONTACT + ("ssn",),
+    "mfa:second-step-submit": ("code", "credential", "token", "next"),
+    "mfa:app-submit": ("secret", "name", "code"),
+    "mfa:passkey-submit": ("token", "name", "credential"),
+    "mfa:codes-new": (),
+    "mfa:remove": (),
+    "mfa:step-up-submit": ("code", "credential", "token", "next"),
     "approvals:approve": ("reason", "back"),
     "approvals:reject": ("reason", "back"),
     "approvals:bulk": ("back", "action", "reason"),
@@ -100,7 +106,7 @@ EXTRA_QUERY: dict[str, tuple[str, ...]] = {
     # QueueView.from_params (portal/models/approvals.py), and the signed notice ``done``.
     "approvals:table": ("application", "role", "overdue", "q", "sort", "dir", "page", "done", "select"),
     "approvals:confirm": ("selected",),  # repeated: the bulk form's ticked rows
-    "accounts:login": ("signed_out", "reset"),
+    "accounts:login": ("signed_out", "reset", "again"),
     **{name: ("from",) for name in _STEPS},
 }
 
@@ -138,6 +144,12 @@ GET_ROUTES = frozenset(
         "accounts:request-sent",
         "accounts:recover-questions",
         "accounts:recover-sent",
+        "mfa:second-step",
+        "mfa:manage",
+        "mfa:app",
+        "mfa:passkey",
+        "mfa:codes",
+        "mfa:step-up",
         "approvals:table",
         "approvals:details",
         "approvals:row",

@@ -27,6 +27,9 @@ THROTTLED_ROUTES = {
     "registration:verify-check",
     "registration:resend",
     "status:check",
+    "mfa:second-step-submit",
+    "mfa:app-submit",
+    "mfa:step-up-submit",
 }
 
 

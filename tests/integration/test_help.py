@@ -200,7 +200,7 @@ async def test_the_privacy_page_has_the_full_statement_and_the_cookies(client):
     terms = [dt.get_text() for dt in statement.select("dt")]
     assert terms == ["Authority", "Purpose", "Routine uses", "Disclosure"]
     cookies = texts(doc, "#cookies ~ table tbody th")
-    assert cookies == ["iacs_draft", "iacs_session", "csrftoken", "iacs_form"]
+    assert cookies == ["iacs_draft", "iacs_session", "iacs_login", "csrftoken", "iacs_form"]
 
 
 async def test_the_cookies_listed_are_the_cookies_the_portal_sets(client, smtp, settings):

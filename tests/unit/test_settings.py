@@ -18,7 +18,7 @@ def test_defaults_are_a_local_development_setup():
     assert s.env == "development" and not s.production
     assert s.database_url == "sqlite:///portal.db" and s.is_sqlite
     assert s.smtp_url == "smtp://127.0.0.1:1025"
-    assert s.base_url == "http://127.0.0.1:8000"
+    assert s.base_url == "http://localhost:8000"
 
 
 def test_every_variable_is_read():
