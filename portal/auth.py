@@ -113,9 +113,10 @@ async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
         if handler.opt.get("signed_in"):
             raise LoginRequired()
         return
-    if session.password_initial and not handler.opt.get("initial_password"):
-        raise PasswordChangeRequired()
-    if session.mfa_required and not session.second_factor and not handler.opt.get("mfa_setup"):
+    if session.password_initial:  # first the password, then the second factor
+        if not handler.opt.get("initial_password"):
+            raise PasswordChangeRequired()
+    elif session.mfa_required and not session.second_factor and not handler.opt.get("mfa_setup"):
         raise SecondFactorRequired()
     if connection.scope.get("method") == "GET" and not wants_fragment(connection):
         # The header's "Requests to approve (N)" on every page an approver sees (pages are GETs:

@@ -99,10 +99,12 @@ async def _purge(settings: Settings) -> tuple[int, int, int]:
     from portal.clock import now
     from portal.mail.outbox import purge_sent
     from portal.models.accounts import purge_login_throttle
+    from portal.models.mfa import purge_challenges
     from portal.models.registration import purge_idle_drafts
 
     _bind(settings)
     throttles = await purge_login_throttle(now() - timedelta(days=1))
+    await purge_challenges(now())  # halfway sign-ins and passkey ceremonies past their ten minutes
     return await purge_idle_drafts(), await purge_sent(timedelta(days=7)), throttles
 
 
@@ -131,6 +133,13 @@ async def _approver_reset(settings: Settings, user_id: str) -> str:
 
     _bind(settings)
     return (await reset_initial_password(user_id, secret_key=settings.secret_key)).password
+
+
+async def _mfa_reset(settings: Settings, user_id: str, reason: str) -> int:
+    from portal.accounts.mfa import reset
+
+    _bind(settings)
+    return await reset(user_id, reason)
 
 
 async def _demo_approvers(settings: Settings) -> list[tuple[str, str, str]]:
@@ -279,6 +288,28 @@ def approver_reset(user_id: str) -> None:
         raise CommandFailed(f"error: {exc}") from exc
     click.echo(f"Initial password: {password}")
     click.echo("It must be changed at the next login and expires in 72 hours.")
+
+
+@portal.group("mfa", **_short("help desk: two-factor sign-in"))
+def mfa() -> None:
+    pass
+
+
+@mfa.command(
+    "reset",
+    **_short("remove an account's second factors and recovery codes; it sets up new ones at its next login"),
+)
+@click.option("--user-id", required=True, metavar="USER_ID")
+@click.option("--reason", prompt="Reason (kept in the audit log)", metavar="TEXT", help="why, in a few words")
+def mfa_reset(user_id: str, reason: str) -> None:
+    from portal.accounts.mfa import ResetError
+
+    try:
+        removed = asyncio.run(_mfa_reset(_settings(), user_id, reason))
+    except ResetError as exc:
+        raise CommandFailed(f"error: {exc}") from exc
+    click.echo(f"Removed {_plural(removed, 'second factor')} and the recovery codes of {user_id.strip().upper()}.")
+    click.echo("They are logged out everywhere, emailed, and set up a new second factor at their next login.")
 
 
 @portal.group("catalog", **_short("manage the catalog of CMS applications"))

@@ -435,15 +435,9 @@ async def check(
     elif is_totp_code(code):
         passed = await _check_totp(factors, code, cipher, at)
     else:
-        passed = await _check_recovery(account, code)
+        passed = await _check_recovery(account, code, ip=ip)
     if passed is not None:
         await q.settle_second_step(account.id)
-        if passed.recovery:
-            left = await q.recovery_codes_left(account.id)
-            await accounts_q.audit(
-                "mfa_recovery_used", actor=account.user_id, subject=account.user_id, ip=ip, left=left
-            )
-            await messages.recovery_code_used(to=account.email, left=left)
         return passed
     locked = await q.lock_second_step_at_limit(account.id, limit=SECOND_STEP_LIMIT, at=at, lock_for=SECOND_STEP_LOCK)
     # A wrong code also counts toward the account's lockout, as a wrong password does.
@@ -476,9 +470,17 @@ async def _check_totp(factors: list[Factor], code: str, cipher: FieldCipher, at:
     return None
 
 
-async def _check_recovery(account: Account, code: str) -> Passed | None:
-    if len(code) > 100 or not await q.use_recovery_code(account.id, recovery_hash(code)):
+async def _check_recovery(account: Account, code: str, *, ip: str) -> Passed | None:
+    """A recovery code, spent, audited and emailed about in one transaction."""
+    if len(code) > 100:
         return None
+    async with transaction():
+        if not await q.use_recovery_code(account.id, recovery_hash(code)):
+            return None
+        left = await q.recovery_codes_left(account.id)
+        who = account.user_id
+        await accounts_q.audit("mfa_recovery_used", actor=who, subject=who, ip=ip, left=left)
+        await messages.recovery_code_used(to=account.email, left=left)
     return Passed("otp", recovery=True)
 
 

@@ -47,6 +47,7 @@ RECOVERY_TITLES = {LinkPurpose.PASSWORD: "Forgot password", LinkPurpose.USER_ID:
 LINK_PAGES = {LinkPurpose.PASSWORD: "accounts:reset", LinkPurpose.USER_ID: "accounts:user-id-link"}
 SIGNED_IN = {"signed_in": True}
 SIGNED_IN_INITIAL = {"signed_in": True, "initial_password": True}  # reachable with an initial password
+ANY_SESSION = {"initial_password": True, "mfa_setup": True}  # and before a second factor is set up
 
 
 class LoginForm(msgspec.Struct):
@@ -170,7 +171,7 @@ class AccountsController(Controller):
         response.set_cookie(sessions.issue(result.session_token))
         return response
 
-    @post("/logout", name="accounts:logout", status_code=200, opt={"initial_password": True})
+    @post("/logout", name="accounts:logout", status_code=200, opt=ANY_SESSION)
     async def logout(self, request: AnyRequest, sessions: NamedDependency[SessionCookies]) -> AnyResponse:
         session = request.state.get("signed_in")
         await service.logout(sessions.token(request), session, ip=client_ip(request))
@@ -178,7 +179,7 @@ class AccountsController(Controller):
         response.set_cookie(sessions.clear())
         return response
 
-    @post("/session/refresh", name="accounts:session-refresh", status_code=200, opt=SIGNED_IN_INITIAL)
+    @post("/session/refresh", name="accounts:session-refresh", status_code=200, opt={**ANY_SESSION, "signed_in": True})
     async def refresh(self, request: AnyRequest, session: NamedDependency[SignedIn]) -> AnyResponse:
         """Stay signed in: loading the session already moved its idle clock on. The warning is
         swapped in place with htmx; a plain form post (no JavaScript) goes back to My applications."""

@@ -69,9 +69,9 @@ def test_help_lists_the_commands():
     assert result.returncode == 0
     assert result.stdout.startswith("Usage: python -m portal [OPTIONS] COMMAND [ARGS]...")
     commands = result.stdout.split("Commands:", 1)[1]
-    for command in ("serve", "dev", "migrate", "mail-worker", "remind", "purge", "approver", "catalog"):
+    for command in ("serve", "dev", "migrate", "mail-worker", "remind", "purge", "approver", "mfa", "catalog"):
         assert re.search(rf"^  {command}  ", commands, re.M), command
-    for group, actions in (("approver", ("add", "reset")), ("catalog", ("load",))):
+    for group, actions in (("approver", ("add", "reset")), ("mfa", ("reset",)), ("catalog", ("load",))):
         listed = run(group, "--help")
         assert listed.returncode == 0, listed.stderr
         for action in actions:
@@ -264,6 +264,12 @@ async def test_approver_add_and_reset_print_credentials_only_on_the_console(empt
     )
     assert spoofed.returncode == 2 and "no invisible or control characters" in spoofed.stderr
     assert run("approver", "reset", "--user-id", "ZZZZ999", env=env).returncode == 2
+    # The help desk's reset of the second factors: a typed reason, refused without a real one.
+    mfa_reset = run("mfa", "reset", "--user-id", user_id, "--reason", "Lost phone; identity checked by call", env=env)
+    assert mfa_reset.returncode == 0, mfa_reset.stderr
+    assert f"Removed 0 second factors and the recovery codes of {user_id}." in mfa_reset.stdout
+    assert "--reason" in run("mfa", "reset", "--user-id", user_id, "--reason", "x", env=env).stderr
+    assert "no account" in run("mfa", "reset", "--user-id", "ZZZZ999", "--reason", "Lost phone", env=env).stderr
 
 
 async def test_purge_deletes_idle_drafts_and_keeps_fresh_ones(database, client, smtp):

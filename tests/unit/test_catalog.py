@@ -41,6 +41,10 @@ def test_shipped_catalog_is_realistic():
     assert any(a.requires_ssn for a in catalog.applications)
     assert any(not a.requires_ssn for a in catalog.applications)
     assert catalog.fields["tin"].sensitive
+    # The roles that see beneficiaries' or patients' information require a second factor.
+    marked = {(a.code, r.code) for a in catalog.applications for r in a.roles if r.mfa}
+    assert ("MARX", "mco-submitter") in marked and ("EQRS", "facility-viewer") in marked
+    assert ("PSR", "provider-user") not in marked and len(marked) < len(roles)
 
 
 def test_good_catalog_parses():

@@ -29,9 +29,11 @@ def test_every_variable_is_read():
             "PORTAL_MAIL_FROM": "a@b.gov",
             "PORTAL_DB_POOL_SIZE": "4",
             "PORTAL_REDIS_URL": "redis://cache:6379/2",
+            "PORTAL_MFA_REQUIRED": "all",
         }
     )
     assert s.redis_url == "redis://cache:6379/2"
+    assert s.mfa_required == "all"
     assert s.production and s.smtp_url == "smtp://mail:25" and s.mail_from == "a@b.gov"
     assert s.db_pool_size == 4 and s.database_url.startswith("postgresql://")
 
@@ -63,6 +65,8 @@ def test_invalid_value_names_the_variable():
         from_env({"PORTAL_ENV": "staging"})
     with pytest.raises(SettingsError, match="^PORTAL_DB_POOL_SIZE is invalid"):
         from_env({"PORTAL_DB_POOL_SIZE": "many"})
+    with pytest.raises(SettingsError, match="^PORTAL_MFA_REQUIRED is invalid"):
+        from_env({"PORTAL_MFA_REQUIRED": "approvers"})
 
 
 @pytest.mark.parametrize("env", [{}, PROD])
