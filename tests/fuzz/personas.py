@@ -5,7 +5,8 @@
   from the real SMTP server, verification, contact, questions) to Review Details, or left at
   Email Verification now and then;
 - ``holder``: an account holder who has changed their initial password on the real form;
-- ``approver``: made as the CLI makes one (``approver add``), initial password changed.
+- ``approver``: made as the CLI makes one (``approver add``), initial password changed, an
+  authenticator app set up.
 
 Each is probed now and then, and after any request that may have moved it (logged it out,
 spent its draft); when it lost its state it is made again, as a new person."""
@@ -243,10 +244,23 @@ class Persona:
         await self.post_form("/login", {"user_id": user_id, "password": initial}, (303,))
         change = {"current_password": initial, "new_password": GOOD_PASSWORD, "confirm_password": GOOD_PASSWORD}
         await self.post_form("/password/change", change, (303,))
+        if self.kind == "approver":  # an approver sets up an authenticator app before anything else
+            await self.set_up_app()
         self.user_id, self.email, self.password = user_id, email, GOOD_PASSWORD
         self.world.pools.add("user_id", user_id, user_id.lower())
         self.world.pools.add("email", email)
         self.world.mint_tickets(user_id, email)
+
+    async def set_up_app(self) -> None:
+        import pyotp
+
+        r = await self.call("GET", "/my/two-factor/app", (200,))
+        secret = re.search(r'<p class="secret" id="secret">([A-Z2-7 ]+)</p>', r.text)
+        sealed = re.search(r'name="secret" value="([^"]+)"', r.text)
+        if not secret or not sealed:
+            raise SetupError(f"the authenticator app page showed no secret: {r.text[-800:]}")
+        code = pyotp.TOTP(secret.group(1).replace(" ", "")).now()
+        await self.post_form("/my/two-factor/app", {"secret": sealed.group(1), "code": code}, (303,))
 
 
 _QUESTIONS = {
