@@ -116,7 +116,9 @@ async def main() -> None:
             c.post("/login", data={"user_id": approver["user_id"], "password": approver["password"]}, headers=hxt),
         )
         await measure("log in: second step page", c.get("/login/confirm"))
-        await measure("second step: a wrong code (htmx)", c.post("/login/confirm", data={"code": "000000"}, headers=hxt))
+        await measure(
+            "second step: a wrong code (htmx)", c.post("/login/confirm", data={"code": "000000"}, headers=hxt)
+        )
         code = pyotp.TOTP(approver["totp_secret"]).now()
         await measure("second step: the code (htmx)", c.post("/login/confirm", data={"code": code}, headers=hxt))
         await measure("two-factor settings page", c.get("/my/two-factor"))

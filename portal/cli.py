@@ -209,10 +209,13 @@ def dev(host: str, port: int) -> None:
     smtp = urlsplit(settings.smtp_url)
     controller, _ = start_catcher(smtp.hostname or "127.0.0.1", smtp.port or 1025)
     click.echo(f"Mail catcher listening on {smtp.hostname}:{smtp.port}: every email is printed here.")
-    click.echo(f"Portal: http://{host}:{port}/")
+    # Browse at localhost: a passkey's relying party is PORTAL_BASE_URL's host, never an address.
+    base = os.environ.get("PORTAL_BASE_URL") or f"http://localhost:{port}"
+    os.environ["PORTAL_BASE_URL"] = base
+    click.echo(f"Portal: {base}/ (listening on {host}:{port})")
     os.environ["PORTAL_MAIL_WORKER_INLINE"] = "true"  # the served app delivers mail itself
     get_settings.cache_clear()
-    click.echo(f"Caught mail is also listed at http://{host}:{port}/dev/mailbox")
+    click.echo(f"Caught mail is also listed at {base}/dev/mailbox")
     try:
         _settings()
         _serve(host, port, 1)

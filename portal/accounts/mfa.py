@@ -301,6 +301,8 @@ async def enrol_passkey(
 async def remove(session: SignedIn, factor_id: int, *, mode: str, ip: str) -> str | None:
     """Remove one of the holder's factors; the reason it may not be, or None when removed. The
     last one stays while the account must use a second factor."""
+    if not session.second_factor:  # a session from before the account had a factor
+        return "Log out, then log in again with your second factor to remove one"
     factors = await q.factors_of(session.account_id)
     factor = next((f for f in factors if f.id == factor_id), None)
     if factor is None:
@@ -490,7 +492,8 @@ async def _check_passkey(
     if challenge is None or rp is None or len(credential) > 20_000:
         return None
     try:
-        raw_id = json.loads(credential).get("rawId") or json.loads(credential).get("id")
+        answer = json.loads(credential)
+        raw_id = answer.get("rawId") or answer.get("id")
     except (ValueError, AttributeError):
         return None
     factor = next((f for f in factors if f.kind is FactorKind.WEBAUTHN and f.credential_id == raw_id), None)

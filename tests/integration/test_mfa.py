@@ -434,3 +434,18 @@ async def test_the_audit_log_never_holds_a_secret_or_a_code(client):
         assert secret not in stored
     rows = json.dumps(await SecondFactor.select(SecondFactor.secret).where(SecondFactor.account == approver["id"]))
     assert approver["totp_secret"] not in rows
+
+
+async def test_a_session_from_before_the_first_factor_cannot_remove_it(client, app):
+    from tests.integration.conftest import checked_client
+
+    holder = await make_account(initial=False)
+    await password_only(client, holder)  # an older browser, signed in with the password alone
+    async with checked_client(app) as other:
+        await password_only(other, holder)
+        _, r = await set_up_app(other)
+        assert r.headers["location"] == url(other, "mfa:codes")
+    [factor] = await mfa_q.factors_of(holder["id"])
+    r = await post(client, "mfa:remove", factor_id=factor.id)
+    assert "log in again" in text(page(await client.get(r.headers["location"])), ".error-summary")
+    assert await mfa_q.has_factor(holder["id"])
