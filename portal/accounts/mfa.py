@@ -2,7 +2,7 @@
 ``pyotp``), passkeys and security keys (WebAuthn, with ``webauthn``), and ten single-use
 recovery codes.
 
-Who must use one is ``required_for``: with ``PORTAL_MFA_REQUIRED=approvers-and-marked`` (the
+Who must use one is ``service.required_for``: with ``PORTAL_MFA_REQUIRED=approvers-and-marked`` (the
 default) every approver, every holder of a role the catalog marks ``mfa = true`` and every
 account the help desk reset; ``all``: everyone; ``off``: nobody (and no step-up).
 
@@ -20,7 +20,6 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 from urllib.parse import urlsplit
 
 import pyotp
@@ -47,8 +46,6 @@ from portal.models import mfa as q
 from portal.models.db import transaction
 from portal.models.rows import Account, Challenge, ChallengePurpose, Factor, FactorKind, SignedIn
 
-Mode = Literal["all", "approvers-and-marked", "off"]
-MODES: tuple[Mode, ...] = ("all", "approvers-and-marked", "off")
 ISSUER = "CMS IACS"
 STEP_UP_WITHIN = timedelta(hours=12)
 SECOND_STEP_LIMIT = 5
