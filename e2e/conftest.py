@@ -80,7 +80,13 @@ def inbox() -> Inbox:
 
 
 @pytest.fixture(scope="session")
-def server_env(inbox: Inbox) -> dict[str, str]:
+def port() -> int:
+    """The port the portal under test listens on (chosen once, before the server starts)."""
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def server_env(inbox: Inbox, port: int) -> dict[str, str]:
     tmp = Path(tempfile.mkdtemp(prefix="portal-e2e-"))
     env = {
         **os.environ,
@@ -89,19 +95,21 @@ def server_env(inbox: Inbox) -> dict[str, str]:
         "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{inbox.handler_port}",
         "PORTAL_MAIL_WORKER_INLINE": "true",
         "PORTAL_RATE_LIMIT": "100000",  # every browser here shares one address
+        # Served and browsed as localhost, not 127.0.0.1: a passkey's relying-party ID is this
+        # URL's host (an IP address cannot be one), and its origin is checked against it.
+        "PORTAL_BASE_URL": f"http://localhost:{port}",
     }
     return env
 
 
 @pytest.fixture(scope="session")
-def base_url(server_env) -> str:
+def base_url(server_env, port: int) -> str:
     """Reset the database, then serve the portal until the session ends."""
     os.environ.update({k: server_env[k] for k in ("PORTAL_ENV", "PORTAL_DATABASE_URL", "PORTAL_SMTP_URL")})
     from portal.settings import from_env
     from tests.support import reset_database
 
     asyncio.run(reset_database(from_env(server_env)))
-    port = _free_port()
     # The server's output goes to a file, never to a pipe nobody reads while it runs: once a
     # pipe's buffer (64 KiB) is full, every log line the server writes blocks it for good.
     log = Path(server_env["PORTAL_DATABASE_URL"].removeprefix("sqlite:///")).parent / "server.log"
@@ -116,7 +124,7 @@ def base_url(server_env) -> str:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = server_env["PORTAL_BASE_URL"]
     deadline = time.monotonic() + 30
     while True:
         try:
