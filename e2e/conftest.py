@@ -11,11 +11,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pyotp
 import pytest
 from aiosmtpd.controller import Controller
 from axe_playwright_python.sync_playwright import Axe
@@ -80,7 +82,13 @@ def inbox() -> Inbox:
 
 
 @pytest.fixture(scope="session")
-def server_env(inbox: Inbox) -> dict[str, str]:
+def port() -> int:
+    """The port the portal under test listens on (chosen once, before the server starts)."""
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def server_env(inbox: Inbox, port: int) -> dict[str, str]:
     tmp = Path(tempfile.mkdtemp(prefix="portal-e2e-"))
     env = {
         **os.environ,
@@ -89,19 +97,21 @@ def server_env(inbox: Inbox) -> dict[str, str]:
         "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{inbox.handler_port}",
         "PORTAL_MAIL_WORKER_INLINE": "true",
         "PORTAL_RATE_LIMIT": "100000",  # every browser here shares one address
+        # Served and browsed as localhost, not 127.0.0.1: a passkey's relying-party ID is this
+        # URL's host (an IP address cannot be one), and its origin is checked against it.
+        "PORTAL_BASE_URL": f"http://localhost:{port}",
     }
     return env
 
 
 @pytest.fixture(scope="session")
-def base_url(server_env) -> str:
+def base_url(server_env, port: int) -> str:
     """Reset the database, then serve the portal until the session ends."""
     os.environ.update({k: server_env[k] for k in ("PORTAL_ENV", "PORTAL_DATABASE_URL", "PORTAL_SMTP_URL")})
     from portal.settings import from_env
     from tests.support import reset_database
 
     asyncio.run(reset_database(from_env(server_env)))
-    port = _free_port()
     # The server's output goes to a file, never to a pipe nobody reads while it runs: once a
     # pipe's buffer (64 KiB) is full, every log line the server writes blocks it for good.
     log = Path(server_env["PORTAL_DATABASE_URL"].removeprefix("sqlite:///")).parent / "server.log"
@@ -116,7 +126,7 @@ def base_url(server_env) -> str:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = server_env["PORTAL_BASE_URL"]
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -263,13 +273,75 @@ class Keyboard:
         self.page.keyboard.press("Enter")
 
 
+SECOND_STEP = "Confirm it is you to log in"
+
+
+def totp_code(account: dict) -> str:
+    """A code of the account's authenticator app that the portal has not accepted yet.
+
+    A code works once (the portal keeps the last 30-second step it accepted, and allows one step
+    of drift either way), and a test may sign the same account in more than once within 30
+    seconds: the step used last is kept in ``account["totp_step"]``; this step's code, else the
+    next step's, else (a third time within the step) the next step's once it has begun."""
+    totp = pyotp.TOTP(account["totp_secret"])
+    used = account.get("totp_step", 0)
+    while True:
+        at = datetime.now(UTC)
+        step = totp.timecode(at)
+        for candidate in (step, step + 1):
+            if candidate > used:
+                account["totp_step"] = candidate
+                return totp.generate_otp(candidate)
+        time.sleep(totp.interval - at.timestamp() % totp.interval + 0.05)
+
+
 def log_in(page: Page, account: dict) -> None:
-    """Sign in from the login page, submitting with the Enter key."""
+    """Sign in from the login page, submitting with the Enter key; for an account with an
+    authenticator app, the second step too, with a code it has not used."""
     page.goto("/login")
     page.get_by_label("User ID").fill(account["user_id"])
     page.get_by_label("Password").fill(account["password"])
     page.get_by_label("Password").press("Enter")
-    expect(page.get_by_role("heading", level=1)).not_to_have_text("Log in to IACS")
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).not_to_have_text("Log in to IACS")
+    if heading.inner_text().strip() != SECOND_STEP:
+        return
+    assert account.get("totp_secret"), f"{account['user_id']} has a second step and no authenticator app"
+    code = page.get_by_label("Code", exact=True)
+    code.fill(totp_code(account))
+    code.press("Enter")
+    expect(heading).not_to_have_text(SECOND_STEP)
+
+
+def enrol_app(page: Page, check: Callable[[str], None] | None = None, account: dict | None = None) -> str:
+    """Set up an authenticator app through the pages, as a person would (from Two-factor sign-in,
+    where a session that must have one is sent): read the key shown as text, enter the code it
+    gives, then continue past the recovery codes. ``check`` is called on each page on the way
+    (with its name: "manage", "app", "codes"). The secret (spaces removed); with ``account``,
+    kept there too (with the step of the code used) for ``log_in`` and ``totp_code``."""
+    heading = page.get_by_role("heading", level=1)
+    if heading.inner_text().strip() != "Two-factor sign-in":
+        page.goto("/my/two-factor")
+        expect(heading).to_have_text("Two-factor sign-in")
+    if check:
+        check("manage")
+    page.get_by_role("link", name="Use an authenticator app").click()
+    expect(heading).to_have_text("Set up an authenticator app")
+    if check:
+        check("app")
+    secret = "".join(page.locator("#secret").inner_text().split())
+    if account is None:
+        account = {}
+    account |= {"totp_secret": secret, "totp_step": 0}
+    page.get_by_label("Code from the app").fill(totp_code(account))
+    page.get_by_role("button", name="Set up").click()
+    expect(heading).to_have_text("Your recovery codes")
+    expect(page.locator(".codes code")).to_have_count(10)
+    if check:
+        check("codes")
+    page.get_by_role("link", name="I have saved my codes, continue").click()
+    expect(heading).not_to_have_text("Your recovery codes")
+    return secret
 
 
 def fill_date_of_birth(page: Page, born: str) -> None:

@@ -13,7 +13,15 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import create_account, fill_contact, fill_questions, in_database, log_in, start_registration
+from e2e.conftest import (
+    create_account,
+    enrol_app,
+    fill_contact,
+    fill_questions,
+    in_database,
+    log_in,
+    start_registration,
+)
 
 PHONE = {"width": 320, "height": 640}
 _n = itertools.count(1)
@@ -180,6 +188,8 @@ def test_account_pages_fit_a_phone(phone: Reflow, server_env):
     page.get_by_label("New password", exact=True).fill(new)
     page.get_by_label("Confirm new password").fill(new)
     page.get_by_role("button", name="Change password").click()
+    expect(_h1(page)).to_have_text("Two-factor sign-in")  # Facility Editor: a second factor next
+    enrol_app(page, lambda name: phone.check(f"two-factor sign-in set-up: {name}"))
     expect(_h1(page)).to_have_text("My applications")
     phone.check("my applications")
     page.get_by_role("link", name="Log in to EQRS").click()
