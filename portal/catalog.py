@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -58,12 +59,29 @@ class RoleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     mfa: bool = False  # its holders must sign in with a second factor (they see PHI/PII)
 
 
+Url = Annotated[str, msgspec.Meta(min_length=8, max_length=500)]
+
+
+class ClientSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The application's OpenID Connect client: how it signs people in through the portal.
+    ``confidential`` clients authenticate with a secret (made by ``oidc secret``, stored
+    hashed); ``public`` ones with PKCE alone (every client uses PKCE S256)."""
+
+    client_id: Code
+    type: Literal["confidential", "public"]
+    redirect_uris: Annotated[list[Url], msgspec.Meta(min_length=1, max_length=10)]
+    login_url: Url
+    post_logout_redirect_uris: Annotated[list[Url], msgspec.Meta(max_length=10)] = []
+    offline_access: bool = False  # may be given refresh tokens
+
+
 class ApplicationSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     code: Code
     name: Text
     roles: list[RoleSpec]
     description: Description = ""
     requires_ssn: bool = False
+    client: ClientSpec | None = None
 
 
 class Catalog(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -109,8 +127,9 @@ def _where(raw: dict[str, Any], path: str) -> str:
     return ", ".join(words) or "the file"
 
 
-def parse(text: str) -> Catalog:
-    """Decode and check a catalog. Raises CatalogError naming the entry and field."""
+def parse(text: str, *, production: bool = False) -> Catalog:
+    """Decode and check a catalog. Raises CatalogError naming the entry and field. In
+    ``production`` every client address must be https."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -138,7 +157,48 @@ def parse(text: str) -> Catalog:
             raise CatalogError(f"{prefix}field {missing}: required") from None
         raise CatalogError(f"{_where(raw, path)}: {message}") from None
     _check(catalog)
+    _check_clients(catalog, production=production)
     return catalog
+
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def url_problem(url: str, *, production: bool) -> str | None:
+    """Why ``url`` cannot be a client's address: exact absolute https (http only for this
+    machine, outside production), no wildcard, no fragment, no user name or password."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (a malformed port raises)
+    except ValueError:
+        return "not a valid URL"
+    if "*" in url:
+        return "wildcards are not allowed: list each address exactly"
+    if parts.scheme == "http" and not production and host in LOCAL_HOSTS:
+        pass
+    elif parts.scheme != "https":
+        return "must start with https://" + ("" if production else " (http:// only for localhost)")
+    if not host or parts.username or parts.password or parts.fragment or any(c.isspace() for c in url):
+        return "must be an absolute address with a host, and no fragment, user name or spaces"
+    return None
+
+
+def _check_clients(catalog: Catalog, *, production: bool) -> None:
+    seen: set[str] = set()
+    for app in catalog.applications:
+        if app.client is None:
+            continue
+        where = f"application {app.code}, client {app.client.client_id}"
+        if app.client.client_id in seen:
+            raise CatalogError(f"{where}, field client_id: used by two applications")
+        seen.add(app.client.client_id)
+        for name in ("redirect_uris", "post_logout_redirect_uris", "login_url"):
+            value = getattr(app.client, name)
+            for url in value if isinstance(value, list) else [value]:
+                problem = url_problem(url, production=production)
+                if problem:
+                    raise CatalogError(f"{where}, field {name}: {url!r} {problem}")
 
 
 def _check(catalog: Catalog) -> None:
@@ -178,10 +238,10 @@ def _check(catalog: Catalog) -> None:
                 raise CatalogError(f"{rwhere}, field fields: a field is listed twice")
 
 
-def read(path: str | Path | None = None) -> Catalog:
+def read(path: str | Path | None = None, *, production: bool = False) -> Catalog:
     path = Path(path) if path else DEFAULT_CATALOG
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(f"cannot read {path}: {exc}") from None
-    return parse(text)
+    return parse(text, production=production)

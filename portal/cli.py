@@ -83,7 +83,8 @@ async def _catalog_load(settings: Settings, path: str | None) -> str:
     from portal import catalog
     from portal.models import catalog as catalog_queries
 
-    parsed = catalog.read(path or settings.catalog_file or None)  # refuses before any write
+    # Refuses before any write; in production every client address must be https.
+    parsed = catalog.read(path or settings.catalog_file or None, production=settings.production)
     _bind(settings)
     report = await catalog_queries.load(parsed)
     return (
@@ -140,6 +141,21 @@ async def _mfa_reset(settings: Settings, user_id: str, reason: str) -> int:
 
     _bind(settings)
     return await reset(user_id, reason)
+
+
+async def _oidc_secret(settings: Settings, client_id: str) -> str:
+    from portal.accounts.sso_keys import new_client_secret
+
+    _bind(settings)
+    return await new_client_secret(client_id)
+
+
+async def _oidc_rotate(settings: Settings) -> tuple[str, str]:
+    from portal.accounts.sso_keys import rotate
+    from portal.crypto import FieldCipher
+
+    _bind(settings)
+    return await rotate(FieldCipher(settings.data_key))
 
 
 async def _demo_approvers(settings: Settings) -> list[tuple[str, str, str]]:
@@ -313,6 +329,35 @@ def mfa_reset(user_id: str, reason: str) -> None:
         raise CommandFailed(f"error: {exc}") from exc
     click.echo(f"Removed {_plural(removed, 'second factor')} and the recovery codes of {user_id.strip().upper()}.")
     click.echo("They are logged out everywhere, emailed, and set up a new second factor at their next login.")
+
+
+@portal.group("oidc", **_short("single sign-on: client secrets and signing keys"))
+def oidc() -> None:
+    pass
+
+
+@oidc.command("secret", **_short("make a new secret for a confidential client; prints it once"))
+@click.option("--client", "client_id", required=True, metavar="CLIENT_ID")
+def oidc_secret(client_id: str) -> None:
+    from portal.accounts.sso_keys import SsoError
+
+    try:
+        secret = asyncio.run(_oidc_secret(_settings(), client_id))
+    except SsoError as exc:
+        raise CommandFailed(f"error: {exc}") from exc
+    click.echo(f"Client secret for {client_id}: {secret}")
+    click.echo("It is shown only here; the old secret no longer works.")
+
+
+@oidc.group("keys", **_short("the keys that sign ID tokens"))
+def oidc_keys() -> None:
+    pass
+
+
+@oidc_keys.command("rotate", **_short("publish a new next key; the next key starts signing (the first run makes both)"))
+def oidc_keys_rotate() -> None:
+    current, upcoming = asyncio.run(_oidc_rotate(_settings()))
+    click.echo(f"Signing with {current}; published next: {upcoming}.")
 
 
 @portal.group("catalog", **_short("manage the catalog of CMS applications"))

@@ -9,6 +9,7 @@ from piccolo.columns import Column
 
 from portal.catalog import Catalog, FieldRule
 from portal.crypto import FieldCipher, mask
+from portal.models import oidc as oidc_q
 from portal.models.db import transaction
 from portal.models.rows import ContactData
 from portal.models.tables import Application, CatalogField, Role
@@ -86,11 +87,14 @@ async def load(catalog: Catalog) -> LoadReport:
                 else:
                     await Role.update(role_values).where(Role.id == role_id)
                 kept_roles.add(role_id)
+            await oidc_q.save_client(app_id, app.client)
 
         retired_apps = [i for i in existing_apps.values() if i not in kept_apps]
         retired_roles = [i for i in existing_roles.values() if i not in kept_roles]
         if retired_apps:
             await Application.update({Application.active: False}).where(Application.id.is_in(retired_apps))
+            for app_id in retired_apps:
+                await oidc_q.save_client(app_id, None)
         if retired_roles:
             await Role.update({Role.active: False}).where(Role.id.is_in(retired_roles))
 

@@ -12,12 +12,14 @@ from portal.models.tables import (
     CatalogField,
     LoginThrottle,
     MfaChallenge,
+    OidcClient,
     OutboxMessage,
     PasswordReset,
     RecoveryCode,
     RegistrationDraft,
     Role,
     SecondFactor,
+    SigningKey,
     UserSession,
 )
 
@@ -41,6 +43,8 @@ APP_CONFIG = AppConfig(
         SecondFactor,
         RecoveryCode,
         MfaChallenge,
+        OidcClient,
+        SigningKey,
     ],
     migration_dependencies=[],
     commands=[],

@@ -288,3 +288,38 @@ class MfaChallenge(Table, tablename="mfa_challenge"):
     challenge = Varchar(length=200, default="")
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz(required=True, index=True)
+
+
+class OidcClient(Table, tablename="oidc_client"):
+    """An application's OpenID Connect client, from the catalog (``catalog load``). A
+    confidential client's secret is stored only as its SHA-256 (256 random bits: ``oidc secret``
+    makes one and prints it once)."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
+    application = ForeignKey(references=Application, required=True, unique=True)
+    client_id = Varchar(length=40, unique=True, required=True)
+    public = Boolean(default=False)
+    redirect_uris = JSONB(default=[])
+    post_logout_redirect_uris = JSONB(default=[])
+    login_url = Varchar(length=500, default="")
+    offline_access = Boolean(default=False)
+    secret_hash = Varchar(length=64, default="")
+    secret_set_at = Timestamptz(null=True, default=None)
+    active = Boolean(default=True)
+
+
+class SigningKey(Table, tablename="signing_key"):
+    """A key that signs ID tokens: its private JWK encrypted with PORTAL_DATA_KEY, its public
+    JWK as published. ``next`` is published before it signs; ``current`` signs; ``retired`` is
+    still published until the tokens it signed have expired."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
+    kid = Varchar(length=100, unique=True, required=True)
+    alg = Varchar(length=10, default="ES256")
+    private_jwk = Text(required=True)
+    public_jwk = JSONB(default={})
+    state = Varchar(length=10, required=True, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    retired_at = Timestamptz(null=True, default=None)

@@ -111,3 +111,57 @@ def test_duplicate_codes_are_refused():
 def test_not_toml_is_refused():
     with pytest.raises(CatalogError, match="not valid TOML"):
         parse("version = ")
+
+
+CLIENT = """
+  [applications.client]
+  client_id = "app-client"
+  type = "confidential"
+  redirect_uris = ["https://app.example.gov/callback"]
+  post_logout_redirect_uris = ["https://app.example.gov/"]
+  login_url = "https://app.example.gov/"
+"""
+
+
+def test_an_application_may_declare_its_openid_connect_client():
+    catalog = parse(GOOD + CLIENT, production=True)
+    client = catalog.applications[0].client
+    assert client is not None and client.client_id == "app-client" and client.type == "confidential"
+    assert client.redirect_uris == ["https://app.example.gov/callback"] and not client.offline_access
+    shipped = read(production=True)  # the shipped catalog's clients hold in production
+    assert {a.client.client_id for a in shipped.applications if a.client} == {"hpms", "marx"}
+
+
+@pytest.mark.parametrize(
+    ("change", "production", "message"),
+    [
+        ("https://app.example.gov/callback", True, None),
+        ("http://app.example.gov/callback", False, "must start with https:// (http:// only for localhost)"),
+        ("http://localhost:8080/callback", True, "must start with https://"),
+        ("https://*.example.gov/callback", False, "wildcards are not allowed"),
+        ("https://app.example.gov/cb#frag", False, "must be an absolute address"),
+        ("https://user:pw@app.example.gov/cb", False, "must be an absolute address"),
+        ("https:///callback", False, "must be an absolute address"),
+        ("javascript:alert(1)//", False, "must start with https://"),
+    ],
+)
+def test_client_addresses_are_exact_and_https(change, production, message):
+    text = GOOD + CLIENT.replace("https://app.example.gov/callback", change)
+    if message is None:
+        assert parse(text, production=production).applications[0].client
+        assert parse(GOOD + CLIENT.replace("https://app.example.gov/callback", "http://localhost:8080/cb"))
+        return
+    with pytest.raises(CatalogError) as exc:
+        parse(text, production=production)
+    assert str(exc.value).startswith("application APP, client app-client, field redirect_uris: ")
+    assert message in str(exc.value)
+
+
+def test_a_client_id_belongs_to_one_application_and_needs_a_redirect_address():
+    second = (GOOD + CLIENT)[GOOD.index("[[applications]]") :].replace('code = "APP"', 'code = "APP2"', 1)
+    with pytest.raises(CatalogError, match="client app-client, field client_id: used by two applications"):
+        parse(GOOD + CLIENT + second)
+    with pytest.raises(CatalogError, match="redirect_uris"):
+        parse(GOOD + CLIENT.replace('["https://app.example.gov/callback"]', "[]"))
+    with pytest.raises(CatalogError, match="type"):
+        parse(GOOD + CLIENT.replace('"confidential"', '"secret"'))
