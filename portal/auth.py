@@ -77,24 +77,25 @@ class SessionCookies:
     def token(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
         return connection.cookies.get(self.name)
 
+    def _cookie(self, name: str, value: str, max_age: int | None = None) -> Cookie:
+        return Cookie(
+            key=name, value=value, path="/", max_age=max_age, httponly=True, samesite="lax", secure=self.secure
+        )
+
     def issue(self, token: str) -> Cookie:
-        return Cookie(key=self.name, value=token, path="/", httponly=True, samesite="lax", secure=self.secure)
+        return self._cookie(self.name, token)  # ends with the browser session
 
     def clear(self) -> Cookie:
-        return Cookie(key=self.name, value="", path="/", max_age=0, httponly=True, samesite="lax", secure=self.secure)
+        return self._cookie(self.name, "", max_age=0)
 
     def halfway_token(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
         return connection.cookies.get(self.halfway_name)
 
     def issue_halfway(self, token: str) -> Cookie:
-        return Cookie(
-            key=self.halfway_name, value=token, path="/", max_age=600, httponly=True, samesite="lax", secure=self.secure
-        )
+        return self._cookie(self.halfway_name, token, max_age=600)  # the halfway sign-in's ten minutes
 
     def clear_halfway(self) -> Cookie:
-        return Cookie(
-            key=self.halfway_name, value="", path="/", max_age=0, httponly=True, samesite="lax", secure=self.secure
-        )
+        return self._cookie(self.halfway_name, "", max_age=0)
 
 
 async def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> SignedIn | None:

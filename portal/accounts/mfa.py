@@ -117,9 +117,9 @@ def _digits(code: str) -> str:
 def matching_step(secret: str, code: str, at: datetime) -> int | None:
     """The 30-second time step whose code ``code`` is, allowing one step of clock drift either
     way; None when it is none of them."""
-    code = _digits(code)
-    if len(code) != 6 or not code.isascii() or not code.isdigit():
+    if not is_totp_code(code):
         return None
+    code = _digits(code)
     totp = pyotp.TOTP(secret)
     step = totp.timecode(at)
     found = None
@@ -198,9 +198,8 @@ async def enrol_totp(
     session: SignedIn, sealed_secret: str, code: str, name: str, *, cipher: FieldCipher, ip: str
 ) -> Enrolled | dict[str, str]:
     """Add an authenticator app once its first code is right; the errors otherwise."""
-    try:
-        secret = cipher.decrypt(sealed_secret, "totp-setup")
-    except DataKeyError:
+    secret = open_setup_secret(cipher, sealed_secret)
+    if secret is None:
         return {"code": "This set-up has expired. Scan the new QR code and enter the code it shows"}
     chosen = factor_name(name, TOTP_NAME)
     if chosen is None:
@@ -238,11 +237,9 @@ def open_setup_secret(cipher: FieldCipher, sealed: str) -> str | None:
 async def begin_passkey(session: SignedIn, rp: RelyingParty) -> tuple[str, str]:
     """Start adding a passkey: (the ceremony's token for the form, the options as JSON)."""
     factors = await q.factors_of(session.account_id)
-    token = await service.new_challenge(session.account_id, ChallengePurpose.ENROL)
-    found = await _open_challenge(token, ChallengePurpose.ENROL)
-    assert found is not None  # noqa: S101 (made just now)
+    fresh = await service.new_challenge(session.account_id, ChallengePurpose.ENROL)
     options = webauthn.generate_registration_options(
-        challenge=webauthn.base64url_to_bytes(found.challenge),
+        challenge=webauthn.base64url_to_bytes(fresh.challenge),
         rp_id=rp.id,
         rp_name=rp.name,
         user_id=hashlib.sha256(f"iacs-account:{session.account_id}".encode()).digest(),
@@ -254,7 +251,7 @@ async def begin_passkey(session: SignedIn, rp: RelyingParty) -> tuple[str, str]:
         ),
         exclude_credentials=_descriptors(factors),
     )
-    return token, webauthn.options_to_json(options)
+    return fresh.token, webauthn.options_to_json(options)
 
 
 async def enrol_passkey(
@@ -352,14 +349,6 @@ class Halfway:
     challenge: Challenge
     factors: list[Factor]
 
-    @property
-    def has_passkey(self) -> bool:
-        return any(f.kind is FactorKind.WEBAUTHN for f in self.factors)
-
-    @property
-    def has_app(self) -> bool:
-        return any(f.kind is FactorKind.TOTP for f in self.factors)
-
 
 async def halfway(token: str | None) -> Halfway | None:
     found = await _open_challenge(token or "", ChallengePurpose.LOGIN)
@@ -371,16 +360,21 @@ async def halfway(token: str | None) -> Halfway | None:
     return Halfway(token or "", account, found, await q.factors_of(account.id))
 
 
-async def step_up_challenge(session: SignedIn) -> str:
+def has_kind(factors: list[Factor], kind: FactorKind) -> bool:
+    return any(f.kind is kind for f in factors)
+
+
+async def step_up_challenge(session: SignedIn) -> service.NewChallenge:
     """A passkey challenge for confirming it is still you (its token goes in the form)."""
     return await service.new_challenge(session.account_id, ChallengePurpose.STEP_UP)
 
 
-def passkey_options(rp: RelyingParty, challenge: Challenge, factors: list[Factor]) -> str:
-    """The options for ``navigator.credentials.get``, as JSON for the page."""
+def passkey_options(rp: RelyingParty, challenge: str, factors: list[Factor]) -> str:
+    """The options for ``navigator.credentials.get`` answering ``challenge`` (base64url), as
+    JSON for the page."""
     options = webauthn.generate_authentication_options(
         rp_id=rp.id,
-        challenge=webauthn.base64url_to_bytes(challenge.challenge),
+        challenge=webauthn.base64url_to_bytes(challenge),
         allow_credentials=_descriptors(factors),
         user_verification=UserVerificationRequirement.PREFERRED,
     )

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import msgspec
 
@@ -112,7 +113,7 @@ async def login(user_id: str, password: str, *, secret_key: str, ip: str, mfa_mo
     if await mfa_q.has_factor(account.id):  # no session until the second step (portal.accounts.mfa)
         await q.audit("login_password_ok", actor=user_id, subject=user_id, ip=ip)
         halfway = await new_challenge(account.id, ChallengePurpose.LOGIN)
-        return LoginResult(True, session_token=halfway, account=account, second_step=True)
+        return LoginResult(True, session_token=halfway.token, account=account, second_step=True)
     async with transaction():
         token = await open_session(account, amr="pwd", mfa_at=None, mode=mfa_mode)
         await q.audit("login", actor=user_id, subject=user_id, ip=ip, amr="pwd")
@@ -139,13 +140,18 @@ async def required_for(account: Account, mode: str) -> bool:
     return bool(await q.approver_rights(account.id)) or await mfa_q.holds_mfa_role(account.id)
 
 
-async def new_challenge(account_id: int, purpose: ChallengePurpose) -> str:
+class NewChallenge(NamedTuple):
+    token: str  # random, for the cookie or the form (only its hash is stored)
+    challenge: str  # the WebAuthn challenge, base64url
+
+
+async def new_challenge(account_id: int, purpose: ChallengePurpose) -> NewChallenge:
     """A halfway sign-in, or a passkey ceremony, of ``account_id``: ten minutes, with a fresh
-    WebAuthn challenge; its random token (only the hash is stored)."""
+    WebAuthn challenge."""
     token = secrets.token_urlsafe(32)
     challenge = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
     await mfa_q.create_challenge(token_hash(token), account_id, purpose, challenge, CHALLENGE_LIFETIME)
-    return token
+    return NewChallenge(token, challenge)
 
 
 async def account_of(session: SignedIn) -> Account | None:

@@ -78,21 +78,7 @@ class MfaController(Controller):
         step = await mfa.halfway(sessions.halfway_token(request))
         if step is None:  # none, or over ten minutes old: log in again
             return Redirect(request.app.route_reverse("accounts:login") + "?again=1", status_code=303)
-        return self._second_step_page(request, settings, step, returns.take(request).errors)
-
-    def _second_step_page(
-        self, request: AnyRequest, settings: Settings, step: Halfway, errors: dict[str, str]
-    ) -> Template:
-        context = {
-            "errors": errors,
-            "action": request.app.route_reverse("mfa:second-step-submit"),
-            "has_app": step.has_app,
-            "options": mfa.passkey_options(_rp(settings), step.challenge, step.factors) if step.has_passkey else "",
-            "token": "",
-            "next": "",
-            "step_up": False,
-        }
-        return render(request, "mfa/second_step.html", context, fragment="mfa/_second_step.html")
+        return _second_step_page(request, settings, step, returns.take(request).errors)
 
     @post("/login/confirm", name="mfa:second-step-submit", status_code=200, opt={"throttle": True})
     async def second_step_submit(
@@ -122,7 +108,7 @@ class MfaController(Controller):
         if not isinstance(result, Passed):
             errors = {"code": str(result)}
             back = returns.back(request, request.app.route_reverse("mfa:second-step"), errors=errors)
-            return back or self._second_step_page(request, settings, step, errors)
+            return back or _second_step_page(request, settings, step, errors)
         token = await mfa.finish_sign_in(step, result, mode=settings.mfa_required, ip=client_ip(request))
         if token is None:  # another request finished this sign-in first
             return redirect(request, login)
@@ -310,30 +296,7 @@ class MfaController(Controller):
         if not factors:
             return Redirect(request.app.route_reverse("mfa:manage"), status_code=303)
         back_to = _local(next, request.app.route_reverse("approvals:table"))
-        return await self._step_up_page(request, session, settings, factors, back_to, returns.take(request).errors)
-
-    async def _step_up_page(
-        self,
-        request: AnyRequest,
-        session: SignedIn,
-        settings: Settings,
-        factors: list[Factor],
-        back_to: str,
-        errors: dict[str, str],
-    ) -> Template:
-        has_passkey = any(f.kind is FactorKind.WEBAUTHN for f in factors)
-        token = await mfa.step_up_challenge(session) if has_passkey else ""
-        found = await mfa.step_up_passkey_challenge(token, session) if token else None
-        context = {
-            "errors": errors,
-            "action": request.app.route_reverse("mfa:step-up-submit"),
-            "has_app": any(f.kind is FactorKind.TOTP for f in factors),
-            "options": mfa.passkey_options(_rp(settings), found, factors) if found else "",
-            "token": token,
-            "next": back_to,
-            "step_up": True,
-        }
-        return render(request, "mfa/second_step.html", context, fragment="mfa/_second_step.html")
+        return await _step_up_page(request, session, settings, factors, back_to, returns.take(request).errors)
 
     @post("/my/two-factor/confirm", name="mfa:step-up-submit", status_code=200, opt={**SETUP, "throttle": True})
     async def step_up_submit(
@@ -368,9 +331,61 @@ class MfaController(Controller):
             errors = {"code": str(result)}
             here = request.app.route_reverse("mfa:step-up") + "?" + urlencode({"next": back_to})
             back = returns.back(request, here, errors=errors)
-            return back or await self._step_up_page(request, session, settings, factors, back_to, errors)
+            return back or await _step_up_page(request, session, settings, factors, back_to, errors)
         await mfa.stepped_up(session, result, ip=client_ip(request))
         return redirect(request, back_to)
+
+
+def _confirm_page(
+    request: AnyRequest,
+    settings: Settings,
+    factors: list[Factor],
+    errors: dict[str, str],
+    *,
+    challenge: str = "",
+    token: str = "",
+    back_to: str = "",
+) -> Template:
+    """The second step's form: a code field, and the passkey button (with options answering
+    ``challenge``) when the account has a passkey. For step-up, ``back_to`` is where to return
+    and ``token`` names the passkey challenge."""
+    passkey = bool(challenge) and mfa.has_kind(factors, FactorKind.WEBAUTHN)
+    step_up = bool(back_to)
+    context = {
+        "errors": errors,
+        "action": request.app.route_reverse("mfa:step-up-submit" if step_up else "mfa:second-step-submit"),
+        "has_app": mfa.has_kind(factors, FactorKind.TOTP),
+        "options": mfa.passkey_options(_rp(settings), challenge, factors) if passkey else "",
+        "token": token,
+        "next": back_to,
+        "step_up": step_up,
+    }
+    return render(request, "mfa/second_step.html", context, fragment="mfa/_second_step.html")
+
+
+def _second_step_page(request: AnyRequest, settings: Settings, step: Halfway, errors: dict[str, str]) -> Template:
+    return _confirm_page(request, settings, step.factors, errors, challenge=step.challenge.challenge)
+
+
+async def _step_up_page(
+    request: AnyRequest,
+    session: SignedIn,
+    settings: Settings,
+    factors: list[Factor],
+    back_to: str,
+    errors: dict[str, str],
+) -> Template:
+    """A fresh passkey challenge each time the page is shown (when there is a passkey)."""
+    fresh = await mfa.step_up_challenge(session) if mfa.has_kind(factors, FactorKind.WEBAUTHN) else None
+    return _confirm_page(
+        request,
+        settings,
+        factors,
+        errors,
+        challenge=fresh.challenge if fresh else "",
+        token=fresh.token if fresh else "",
+        back_to=back_to,
+    )
 
 
 def _shown(factor: Factor) -> dict[str, Any]:

@@ -101,15 +101,6 @@ async def set_client_secret(client_id: str, secret_hash: str) -> bool:
     return bool(rows)
 
 
-async def application_code_of(client_id: str) -> str | None:
-    row = (
-        await OidcClient.select(OidcClient.application.code.as_alias("code"))
-        .where(OidcClient.client_id == client_id)
-        .first()
-    )
-    return str(row["code"]) if row else None
-
-
 # ---- Signing keys -------------------------------------------------------------------------------
 
 
