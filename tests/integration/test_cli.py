@@ -71,7 +71,12 @@ def test_help_lists_the_commands():
     commands = result.stdout.split("Commands:", 1)[1]
     for command in ("serve", "dev", "migrate", "mail-worker", "remind", "purge", "approver", "mfa", "oidc", "catalog"):
         assert re.search(rf"^  {command}  ", commands, re.M), command
-    for group, actions in (("approver", ("add", "reset")), ("mfa", ("reset",)), ("oidc", ("secret", "keys")), ("catalog", ("load",))):
+    for group, actions in (
+        ("approver", ("add", "reset")),
+        ("mfa", ("reset",)),
+        ("oidc", ("secret", "keys")),
+        ("catalog", ("load",)),
+    ):
         listed = run(group, "--help")
         assert listed.returncode == 0, listed.stderr
         for action in actions:

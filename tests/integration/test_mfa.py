@@ -5,6 +5,7 @@ reset, and what the audit log and the emails say."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import timedelta
@@ -205,8 +206,10 @@ async def test_with_htmx_each_step_is_one_request(client):
 async def test_a_totp_code_works_once_and_one_step_of_drift_is_allowed(client):
     approver = await make_account(initial=False, grants=(), approver=(("PSR", 1),))
     totp = pyotp.TOTP(approver["totp_secret"])
-    at = time.time()
     await password_only(client, approver)
+    if time.time() % 30 > 25:  # no step boundary between choosing the codes and checking them
+        await asyncio.sleep(30 - time.time() % 30 + 0.1)
+    at = time.time()
     r = await post(client, "mfa:second-step-submit", {"code": totp.at(at - 30)})  # one step behind
     assert r.headers["location"] == url(client, "approvals:table")
     await post(client, "accounts:logout")
