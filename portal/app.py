@@ -24,8 +24,9 @@ from piccolo.engine.postgres import PostgresEngine
 
 from portal import timefmt
 from portal.accounts.service import IDLE_TIMEOUT
+from portal.accounts.sso import Provider
 from portal.assets import AssetManifest
-from portal.auth import DEPENDENCIES, SessionCookies
+from portal.auth import DEPENDENCIES, Continuation, SessionCookies
 from portal.clock import now
 from portal.controllers import EXCEPTION_HANDLERS, ROUTE_HANDLERS
 from portal.controllers.home import help_link
@@ -39,7 +40,7 @@ from portal.mail.worker import run_worker
 from portal.models.db import bind
 from portal.models.engine import make_engine
 from portal.returns import Returns
-from portal.security import CSRF, csrf, rate_limit, rate_limit_stores, security_headers_hook
+from portal.security import CSRF, csrf, rate_limit, rate_limit_stores, security_headers_hook, token_rate_limit
 from portal.settings import Settings, get_settings
 from portal.web import links_for, seconds_until
 
@@ -155,11 +156,17 @@ def create_app(settings: Settings | None = None) -> Portal:
             "cipher": _value(cipher),
             "returns": _value(returns),
             "sessions": _value(sessions),
+            "continuation": _value(Continuation(settings)),
+            "provider": _value(Provider(settings.base_url, cipher, settings.secret_key)),
             "wizard": _value(Wizard(drafts, cipher, settings, returns)),
             "links": Provide(lambda: links[0], use_cache=True, sync_to_thread=False),
         },
         # The first is innermost: the CSRF check runs inside the rate limit.
-        middleware=[DefineMiddleware(CSRF, config=csrf(settings)), rate_limit(settings).middleware],
+        middleware=[
+            DefineMiddleware(CSRF, config=csrf(settings)),
+            rate_limit(settings).middleware,
+            token_rate_limit(settings).middleware,
+        ],
         stores=rate_limit_stores(settings),
         plugins=[HTMXPlugin()],
         lifespan=[database_pool, inline_mail_worker],
@@ -194,4 +201,6 @@ def create_app(settings: Settings | None = None) -> Portal:
     logging.getLogger("uvicorn.access").addFilter(strip_query_strings)
     # aiosqlite logs every query with its parameters at DEBUG: personal data must never reach logs.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    # authlib logs issued tokens at DEBUG: tokens must never reach logs either.
+    logging.getLogger("authlib").setLevel(logging.WARNING)
     return app

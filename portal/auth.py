@@ -14,8 +14,11 @@ approver rights; handlers receive ``session`` and ``decider`` as dependencies.""
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.di import Provide
@@ -29,6 +32,7 @@ from portal.models import approvals as approvals_q
 from portal.models.approvals import Decider
 from portal.models.rows import Right, SignedIn
 from portal.settings import Settings
+from portal.signing import signed
 from portal.web import wants_fragment
 
 _UNSET = object()
@@ -96,6 +100,47 @@ class SessionCookies:
 
     def clear_halfway(self) -> Cookie:
         return self._cookie(self.halfway_name, "", max_age=0)
+
+
+class Pending(msgspec.Struct, frozen=True, array_like=True):
+    """An application's sign-in request waiting for the person to sign in (single sign-on)."""
+
+    url: str  # the authorization request, as a path of this site
+    application: str  # its code, for the login page
+    after: float  # when it was sent to sign in (a fresh sign-in must come after it)
+
+    @property
+    def since(self) -> datetime:
+        return datetime.fromtimestamp(self.after, tz=UTC)
+
+
+class Continuation:
+    """The signed ``iacs_continue`` cookie: where signing in goes on to (ten minutes)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = ("__Host-" if settings.production else "") + "iacs_continue"
+        self.secure = settings.production
+        self._signer = signed(settings.secret_key, "sso-continue", 600, 4000)
+
+    def read(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Pending | None:
+        found = self._signer.loads(connection.cookies.get(self.name), list)
+        try:
+            pending = msgspec.convert(found, Pending) if found else None
+        except msgspec.ValidationError:
+            return None
+        return pending if pending and pending.url.startswith("/") and not pending.url.startswith("//") else None
+
+    def issue(self, url: str, application: str) -> Cookie:
+        value = self._signer.dumps([url, application, time.time()])
+        return Cookie(key=self.name, value=value, path="/", httponly=True, samesite="lax", secure=self.secure)
+
+    def clear(self) -> Cookie:
+        return Cookie(key=self.name, value="", path="/", max_age=0, httponly=True, samesite="lax", secure=self.secure)
+
+    def next_url(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+        """After signing in: the waiting application's request, if there is one."""
+        pending = self.read(connection)
+        return pending.url if pending else None
 
 
 async def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> SignedIn | None:

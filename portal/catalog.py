@@ -62,6 +62,15 @@ class RoleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 Url = Annotated[str, msgspec.Meta(min_length=8, max_length=500)]
 
 
+class LocalClientSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The same client's addresses on a developer's machine (``make run``'s demo application):
+    added to its own outside production, ignored in production."""
+
+    redirect_uris: Annotated[list[Url], msgspec.Meta(min_length=1, max_length=10)]
+    login_url: Url
+    post_logout_redirect_uris: Annotated[list[Url], msgspec.Meta(max_length=10)] = []
+
+
 class ClientSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """The application's OpenID Connect client: how it signs people in through the portal.
     ``confidential`` clients authenticate with a secret (made by ``oidc secret``, stored
@@ -73,6 +82,20 @@ class ClientSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     login_url: Url
     post_logout_redirect_uris: Annotated[list[Url], msgspec.Meta(max_length=10)] = []
     offline_access: bool = False  # may be given refresh tokens
+    local: LocalClientSpec | None = None
+
+    def for_environment(self, *, production: bool) -> ClientSpec:
+        """The client as this environment serves it: outside production, with its ``local``
+        addresses too (and the local login URL); in production, its own alone."""
+        if production or self.local is None:
+            return msgspec.structs.replace(self, local=None)
+        return msgspec.structs.replace(
+            self,
+            redirect_uris=[*self.redirect_uris, *self.local.redirect_uris],
+            post_logout_redirect_uris=[*self.post_logout_redirect_uris, *self.local.post_logout_redirect_uris],
+            login_url=self.local.login_url,
+            local=None,
+        )
 
 
 class ApplicationSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -157,11 +180,25 @@ def parse(text: str, *, production: bool = False) -> Catalog:
             raise CatalogError(f"{prefix}field {missing}: required") from None
         raise CatalogError(f"{_where(raw, path)}: {message}") from None
     _check(catalog)
+    catalog = msgspec.structs.replace(
+        catalog,
+        applications=[
+            msgspec.structs.replace(app, client=app.client.for_environment(production=production))
+            if app.client
+            else app
+            for app in catalog.applications
+        ],
+    )
     _check_clients(catalog, production=production)
     return catalog
 
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _local_host(host: str) -> bool:
+    """This machine: localhost, a loopback address, or a name under .localhost (RFC 6761)."""
+    return host in LOCAL_HOSTS or host.endswith(".localhost")
 
 
 def url_problem(url: str, *, production: bool) -> str | None:
@@ -175,7 +212,7 @@ def url_problem(url: str, *, production: bool) -> str | None:
         return "not a valid URL"
     if "*" in url:
         return "wildcards are not allowed: list each address exactly"
-    if parts.scheme == "http" and not production and host in LOCAL_HOSTS:
+    if parts.scheme == "http" and not production and _local_host(host):
         pass
     elif parts.scheme != "https":
         return "must start with https://" + ("" if production else " (http:// only for localhost)")

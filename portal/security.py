@@ -14,7 +14,7 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
 from litestar.middleware.csrf import CSRFMiddleware
-from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
@@ -94,6 +94,31 @@ def rate_limit(settings: Settings) -> RateLimitConfig:
         check_throttle_handler=throttled,
         identifier_for_request=client,
         set_rate_limit_headers=False,
+    )
+
+
+class TokenRateLimit(RateLimitMiddleware):
+    """The single sign-on token and revocation endpoints' own limit (its counts are kept apart
+    from the other limit's: the store key starts with this class's name)."""
+
+
+async def token_throttled(request: Request[Any, Any, Any]) -> bool:
+    return bool(request.route_handler.opt.get("token_throttle"))
+
+
+def token_rate_limit(settings: Settings) -> RateLimitConfig:
+    """``PORTAL_TOKEN_RATE_LIMIT`` requests a minute per client address to the routes that say
+    ``opt={"token_throttle": True}``, then 429."""
+
+    def client(request: Request[Any, Any, Any]) -> str:
+        return request.client.host if request.client else "unknown"
+
+    return RateLimitConfig(
+        rate_limit=("minute", settings.token_rate_limit_per_minute),
+        check_throttle_handler=token_throttled,
+        identifier_for_request=client,
+        set_rate_limit_headers=False,
+        middleware_class=TokenRateLimit,
     )
 
 

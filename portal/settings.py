@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     catalog_file: str = ""
     db_pool_size: int = 10  # 0: no pool, a connection per query
     rate_limit_per_minute: int = 30  # POSTs a minute per client address to login, codes, recovery
+    # Requests a minute per client address to the single sign-on token and revocation endpoints
+    # (an application's server calls them for all its users, so the limit is higher).
+    token_rate_limit_per_minute: int = 600
     trusted_proxies: str = ""  # addresses/networks whose X-Forwarded-For is believed; empty: none
     redis_url: str = ""  # where the workers share rate-limit counts; empty: each worker's memory
     mail_worker_inline: bool = False  # deliver mail from inside the web process (make run)
@@ -113,6 +116,7 @@ ENV_VARS: dict[str, str] = {
     "PORTAL_DB_POOL_SIZE": "db_pool_size",
     "PORTAL_MAIL_WORKER_INLINE": "mail_worker_inline",
     "PORTAL_RATE_LIMIT": "rate_limit_per_minute",
+    "PORTAL_TOKEN_RATE_LIMIT": "token_rate_limit_per_minute",
     "PORTAL_MFA_REQUIRED": "mfa_required",
     "PORTAL_REDIS_URL": "redis_url",
     "PORTAL_TRUSTED_PROXIES": "trusted_proxies",

@@ -12,6 +12,7 @@ from portal.controllers.mailbox import MailboxController
 from portal.controllers.mfa import MfaController
 from portal.controllers.ops import HealthController
 from portal.controllers.registration import RegistrationController
+from portal.controllers.sso import SsoController
 from portal.controllers.status import StatusController
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
@@ -24,6 +25,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     StatusController,
     HealthController,
     MailboxController,
+    SsoController,
     serve_asset,
 ]
 

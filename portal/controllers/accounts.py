@@ -1,5 +1,6 @@
 """Accounts (spec Journey 6): log in and out, the forced change of an initial password, My
-applications, launching an application, self-service recovery, and Request another
+applications (each "Log in to X" goes to X, which signs in through the portal: see
+controllers/sso.py), self-service recovery, and Request another
 application. Access rules are guards and route ``opt`` (see portal.auth).
 
 Post/redirect/get: without JavaScript every form here answers 303. A refused one goes back to
@@ -15,7 +16,7 @@ from urllib.parse import urlencode
 import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
@@ -23,13 +24,14 @@ from portal.accounts import service
 from portal.accounts.passwords import MIN_LENGTH
 from portal.accounts.questions import QUESTIONS
 from portal.accounts.recovery import LinkSigner, RecoveryTicket, Tickets
-from portal.auth import SessionCookies, client_ip, session_guard
+from portal.auth import Continuation, SessionCookies, client_ip, session_guard
 from portal.controllers.role_fields import role_fields_fragment
 from portal.crypto import FieldCipher
 from portal.errors import LinkSpent
 from portal.invisible import invisible_errors
 from portal.links import Links
 from portal.models import accounts as q
+from portal.models import oidc as oidc_q
 from portal.models import registration as reg_q
 from portal.models.rows import Application, LinkPurpose, SignedIn
 from portal.registration import another
@@ -101,16 +103,25 @@ class AccountsController(Controller):
         self,
         request: AnyRequest,
         returns: NamedDependency[Returns],
+        continuation: NamedDependency[Continuation],
         signed_out: FromQuery[str] = "",
         reset: FromQuery[str] = "",
         again: FromQuery[str] = "",
     ) -> AnyResponse:
+        pending = continuation.read(request)
         if request.state.get("signed_in"):
-            return Redirect(request.app.route_reverse("accounts:applications"), status_code=303)
+            target = pending.url if pending else request.app.route_reverse("accounts:applications")
+            return Redirect(target, status_code=303)
         returned = returns.take(request)  # a refused sign-in: the typed User ID and the message
         form = returns.form_as(returned, LoginForm) or LoginForm()
         return self._login_page(
-            request, form, returned.errors, signed_out=bool(signed_out), reset=bool(reset), again=bool(again)
+            request,
+            form,
+            returned.errors,
+            signed_out=bool(signed_out),
+            reset=bool(reset),
+            again=bool(again),
+            continuing_to=pending.application if pending else "",
         )
 
     def _login_page(
@@ -122,8 +133,10 @@ class AccountsController(Controller):
         signed_out: bool = False,
         reset: bool = False,
         again: bool = False,
+        continuing_to: str = "",
     ) -> Template:
         context = {"form": form, "errors": errors, "signed_out": signed_out, "reset": reset, "again": again}
+        context["continuing_to"] = continuing_to  # an application is waiting for this sign-in
         return render(request, "accounts/login.html", context)
 
     @post("/login", name="accounts:login-submit", status_code=200, opt={"throttle": True})
@@ -133,6 +146,7 @@ class AccountsController(Controller):
         settings: NamedDependency[Settings],
         sessions: NamedDependency[SessionCookies],
         returns: NamedDependency[Returns],
+        continuation: NamedDependency[Continuation],
     ) -> AnyResponse:
         form = await parse_form(request, LoginForm)
         errors = {}
@@ -164,10 +178,11 @@ class AccountsController(Controller):
         if old:
             await q.delete_session(service.token_hash(old))
         if result.account.password_initial:
-            target = "accounts:change-password"
+            target = request.app.route_reverse("accounts:change-password")
         else:
-            target = await service.landing(result.account.id)
-        response = redirect(request, request.app.route_reverse(target))
+            landing = request.app.route_reverse(await service.landing(result.account.id))
+            target = continuation.next_url(request) or landing  # an application waiting for this sign-in
+        response = redirect(request, target)
         response.set_cookie(sessions.issue(result.session_token))
         return response
 
@@ -203,6 +218,7 @@ class AccountsController(Controller):
         settings: NamedDependency[Settings],
         sessions: NamedDependency[SessionCookies],
         returns: NamedDependency[Returns],
+        continuation: NamedDependency[Continuation],
     ) -> AnyResponse:
         form = await parse_form(request, ChangeForm)
         result = await service.change_password(
@@ -217,7 +233,8 @@ class AccountsController(Controller):
         if result.errors:
             back = returns.back(request, request.app.route_reverse("accounts:change-password"), errors=result.errors)
             return back or _change_page(request, session, result.errors)
-        response = redirect(request, request.app.route_reverse("accounts:applications") + "?changed=1")
+        target = continuation.next_url(request) or request.app.route_reverse("accounts:applications") + "?changed=1"
+        response = redirect(request, target)
         response.set_cookie(sessions.issue(result.session_token))
         return response
 
@@ -230,15 +247,8 @@ class AccountsController(Controller):
         grants = await q.grants_of(session.account_id)
         rights = await q.approver_rights(session.account_id)
         context = {"account": session, "grants": grants, "is_approver": bool(rights), "changed": bool(changed)}
+        context["login_urls"] = await oidc_q.login_urls()  # "Log in to X": X's own sign-in, through IACS
         return render(request, "accounts/applications.html", context)
-
-    @get("/apps/{code:str}", name="accounts:launch", opt=SIGNED_IN)
-    async def launch(self, request: AnyRequest, session: NamedDependency[SignedIn], code: FromPath[str]) -> Template:
-        """The application's landing page, only for an application the account was granted."""
-        grants = [g for g in await q.grants_of(session.account_id) if g.application_code == code]
-        if not grants:
-            raise PermissionDeniedException()
-        return render(request, "accounts/launch.html", {"account": session, "grant": grants[0]})
 
     # ---- Recovery -----------------------------------------------------------------------------
 

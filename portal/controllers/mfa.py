@@ -19,7 +19,7 @@ from litestar.response import Redirect, Response, Template
 
 from portal.accounts import mfa, service
 from portal.accounts.mfa import Enrolled, Halfway, Passed, RelyingParty
-from portal.auth import SessionCookies, client_ip, session_guard
+from portal.auth import Continuation, SessionCookies, client_ip, session_guard
 from portal.crypto import FieldCipher
 from portal.models import mfa as q
 from portal.models.rows import Factor, FactorKind, SignedIn
@@ -88,6 +88,7 @@ class MfaController(Controller):
         sessions: NamedDependency[SessionCookies],
         cipher: NamedDependency[FieldCipher],
         returns: NamedDependency[Returns],
+        continuation: NamedDependency[Continuation],
     ) -> AnyResponse:
         form = await parse_form(request, SecondStepForm)
         step = await mfa.halfway(sessions.halfway_token(request))
@@ -112,8 +113,12 @@ class MfaController(Controller):
         token = await mfa.finish_sign_in(step, result, mode=settings.mfa_required, ip=client_ip(request))
         if token is None:  # another request finished this sign-in first
             return redirect(request, login)
-        target = "accounts:change-password" if step.account.password_initial else await service.landing(step.account.id)
-        response = redirect(request, request.app.route_reverse(target))
+        if step.account.password_initial:
+            target = request.app.route_reverse("accounts:change-password")
+        else:  # an application waiting for this sign-in, or the landing page
+            landing = request.app.route_reverse(await service.landing(step.account.id))
+            target = continuation.next_url(request) or landing
+        response = redirect(request, target)
         response.set_cookie(sessions.issue(token))
         response.set_cookie(sessions.clear_halfway())
         return response

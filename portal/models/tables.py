@@ -163,6 +163,9 @@ class Account(Table, tablename="account"):
     mfa_failures = Integer(default=0)
     mfa_locked_until = Timestamptz(null=True, default=None)
     mfa_enrol_required = Boolean(default=False)
+    # Single sign-on's ``sub``: random, given the first time the account signs in to an
+    # application, and never changed (not the User ID, which people type and see).
+    subject = Varchar(length=36, null=True, default=None, unique=True)
 
 
 class LoginThrottle(Table, tablename="login_throttle"):
@@ -323,3 +326,45 @@ class SigningKey(Table, tablename="signing_key"):
     state = Varchar(length=10, required=True, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
     retired_at = Timestamptz(null=True, default=None)
+
+
+class OidcCode(Table, tablename="oidc_code"):
+    """An authorization code (only its SHA-256 is kept): bound to its client, redirect URI and
+    PKCE challenge, valid 60 seconds, used once. ``used_at`` stays, so a second use is seen
+    and revokes the tokens the first one got."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
+    code_hash = Varchar(length=64, unique=True, required=True)
+    client = ForeignKey(references=OidcClient, required=True, index=True)
+    account = ForeignKey(references=Account, required=True, index=True)
+    redirect_uri = Varchar(length=500, required=True)
+    scope = Varchar(length=200, default="")
+    nonce = Varchar(length=255, default="")
+    code_challenge = Varchar(length=128, required=True)
+    auth_time = Timestamptz(required=True)
+    acr = Varchar(length=60, default="")
+    amr = JSONB(default=[])
+    expires_at = Timestamptz(required=True, index=True)
+    used_at = Timestamptz(null=True, default=None)
+
+
+class OidcToken(Table, tablename="oidc_token"):
+    """An access token (and, for a client allowed ``offline_access``, a refresh token): only
+    their SHA-256 are kept. Revoked by the revocation endpoint, a reused code, or refresh."""
+
+    id = Serial(primary_key=True)  # what Piccolo adds by itself, named so the type checker sees it
+
+    access_hash = Varchar(length=64, unique=True, required=True)
+    refresh_hash = Varchar(length=64, null=True, default=None, unique=True)
+    client = ForeignKey(references=OidcClient, required=True, index=True)
+    account = ForeignKey(references=Account, required=True, index=True)
+    code = ForeignKey(references=OidcCode, null=True, default=None, index=True)
+    scope = Varchar(length=200, default="")
+    auth_time = Timestamptz(required=True)
+    acr = Varchar(length=60, default="")
+    amr = JSONB(default=[])
+    issued_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz(required=True, index=True)
+    refresh_expires_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
