@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from litestar import Controller, Response, get, post, route
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
@@ -93,7 +93,7 @@ class SsoController(Controller):
 
     # ---- Authorize --------------------------------------------------------------------------------
 
-    @route("/oidc/authorize", http_method=["GET", "POST"], name="sso:authorize", opt=NO_CSRF, status_code=200)
+    @get("/oidc/authorize", name="sso:authorize")
     async def authorize(
         self,
         request: AnyRequest,
@@ -101,45 +101,20 @@ class SsoController(Controller):
         provider: NamedDependency[Provider],
         continuation: NamedDependency[Continuation],
     ) -> Response[Any]:
-        values = await _params(request)
-        client_id, redirect_uri = _first(values, "client_id"), _first(values, "redirect_uri")
-        client = await q.client(client_id) if 0 < len(client_id) <= 40 else None
-        if client is None or len(values.get("client_id", [])) > 1:
-            return _refused(request, "This sign-in link names an application the portal does not know.")
-        if redirect_uri not in client.redirect_uris or len(values.get("redirect_uri", [])) > 1:
-            return _refused(
-                request, f"This sign-in link would return you to an address {client.application_code} did not register."
-            )
-        state = _first(values, "state")
+        return await _authorize(request, settings, provider, continuation)
 
-        def to_client_error(error: str, description: str) -> Response[Any]:
-            location = sso.error_redirect(redirect_uri, error, description, state, provider.issuer)
-            response = _to_client(request, client, location)
-            response.set_cookie(continuation.clear())
-            return response
+    @post("/oidc/authorize", name="sso:authorize-post", opt=NO_CSRF, status_code=200)
+    async def authorize_post(
+        self,
+        request: AnyRequest,
+        settings: NamedDependency[Settings],
+        provider: NamedDependency[Provider],
+        continuation: NamedDependency[Continuation],
+    ) -> Response[Any]:
+        """The same request sent as a form (OpenID Connect Core 3.1.2.1)."""
+        return await _authorize(request, settings, provider, continuation)
 
-        if "openid" not in _first(values, "scope").split():
-            return to_client_error("invalid_scope", "The scope must include openid")
-        protocol = _protocol_request(request, settings, values)
-        try:  # the protocol's own checks (response type, PKCE, nonce, prompt), before anyone is asked
-            await sso.in_thread(lambda: provider.get_consent_grant(protocol, end_user=True))
-        except OAuth2Error as error:
-            return to_client_error(*sso.oauth_error(error))
-        # The place to come back to after signing in: this request as a GET.
-        here = (
-            request.app.route_reverse("sso:authorize")
-            + "?"
-            + urlencode([(k, v) for k, vs in values.items() for v in vs])
-        )
-        pending = continuation.read(request)
-        after = pending.since if pending and pending.url == here else None
-        session = await session_of(request)
-        decision = await sso.decide(
-            session, client, protocol.payload.data, signed_in_after=after, has_factor=mfa_q.has_factor
-        )
-        if decision.error:
-            return to_client_error(decision.error, _ERRORS[decision.error])
-        return await _act(request, decision, client, here, protocol, provider, continuation, state)
+    # ---- Token, userinfo, revocation --------------------------------------------------------------
 
     # ---- Token, userinfo, revocation --------------------------------------------------------------
 
@@ -153,18 +128,13 @@ class SsoController(Controller):
         status, body, headers = await sso.in_thread(lambda: provider.create_token_response(protocol))
         return _json(body, status, {**JSON_HEADERS, **dict(headers)})
 
-    @route("/oidc/userinfo", http_method=["GET", "POST"], name="sso:userinfo", opt=NO_CSRF, status_code=200)
+    @get("/oidc/userinfo", name="sso:userinfo")
     async def userinfo(self, request: AnyRequest, settings: NamedDependency[Settings]) -> Response[Any]:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" and request.method == "POST":
-            token = _first(await _params(request), "access_token")
-        elif scheme.lower() != "bearer":
-            token = ""
-        claims = await sso.userinfo(token.strip(), settings.secret_key)
-        if claims is None:
-            challenge = 'Bearer error="invalid_token"' if token else 'Bearer realm="iacs"'
-            return _json({"error": "invalid_token"}, 401, {**JSON_HEADERS, "WWW-Authenticate": challenge})
-        return _json(claims)
+        return await _userinfo(request, settings)
+
+    @post("/oidc/userinfo", name="sso:userinfo-post", opt=NO_CSRF, status_code=200)
+    async def userinfo_post(self, request: AnyRequest, settings: NamedDependency[Settings]) -> Response[Any]:
+        return await _userinfo(request, settings)
 
     @post("/oidc/revoke", name="sso:revoke", opt={**NO_CSRF, "token_throttle": True}, status_code=200)
     async def revoke(
@@ -176,38 +146,17 @@ class SsoController(Controller):
 
     # ---- RP-initiated logout ----------------------------------------------------------------------
 
-    @route("/oidc/logout", http_method=["GET", "POST"], name="sso:logout", opt=NO_CSRF, status_code=200)
+    @get("/oidc/logout", name="sso:logout")
     async def logout(
-        self,
-        request: AnyRequest,
-        provider: NamedDependency[Provider],
-        sessions: NamedDependency[SessionCookies],
+        self, request: AnyRequest, provider: NamedDependency[Provider], sessions: NamedDependency[SessionCookies]
     ) -> Response[Any]:
-        values = await _params(request)
-        hint = await sso.id_token_hint(_first(values, "id_token_hint"))
-        if _first(values, "id_token_hint") and (hint is None or hint.get("iss") != provider.issuer):
-            return _refused(request, "This logout link is not valid.", title="You have not been logged out")
-        client_id = str(hint.get("aud", "")) if hint else _first(values, "client_id")
-        client = await q.client(client_id) if 0 < len(client_id) <= 40 else None
-        back = _first(values, "post_logout_redirect_uri")
-        if back and (client is None or back not in client.post_logout_redirect_uris):
-            return _refused(
-                request,
-                "This logout link would send you to an address the application did not register.",
-                title="You have not been logged out",
-            )
-        state = _first(values, "state")
-        session = await session_of(request)
-        if session is not None and not (hint and await _same_person(hint, session.account_id, client)):
-            # No proof the application asking is the one this person is signed in to: ask.
-            context = {
-                "client_id": client.client_id if client else "",
-                "back": back,
-                "state": state,
-                "application": client.application_code if client else "",
-            }
-            return render(request, "sso/logout.html", context)
-        return await _log_out(request, sessions, client, back, state)
+        return await _rp_logout(request, provider, sessions)
+
+    @post("/oidc/logout", name="sso:logout-post", opt=NO_CSRF, status_code=200)
+    async def logout_post(
+        self, request: AnyRequest, provider: NamedDependency[Provider], sessions: NamedDependency[SessionCookies]
+    ) -> Response[Any]:
+        return await _rp_logout(request, provider, sessions)
 
     @post("/oidc/logout/confirm", name="sso:logout-confirm", status_code=200)
     async def logout_confirm(self, request: AnyRequest, sessions: NamedDependency[SessionCookies]) -> Response[Any]:
@@ -218,6 +167,93 @@ class SsoController(Controller):
         if back and (client is None or back not in client.post_logout_redirect_uris):
             back = ""
         return await _log_out(request, sessions, client, back, _first(values, "state"))
+
+
+async def _authorize(
+    request: AnyRequest, settings: Settings, provider: Provider, continuation: Continuation
+) -> Response[Any]:
+    values = await _params(request)
+    client_id, redirect_uri = _first(values, "client_id"), _first(values, "redirect_uri")
+    client = await q.client(client_id) if 0 < len(client_id) <= 40 else None
+    if client is None or len(values.get("client_id", [])) > 1:
+        return _refused(request, "This sign-in link names an application the portal does not know.")
+    if redirect_uri not in client.redirect_uris or len(values.get("redirect_uri", [])) > 1:
+        return _refused(
+            request, f"This sign-in link would return you to an address {client.application_code} did not register."
+        )
+    state = _first(values, "state")
+
+    def to_client_error(error: str, description: str) -> Response[Any]:
+        location = sso.error_redirect(redirect_uri, error, description, state, provider.issuer)
+        response = _to_client(request, client, location)
+        response.set_cookie(continuation.clear())
+        return response
+
+    if "openid" not in _first(values, "scope").split():
+        return to_client_error("invalid_scope", "The scope must include openid")
+    protocol = _protocol_request(request, settings, values)
+    try:  # the protocol's own checks (response type, PKCE, nonce, prompt), before anyone is asked
+        await sso.in_thread(lambda: provider.get_consent_grant(protocol, end_user=True))
+    except OAuth2Error as error:
+        return to_client_error(*sso.oauth_error(error))
+    # The place to come back to after signing in: this request as a GET.
+    here = (
+        request.app.route_reverse("sso:authorize") + "?" + urlencode([(k, v) for k, vs in values.items() for v in vs])
+    )
+    pending = continuation.read(request)
+    after = pending.since if pending and pending.url == here else None
+    session = await session_of(request)
+    decision = await sso.decide(
+        session, client, protocol.payload.data, signed_in_after=after, has_factor=mfa_q.has_factor
+    )
+    if decision.error:
+        return to_client_error(decision.error, _ERRORS[decision.error])
+    return await _act(request, decision, client, here, protocol, provider, continuation, state)
+
+
+async def _userinfo(request: AnyRequest, settings: Settings) -> Response[Any]:
+    """The claims for a bearer access token (RFC 6750: in the Authorization header, or in a
+    posted form's ``access_token``)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" and request.method == "POST":
+        token = _first(await _params(request), "access_token")
+    elif scheme.lower() != "bearer":
+        token = ""
+    claims = await sso.userinfo(token.strip(), settings.secret_key)
+    if claims is None:
+        challenge = 'Bearer error="invalid_token"' if token else 'Bearer realm="iacs"'
+        return _json({"error": "invalid_token"}, 401, {**JSON_HEADERS, "WWW-Authenticate": challenge})
+    return _json(claims)
+
+
+async def _rp_logout(request: AnyRequest, provider: Provider, sessions: SessionCookies) -> Response[Any]:
+    """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): with an ID token hint about
+    the person signed in here, at once; without one, after they confirm."""
+    values = await _params(request)
+    hint = await sso.id_token_hint(_first(values, "id_token_hint"))
+    if _first(values, "id_token_hint") and (hint is None or hint.get("iss") != provider.issuer):
+        return _refused(request, "This logout link is not valid.", title="You have not been logged out")
+    client_id = str(hint.get("aud", "")) if hint else _first(values, "client_id")
+    client = await q.client(client_id) if 0 < len(client_id) <= 40 else None
+    back = _first(values, "post_logout_redirect_uri")
+    if back and (client is None or back not in client.post_logout_redirect_uris):
+        return _refused(
+            request,
+            "This logout link would send you to an address the application did not register.",
+            title="You have not been logged out",
+        )
+    state = _first(values, "state")
+    session = await session_of(request)
+    if session is not None and not (hint and await _same_person(hint, session.account_id, client)):
+        # No proof the application asking is the one this person is signed in to: ask.
+        context = {
+            "client_id": client.client_id if client else "",
+            "back": back,
+            "state": state,
+            "application": client.application_code if client else "",
+        }
+        return render(request, "sso/logout.html", context)
+    return await _log_out(request, sessions, client, back, state)
 
 
 _ERRORS = {

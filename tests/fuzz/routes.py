@@ -46,6 +46,22 @@ CONTACT = (
 QUESTIONS = ("question_1", "answer_1", "question_2", "answer_2", "question_3", "answer_3")
 PASSWORDS = ("current_password", "new_password", "confirm_password")
 
+AUTHORIZE = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "acr_values",
+    "login_hint",
+)
+LOGOUT = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")
+
 # Unsafe routes -> the form fields they read (portal/controllers/*.py, portal/registration/forms.py).
 FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "registration:accept": (),
@@ -78,6 +94,13 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "approvals:reject": ("reason", "back"),
     "approvals:bulk": ("back", "action", "reason"),
     "status:check": ("tracking_number", "email"),
+    # Single sign-on (portal/controllers/sso.py reads these with _params, not parse_form).
+    "sso:authorize-post": AUTHORIZE,
+    "sso:token": ("grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret", "refresh_token"),
+    "sso:userinfo-post": ("access_token",),
+    "sso:revoke": ("token", "token_type_hint", "client_id", "client_secret"),
+    "sso:logout-post": LOGOUT,
+    "sso:logout-confirm": ("client_id", "post_logout_redirect_uri", "state"),
 }
 # Fields read as a list (``getall``): sent 0 to 120 times.
 REPEATED_FIELDS: dict[str, tuple[str, ...]] = {"approvals:bulk": ("selected",)}
@@ -107,6 +130,8 @@ EXTRA_QUERY: dict[str, tuple[str, ...]] = {
     "approvals:table": ("application", "role", "overdue", "q", "sort", "dir", "page", "done", "select"),
     "approvals:confirm": ("selected",),  # repeated: the bulk form's ticked rows
     "accounts:login": ("signed_out", "reset", "again"),
+    "sso:authorize": AUTHORIZE,
+    "sso:logout": LOGOUT,
     **{name: ("from",) for name in _STEPS},
 }
 
@@ -134,7 +159,6 @@ GET_ROUTES = frozenset(
         "accounts:login",
         "accounts:change-password",
         "accounts:applications",
-        "accounts:launch",
         "accounts:recover",
         "accounts:reset",
         "accounts:user-id-link",
@@ -157,6 +181,11 @@ GET_ROUTES = frozenset(
         "approvals:confirm",
         "status:form",
         "ops:health",
+        "sso:discovery",
+        "sso:jwks",
+        "sso:authorize",
+        "sso:userinfo",
+        "sso:logout",
         "dev:mailbox",
         "static",
     }

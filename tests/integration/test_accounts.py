@@ -172,7 +172,6 @@ async def test_initial_password_leads_every_page_to_change_password(client):
     for name, params in (
         ("home:getting-ready", {}),
         ("accounts:applications", {}),
-        ("accounts:launch", {"code": "PSR"}),
         ("registration:start", {}),
         ("status:form", {}),
     ):
@@ -406,24 +405,21 @@ async def test_audit_log_is_append_only(database):
 # ---- 6. My applications -----------------------------------------------------------------------
 
 
-async def test_my_applications_and_launching_only_granted_ones(client):
-    account = await make_account(initial=False, grants=(("PSR", "provider-user"), ("EQRS", "facility-viewer")))
+async def test_my_applications_log_in_goes_to_each_application_that_signs_in_through_iacs(client):
+    account = await make_account(initial=False, grants=(("PSR", "provider-user"), ("HPMS", "plan-user")))
     await log_in(client, account["user_id"], account["password"])
     r = await client.get(url(client, "accounts:applications"))
     soup = page(r)
     links = [(a["href"], norm(a.get_text())) for a in soup.select(".app-list a.button")]
-    assert links == [
-        (url(client, "accounts:launch", code="EQRS"), "Log in to EQRS"),
-        (url(client, "accounts:launch", code="PSR"), "Log in to PSR"),
+    # HPMS declares an OpenID Connect client: its own login URL (outside production, the local one).
+    assert links == [("http://hpms.localhost:8001/", "Log in to HPMS")]
+    items = texts(soup, ".app-list li")
+    assert [i for i in items if i.startswith("PSR")] == [
+        "PSR (does not sign in through IACS yet) Provider Statistical and Reimbursement System: Provider User"
     ]
-    assert [role.rsplit(": ", 1)[1] for role in texts(soup, ".app-list .muted")] == ["Facility Viewer", "Provider User"]
-    r = await client.get(url(client, "accounts:launch", code="PSR"))
-    assert r.status_code == 200 and text(page(r), "main p > strong") == "Provider User"
-    r = await client.get(url(client, "accounts:launch", code="HPMS"))
-    assert r.status_code == 403 and h1(page(r)) == "You cannot do that"
-    await client.post(url(client, "accounts:logout"), data=await csrf(client))
-    r = await client.get(url(client, "accounts:launch", code="PSR"))
-    assert r.status_code == 303 and r.headers["location"] == url(client, "accounts:login")
+    assert [role.rsplit(": ", 1)[1] for role in texts(soup, ".app-list .muted")] == ["Plan User", "Provider User"]
+    r = await client.get("/apps/PSR")  # the placeholder page is gone
+    assert r.status_code == 404
 
 
 # ---- 7. Recovery ------------------------------------------------------------------------------
