@@ -101,11 +101,13 @@ async def _purge(settings: Settings) -> tuple[int, int, int]:
     from portal.mail.outbox import purge_sent
     from portal.models.accounts import purge_login_throttle
     from portal.models.mfa import purge_challenges
+    from portal.models.oidc import purge_codes_and_tokens
     from portal.models.registration import purge_idle_drafts
 
     _bind(settings)
     throttles = await purge_login_throttle(now() - timedelta(days=1))
     await purge_challenges(now())  # halfway sign-ins and passkey ceremonies past their ten minutes
+    await purge_codes_and_tokens(now())  # single sign-on's ended codes and tokens
     return await purge_idle_drafts(), await purge_sent(timedelta(days=7)), throttles
 
 
@@ -141,6 +143,13 @@ async def _mfa_reset(settings: Settings, user_id: str, reason: str) -> int:
 
     _bind(settings)
     return await reset(user_id, reason)
+
+
+async def _access_revoke(settings: Settings, user_id: str, application: str, role: str, reason: str) -> bool:
+    from portal.accounts.service import revoke_grant
+
+    _bind(settings)
+    return await revoke_grant(user_id, application, role, reason=reason)
 
 
 async def _oidc_secret(settings: Settings, client_id: str) -> str:
@@ -329,6 +338,22 @@ def mfa_reset(user_id: str, reason: str) -> None:
         raise CommandFailed(f"error: {exc}") from exc
     click.echo(f"Removed {_plural(removed, 'second factor')} and the recovery codes of {user_id.strip().upper()}.")
     click.echo("They are logged out everywhere, emailed, and set up a new second factor at their next login.")
+
+
+@portal.group("access", **_short("help desk: the roles accounts hold"))
+def access() -> None:
+    pass
+
+
+@access.command("revoke", **_short("take a role away from an account; single sign-on stops at its next token"))
+@click.option("--user-id", required=True, metavar="USER_ID")
+@click.option("--application", required=True, metavar="CODE", help="the application's code, e.g. HPMS")
+@click.option("--role", required=True, metavar="ROLE", help="the role's code, e.g. plan-user")
+@click.option("--reason", prompt="Reason (kept in the audit log)", metavar="TEXT", help="why, in a few words")
+def access_revoke(user_id: str, application: str, role: str, reason: str) -> None:
+    if not asyncio.run(_access_revoke(_settings(), user_id, application, role, reason)):
+        raise CommandFailed(f"error: {user_id.strip().upper()} does not hold {role} in {application.upper()}")
+    click.echo(f"Revoked {role} in {application.upper()} from {user_id.strip().upper()}.")
 
 
 @portal.group("oidc", **_short("single sign-on: client secrets and signing keys"))

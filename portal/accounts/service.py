@@ -387,3 +387,23 @@ async def reveal_user_id(link_hash: str, *, ip: str) -> str:
             raise LinkSpent(LinkPurpose.USER_ID)
         await q.audit("user_id_shown", actor=account.user_id, subject=account.user_id, ip=ip)
     return account.user_id
+
+
+async def revoke_grant(user_id: str, application: str, role: str, *, reason: str) -> bool:
+    """The help desk takes a role away (``access revoke``); audited with its reason. False when
+    the account does not hold it. Single sign-on refuses the next token for it."""
+    account = await q.account_by_user_id(user_id.strip().upper())
+    if account is None:
+        return False
+    async with transaction():
+        removed = await q.remove_grant(account.id, application.strip().upper(), role.strip())
+        if removed:
+            await q.audit(
+                "grant_revoked",
+                actor="operator",
+                subject=account.user_id,
+                application=application,
+                role=role,
+                reason=reason,
+            )
+    return removed

@@ -297,6 +297,19 @@ async def add_grant(account_id: int, application_id: int, role_id: int, request_
     return True
 
 
+async def remove_grant(account_id: int, application_code: str, role_code: str) -> bool:
+    """Take a role away from an account (single sign-on stops issuing it at once)."""
+    found = await AccessGrant.select(AccessGrant.id).where(
+        (AccessGrant.account == account_id)
+        & (AccessGrant.application.code == application_code)
+        & (AccessGrant.role.code == role_code)
+    )
+    if not found:
+        return False
+    await AccessGrant.delete().where(AccessGrant.id.is_in([row["id"] for row in found]))
+    return True
+
+
 async def add_approver_right(account_id: int, application_id: int | None, level: int) -> None:
     await ApproverRight.insert(ApproverRight(account=account_id, application=application_id, level=level))
 

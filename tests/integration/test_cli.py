@@ -69,11 +69,12 @@ def test_help_lists_the_commands():
     assert result.returncode == 0
     assert result.stdout.startswith("Usage: python -m portal [OPTIONS] COMMAND [ARGS]...")
     commands = result.stdout.split("Commands:", 1)[1]
-    for command in ("serve", "dev", "migrate", "mail-worker", "remind", "purge", "approver", "mfa", "oidc", "catalog"):
+    for command in ("serve", "dev", "migrate", "mail-worker", "remind", "purge", "approver", "mfa", "access", "oidc", "catalog"):
         assert re.search(rf"^  {command}  ", commands, re.M), command
     for group, actions in (
         ("approver", ("add", "reset")),
         ("mfa", ("reset",)),
+        ("access", ("revoke",)),
         ("oidc", ("secret", "keys")),
         ("catalog", ("load",)),
     ):
@@ -275,6 +276,23 @@ async def test_approver_add_and_reset_print_credentials_only_on_the_console(empt
     assert f"Removed 0 second factors and the recovery codes of {user_id}." in mfa_reset.stdout
     assert "--reason" in run("mfa", "reset", "--user-id", user_id, "--reason", "x", env=env).stderr
     assert "no account" in run("mfa", "reset", "--user-id", "ZZZZ999", "--reason", "Lost phone", env=env).stderr
+
+
+async def test_access_revoke_takes_one_role_away_with_a_reason_in_the_audit_log(database, settings):
+    from portal.models import accounts as aq
+    from tests.integration.accounts_support import make_account
+
+    account = await make_account(initial=False, grants=(("HPMS", "plan-user"), ("PSR", "provider-user")))
+    env = {"PORTAL_DATABASE_URL": settings.database_url}
+    args = ("access", "revoke", "--user-id", account["user_id"].lower(), "--application", "hpms", "--role", "plan-user")
+    revoked = run(*args, "--reason", "Left the plan's staff", env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    assert revoked.stdout.strip() == f"Revoked plan-user in HPMS from {account['user_id']}."
+    assert [g.application_code for g in await aq.grants_of(account["id"])] == ["PSR"]
+    events = await aq.audit_events(subject=account["user_id"], action="grant_revoked")
+    assert len(events) == 1 and events[0].detail["reason"] == "Left the plan's staff"
+    again = run(*args, "--reason", "twice", env=env)
+    assert again.returncode == 2 and "does not hold plan-user in HPMS" in again.stderr
 
 
 async def test_purge_deletes_idle_drafts_and_keeps_fresh_ones(database, client, smtp):

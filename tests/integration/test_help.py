@@ -200,11 +200,11 @@ async def test_the_privacy_page_has_the_full_statement_and_the_cookies(client):
     terms = [dt.get_text() for dt in statement.select("dt")]
     assert terms == ["Authority", "Purpose", "Routine uses", "Disclosure"]
     cookies = texts(doc, "#cookies ~ table tbody th")
-    assert cookies == ["iacs_draft", "iacs_session", "iacs_login", "csrftoken", "iacs_form"]
+    assert cookies == ["iacs_draft", "iacs_session", "iacs_login", "iacs_continue", "csrftoken", "iacs_form"]
 
 
 async def test_the_cookies_listed_are_the_cookies_the_portal_sets(client, smtp, settings):
-    from portal.auth import SessionCookies
+    from portal.auth import Continuation, SessionCookies
 
     doc = page(await client.get(url(client, "help:privacy")))
     listed = set(texts(doc, "#cookies ~ table tbody th"))
@@ -214,7 +214,7 @@ async def test_the_cookies_listed_are_the_cookies_the_portal_sets(client, smtp, 
     assert set(client.cookies.keys()) <= listed
     assert {"iacs_draft", "csrftoken", "iacs_form"} <= set(client.cookies.keys())
     assert refused.status_code == 303
-    assert SessionCookies(settings).name in listed
+    assert SessionCookies(settings).name in listed and Continuation(settings).name in listed
 
 
 async def test_every_mapped_route_exists_and_its_section_is_on_the_help_page(client, app):
