@@ -8,7 +8,7 @@ UV := .tools/uv/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-integration test-e2e chromium redis lint bench clean fuzz
+.PHONY: install run test test-unit test-integration test-e2e chromium redis apache lint bench clean fuzz
 
 # Pinned uv in its own little venv, then the locked dependencies into .venv.
 $(UV):
@@ -25,22 +25,38 @@ install: $(VENV)/.installed
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-run: install
+# Debian's Apache with mod_auth_openidc: the demo application that signs in through the portal
+# (make run, the browser tests). Its service is kept from starting on port 80 while it installs
+# (a policy-rc.d of our own, only if the machine has none). Never fails the build.
+APACHE_READY := test -x /usr/sbin/apache2 && test -f /usr/lib/apache2/modules/mod_auth_openidc.so
+apache:
+	@$(APACHE_READY) || { \
+	  own_policy=; \
+	  if [ ! -e /usr/sbin/policy-rc.d ] && [ -w /usr/sbin ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1; \
+	  fi; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      apache2 libapache2-mod-auth-openidc >/dev/null; } || true; \
+	  if [ -n "$$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	  $(APACHE_READY) || echo "apache2 and libapache2-mod-auth-openidc could not be installed: make run continues without the demo application"; \
+	}
+
+run: install apache
 	$(BIN)/python -m portal dev --host $(HOST) --port $(PORT)
 
 # Debian's Redis server: the integration tests start their own, on a free port.
 redis:
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
-test: install chromium redis test-unit test-integration test-e2e
+test: install chromium redis apache test-unit test-integration test-e2e
 
 test-unit: install
 	$(BIN)/pytest tests/unit -q
 
-test-integration: install redis
+test-integration: install redis apache
 	$(BIN)/pytest tests/integration -q
 
-test-e2e: install chromium
+test-e2e: install chromium apache
 	$(BIN)/pytest e2e -q
 
 # Bytes on the wire (in process), then speed and memory on PostgreSQL with wrk (see README).

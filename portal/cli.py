@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Sequence
-from typing import IO, Any
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import click
 
 from portal.settings import Settings, SettingsError, get_settings
+
+if TYPE_CHECKING:
+    from portal.demo_rp import DemoRP
 
 PROG = "python -m portal"
 
@@ -175,6 +180,51 @@ async def _demo_approvers(settings: Settings) -> list[tuple[str, str, str]]:
     return [(d.grant, d.user_id, d.password) for d in await make_demo_approvers()]
 
 
+async def _demo_client_secrets(settings: Settings, client_ids: Sequence[str]) -> dict[str, str]:
+    """A fresh secret for each of ``client_ids`` the loaded catalog has as a confidential client
+    (the old one stops working), after making signing keys if there are none yet."""
+    from portal.accounts.sso_keys import SsoError, new_client_secret, rotate
+    from portal.crypto import FieldCipher
+    from portal.models.oidc import keys
+
+    _bind(settings)
+    if not await keys():
+        await rotate(FieldCipher(settings.data_key))
+    found: dict[str, str] = {}
+    for client_id in client_ids:
+        try:
+            found[client_id] = await new_client_secret(client_id)
+        except SsoError:
+            continue  # not in this catalog: that demo application is left out
+    return found
+
+
+def _start_demo_rp(settings: Settings, port: int, provider_url: str) -> DemoRP | None:
+    """The demo applications (Apache + mod_auth_openidc) signing in through the portal, running;
+    None, having said why, when they cannot run here."""
+    from portal import demo_rp
+
+    reason = demo_rp.available()
+    if reason is None:
+        client_secrets = asyncio.run(_demo_client_secrets(settings, list(demo_rp.DEMO_APPLICATIONS)))
+        rp = demo_rp.DemoRP(None, port, provider_url, demo_rp.demo_clients(client_secrets))
+        try:
+            rp.start()
+        except demo_rp.DemoRPError as exc:
+            reason = str(exc)
+        else:
+            for client in rp.clients:
+                click.echo(f"Demo application {client.name}: {rp.url(client)} (single sign-on through the portal)")
+            click.echo(f"Demo applications' log: {rp.error_log}")
+            return rp
+    click.echo(f"Demo applications not started: {reason}")
+    return None
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
 def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -220,8 +270,17 @@ def serve(host: str, port: int, workers: int) -> None:
 @portal.command("dev", **_short("migrate, load the catalog, catch mail and serve (make run)"))
 @click.option("--host", default="127.0.0.1", metavar="HOST")
 @click.option("--port", type=int, default=8000, metavar="PORT")
-def dev(host: str, port: int) -> None:
-    """What `make run` does: migrate, load the catalog, catch mail, serve."""
+@click.option(
+    "--demo-port",
+    type=int,
+    default=8001,
+    metavar="PORT",
+    help="the demo applications (Apache + mod_auth_openidc) on 127.0.0.1:PORT, the port the"
+    " catalog's local client addresses name (default 8001); 0: none",
+)
+def dev(host: str, port: int, demo_port: int) -> None:
+    """What `make run` does: migrate, load the catalog, start the demo applications, catch mail,
+    serve."""
     settings = _settings()
     if settings.production:
         raise CommandFailed("`dev` is for development; use `serve` in production.")
@@ -229,23 +288,29 @@ def dev(host: str, port: int) -> None:
     click.echo(asyncio.run(_catalog_load(settings, None)))
     for grant, user_id, password in asyncio.run(_demo_approvers(settings)):
         click.echo(f"Demo approver for {grant}: User ID: {user_id}  Initial password: {password}")
+    # Browse at localhost: a passkey's relying party is PORTAL_BASE_URL's host, never an address.
+    base = os.environ.get("PORTAL_BASE_URL") or f"http://localhost:{port}"
+    demo = _start_demo_rp(settings, demo_port, base) if demo_port else None
     from portal.mail.catcher import start_catcher, stop_catcher
 
     smtp = urlsplit(settings.smtp_url)
     controller, _ = start_catcher(smtp.hostname or "127.0.0.1", smtp.port or 1025)
     click.echo(f"Mail catcher listening on {smtp.hostname}:{smtp.port}: every email is printed here.")
-    # Browse at localhost: a passkey's relying party is PORTAL_BASE_URL's host, never an address.
-    base = os.environ.get("PORTAL_BASE_URL") or f"http://localhost:{port}"
     os.environ["PORTAL_BASE_URL"] = base
     click.echo(f"Portal: {base}/ (listening on {host}:{port})")
     os.environ["PORTAL_MAIL_WORKER_INLINE"] = "true"  # the served app delivers mail itself
     get_settings.cache_clear()
     click.echo(f"Caught mail is also listed at {base}/dev/mailbox")
+    # uvicorn raises SIGTERM again once it has shut down: end by SystemExit instead, so what
+    # runs beside the portal is stopped below (and the demo's directory, secrets and all, goes).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         _settings()
         _serve(host, port, 1)
     finally:
         stop_catcher(controller)
+        if demo is not None:
+            demo.stop()
 
 
 @portal.command("migrate", **_short("apply database migrations (safe to repeat)"))

@@ -1,6 +1,6 @@
 """The layers import one way, with no cycles:
 
-    web (controllers, app, auth, web, drafts, returns, security, cli)
+    web (controllers, app, auth, web, drafts, returns, security, cli, demo_rp)
       -> journeys: registration -> approvals -> accounts -> mail
         -> models (queries, typed rows, tables, the engine)
           -> plain helpers (settings, clock, crypto, hashing, catalog, formats, ...)
@@ -28,7 +28,7 @@ RANKS = {
     "models": 40,
     "helpers": 10,
 }
-WEB = {"app", "controllers", "auth", "web", "drafts", "returns", "security", "cli", "__main__"}
+WEB = {"app", "controllers", "auth", "web", "drafts", "returns", "security", "cli", "demo_rp", "__main__"}
 MODELS = {"models", "piccolo_conf"}
 
 
