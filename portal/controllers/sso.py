@@ -24,7 +24,7 @@ from litestar.response import Redirect, Template
 
 from portal.accounts import service, sso, sso_keys
 from portal.accounts.sso import Decision, ProtocolRequest, Provider, Step
-from portal.auth import Continuation, SessionCookies, client_ip, session_of
+from portal.auth import Continuation, SessionCookies, client_ip, session_guard, session_of
 from portal.models import mfa as mfa_q
 from portal.models import oidc as q
 from portal.models.oidc import Client
@@ -32,6 +32,9 @@ from portal.settings import Settings
 from portal.web import AnyRequest, read_form, render
 
 NO_CSRF = {"exclude_from_csrf": True}  # called by the applications' servers, or by their pages
+# An application's request waits while the person finishes signing in (an initial password to
+# change, a second factor to set up): decide() sends them there and brings them back.
+WAITS = {"initial_password": True, "mfa_setup": True}
 JSON_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 PUBLIC_JSON = {"Cache-Control": "public, max-age=300"}
 MAX_VALUE = 2000  # the longest parameter value read (state, nonce, hints)
@@ -77,6 +80,7 @@ def _to_client(request: AnyRequest, client: Client, location: str) -> Response[A
 
 class SsoController(Controller):
     include_in_schema = False
+    guards = [session_guard]
 
     @get("/.well-known/openid-configuration", name="sso:discovery")
     async def discovery(self, request: AnyRequest, provider: NamedDependency[Provider]) -> Response[Any]:
@@ -93,7 +97,7 @@ class SsoController(Controller):
 
     # ---- Authorize --------------------------------------------------------------------------------
 
-    @get("/oidc/authorize", name="sso:authorize")
+    @get("/oidc/authorize", name="sso:authorize", opt=WAITS)
     async def authorize(
         self,
         request: AnyRequest,
@@ -103,7 +107,7 @@ class SsoController(Controller):
     ) -> Response[Any]:
         return await _authorize(request, settings, provider, continuation)
 
-    @post("/oidc/authorize", name="sso:authorize-post", opt=NO_CSRF, status_code=200)
+    @post("/oidc/authorize", name="sso:authorize-post", opt={**NO_CSRF, **WAITS}, status_code=200)
     async def authorize_post(
         self,
         request: AnyRequest,
@@ -146,19 +150,19 @@ class SsoController(Controller):
 
     # ---- RP-initiated logout ----------------------------------------------------------------------
 
-    @get("/oidc/logout", name="sso:logout")
+    @get("/oidc/logout", name="sso:logout", opt=WAITS)
     async def logout(
         self, request: AnyRequest, provider: NamedDependency[Provider], sessions: NamedDependency[SessionCookies]
     ) -> Response[Any]:
         return await _rp_logout(request, provider, sessions)
 
-    @post("/oidc/logout", name="sso:logout-post", opt=NO_CSRF, status_code=200)
+    @post("/oidc/logout", name="sso:logout-post", opt={**NO_CSRF, **WAITS}, status_code=200)
     async def logout_post(
         self, request: AnyRequest, provider: NamedDependency[Provider], sessions: NamedDependency[SessionCookies]
     ) -> Response[Any]:
         return await _rp_logout(request, provider, sessions)
 
-    @post("/oidc/logout/confirm", name="sso:logout-confirm", status_code=200)
+    @post("/oidc/logout/confirm", name="sso:logout-confirm", opt=WAITS, status_code=200)
     async def logout_confirm(self, request: AnyRequest, sessions: NamedDependency[SessionCookies]) -> Response[Any]:
         values = await _params(request)
         client_id = _first(values, "client_id")

@@ -16,7 +16,15 @@ INITIAL_PASSWORD_ROUTES = {
     "accounts:change-password-submit",
     "accounts:logout",
     "accounts:session-refresh",
+    # Single sign-on: an application's request waits while the person finishes signing in, and
+    # logging out always works.
+    "sso:authorize",
+    "sso:authorize-post",
+    "sso:logout",
+    "sso:logout-post",
+    "sso:logout-confirm",
 }
+TOKEN_THROTTLED_ROUTES = {"sso:token", "sso:revoke"}  # PORTAL_TOKEN_RATE_LIMIT
 THROTTLED_ROUTES = {
     "accounts:login-submit",
     "accounts:recover-identify",
@@ -44,8 +52,10 @@ def handlers(app):
 def test_the_route_options_name_exactly_the_routes_they_should(app):
     opted = {h.name for h in handlers(app) if h.opt.get("initial_password")}
     throttled = {h.name for h in handlers(app) if h.opt.get("throttle")}
+    token_throttled = {h.name for h in handlers(app) if h.opt.get("token_throttle")}
     assert opted == INITIAL_PASSWORD_ROUTES
     assert throttled == THROTTLED_ROUTES
+    assert token_throttled == TOKEN_THROTTLED_ROUTES
 
 
 def test_pages_are_guarded_and_static_files_and_health_are_not(app):

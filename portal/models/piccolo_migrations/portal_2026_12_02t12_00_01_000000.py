@@ -17,7 +17,7 @@ async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
 
     async def unique_subject():
-        await Account.raw("CREATE UNIQUE INDEX account_subject_key ON account (subject)")
+        await Account.raw("CREATE UNIQUE INDEX IF NOT EXISTS account_subject_key ON account (subject)")
 
     manager.add_raw(unique_subject)
     return manager
