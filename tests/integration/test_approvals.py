@@ -596,7 +596,9 @@ async def test_two_level_loop_from_registration_to_first_login(client, smtp, app
         )
         assert r.status_code == 303
         r = await applicant.get(url(applicant, "accounts:applications"))
-        assert texts(page(r), ".app-list .muted") == ["Provider Statistical and Reimbursement System: Security Official"]
+        assert texts(page(r), ".app-list .muted") == [
+            "Provider Statistical and Reimbursement System: Security Official"
+        ]
 
 
 async def test_the_message_after_a_decision_cannot_be_forged(client):

@@ -69,7 +69,19 @@ def test_help_lists_the_commands():
     assert result.returncode == 0
     assert result.stdout.startswith("Usage: python -m portal [OPTIONS] COMMAND [ARGS]...")
     commands = result.stdout.split("Commands:", 1)[1]
-    for command in ("serve", "dev", "migrate", "mail-worker", "remind", "purge", "approver", "mfa", "access", "oidc", "catalog"):
+    for command in (
+        "serve",
+        "dev",
+        "migrate",
+        "mail-worker",
+        "remind",
+        "purge",
+        "approver",
+        "mfa",
+        "access",
+        "oidc",
+        "catalog",
+    ):
         assert re.search(rf"^  {command}  ", commands, re.M), command
     for group, actions in (
         ("approver", ("add", "reset")),
