@@ -28,8 +28,7 @@ async def _clients_for(port: int) -> dict[str, str]:
     """The shipped catalog with its local addresses on ``port``, signing keys, and a fresh
     secret for each demo application."""
     from portal.accounts import sso_keys
-    from portal.catalog import parse
-    from portal.catalog import DEFAULT_CATALOG
+    from portal.catalog import DEFAULT_CATALOG, parse
     from portal.crypto import FieldCipher
     from portal.models import oidc as q
     from portal.models.catalog import load
