@@ -59,11 +59,13 @@ test-integration: install redis apache
 test-e2e: install chromium apache
 	$(BIN)/pytest e2e -q
 
-# Bytes on the wire (in process), then speed and memory on PostgreSQL with wrk (see README).
-bench: install
+# Bytes on the wire (in process), then speed and memory on PostgreSQL with wrk, then single
+# sign-on through the demo application (see README).
+bench: install chromium apache
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench.sizes
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.sso
 
 # The generated-input tier (tests/fuzz): 12,000 hostile requests as four personas on a database
 # and SMTP server of its own (PostgreSQL when PORTAL_DATABASE_URL says so); SEED= picks the run.

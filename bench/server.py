@@ -24,13 +24,14 @@ async def prepare(url: str) -> None:
     await reset_database(Settings(database_url=url))
 
 
-def serve(url: str) -> subprocess.Popen:
+def serve(url: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     env = {
         **os.environ,
         "PORTAL_DATABASE_URL": url,
         "PORTAL_ENV": "development",
         "PORTAL_RATE_LIMIT": "1000000",
         "PORTAL_DB_POOL_SIZE": "8",
+        **(extra_env or {}),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "portal", "serve", "--port", str(PORT), "--workers", "2"],
