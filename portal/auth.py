@@ -108,6 +108,7 @@ class Pending(msgspec.Struct, frozen=True, array_like=True):
     url: str  # the authorization request, as a path of this site
     application: str  # its code, for the login page
     after: float  # when it was sent to sign in (a fresh sign-in must come after it)
+    hint: str = ""  # the request's login_hint, when it is a User ID: the login form starts with it
 
     @property
     def since(self) -> datetime:
@@ -130,8 +131,9 @@ class Continuation:
             return None
         return pending if pending and pending.url.startswith("/") and not pending.url.startswith("//") else None
 
-    def issue(self, url: str, application: str) -> Cookie:
-        value = self._signer.dumps([url, application, time.time()])
+    def issue(self, url: str, application: str, hint: str = "") -> Cookie:
+        hint = hint.strip().upper() if re.fullmatch(r"\s*[A-Za-z0-9]{4,12}\s*", hint) else ""
+        value = self._signer.dumps([url, application, time.time(), hint])
         return Cookie(key=self.name, value=value, path="/", httponly=True, samesite="lax", secure=self.secure)
 
     def clear(self) -> Cookie:

@@ -113,7 +113,8 @@ class AccountsController(Controller):
             target = pending.url if pending else request.app.route_reverse("accounts:applications")
             return Redirect(target, status_code=303)
         returned = returns.take(request)  # a refused sign-in: the typed User ID and the message
-        form = returns.form_as(returned, LoginForm) or LoginForm()
+        hinted = LoginForm(user_id=pending.hint) if pending else LoginForm()  # an application's login_hint
+        form = returns.form_as(returned, LoginForm) or hinted
         return self._login_page(
             request,
             form,

@@ -201,9 +201,9 @@ async def _authorize(
     except OAuth2Error as error:
         return to_client_error(*sso.oauth_error(error))
     # The place to come back to after signing in: this request as a GET.
-    here = (
-        request.app.route_reverse("sso:authorize") + "?" + urlencode([(k, v) for k, vs in values.items() for v in vs])
-    )
+    pairs = [(k, v) for k, vs in values.items() for v in vs]
+    query = request.url.query if request.method == "GET" else urlencode(pairs)  # a GET: as the client sent it
+    here = request.app.route_reverse("sso:authorize") + "?" + query
     pending = continuation.read(request)
     after = pending.since if pending and pending.url == here else None
     session = await session_of(request)
@@ -295,7 +295,8 @@ async def _act(
             sessions: SessionCookies = app.state.sessions
             await service.logout(sessions.token(request), session, ip=client_ip(request))
             response.set_cookie(sessions.clear())
-        response.set_cookie(continuation.issue(here, client.application_code))
+        hint = protocol.payload.data.get("login_hint", "")
+        response.set_cookie(continuation.issue(here, client.application_code, hint))
         return response
     if decision.step is Step.STEP_UP:
         return Redirect(app.route_reverse("mfa:step-up") + "?" + urlencode({"next": here}), status_code=303)
