@@ -62,6 +62,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     help_desk_phone: str = "1-410-555-0100"
     help_desk_email: str = "iacs-help@iacs.localhost"
     help_desk_hours: str = "Monday to Friday, 8am to 8pm ET, except federal holidays"
+    # Log lines as text (make run) or one JSON object per line (production, for a log shipper).
+    log_format: Literal["json", "text"] = "text"
+    # Client addresses/networks /metrics answers; any other gets 404.
+    metrics_allow: str = "127.0.0.1/32,::1"
 
     @property
     def production(self) -> bool:
@@ -88,6 +92,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             parse_networks(self.trusted_proxies)
         except ValueError as exc:
             raise SettingsError(f"PORTAL_TRUSTED_PROXIES: {exc}") from None
+        try:
+            parse_networks(self.metrics_allow)
+        except ValueError as exc:
+            raise SettingsError(f"PORTAL_METRICS_ALLOW: {exc}") from None
         if not self.production:
             return self
         for var, value, default in (
@@ -123,6 +131,8 @@ ENV_VARS: dict[str, str] = {
     "PORTAL_HELP_DESK_PHONE": "help_desk_phone",
     "PORTAL_HELP_DESK_EMAIL": "help_desk_email",
     "PORTAL_HELP_DESK_HOURS": "help_desk_hours",
+    "PORTAL_LOG_FORMAT": "log_format",
+    "PORTAL_METRICS_ALLOW": "metrics_allow",
 }
 
 

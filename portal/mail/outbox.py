@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
+from piccolo.query.functions.aggregate import Count, Min
 
 from portal.clock import now
+from portal.logs import current_request_id
 from portal.models.db import as_structs, current_engine
 from portal.models.tables import OutboxMessage
 
@@ -41,7 +43,8 @@ def _header_value(name: str, value: str, max_length: int) -> str:
 async def enqueue(*, kind: str, to: str, subject: str, body: str) -> None:
     """Queue one email. Call it inside ``async with transaction():`` together with the change
     that causes the email, so both are committed or neither is. It refuses to run outside a
-    transaction rather than open one of its own."""
+    transaction rather than open one of its own. The row keeps the current request's id, so the
+    mail worker's log lines about it can be joined to the request's."""
     if not current_engine().transaction_exists():
         raise OutboxError("enqueue must run inside transaction(), with the change that causes the email")
     at = now()
@@ -58,6 +61,7 @@ async def enqueue(*, kind: str, to: str, subject: str, body: str) -> None:
             claimed_until=None,
             sent_at=None,
             last_error="",
+            request_id=current_request_id(),
         )
     )
 
@@ -80,6 +84,7 @@ class Claimed(msgspec.Struct, frozen=True):
     body: str
     message_id: str
     attempts: int
+    request_id: str = ""
 
 
 async def claim_due(*, batch: int, lease: timedelta) -> list[Claimed]:
@@ -108,6 +113,7 @@ async def claim_due(*, batch: int, lease: timedelta) -> list[Claimed]:
             OutboxMessage.body,
             OutboxMessage.message_id,
             OutboxMessage.attempts,
+            OutboxMessage.request_id,
         )
     )
     return as_structs(Claimed, sorted(claimed, key=lambda row: ids.index(row["id"])))
@@ -168,3 +174,23 @@ async def queued_to(address: str, kinds: tuple[str, ...], since: datetime) -> li
         .order_by(OutboxMessage.created_at)
     )
     return [r["created_at"] for r in rows]
+
+
+class Backlog(msgspec.Struct, frozen=True):
+    """What is waiting to be delivered: how many emails, and how long the oldest has waited."""
+
+    depth: int
+    oldest_age_seconds: float
+
+
+async def backlog() -> Backlog:
+    """For /metrics: one query, counted at scrape time."""
+    rows = await OutboxMessage.select(
+        Count(OutboxMessage.id, alias="depth"), Min(OutboxMessage.created_at, alias="oldest")
+    ).where(OutboxMessage.sent_at.is_null())
+    depth = int(rows[0]["depth"] or 0) if rows else 0
+    oldest = rows[0]["oldest"] if rows else None
+    if isinstance(oldest, str):  # SQLite hands an aggregate back as text
+        oldest = datetime.fromisoformat(oldest)
+    age = max((now() - oldest).total_seconds(), 0.0) if isinstance(oldest, datetime) else 0.0
+    return Backlog(depth=depth, oldest_age_seconds=age)

@@ -7,7 +7,8 @@ the SMTP server accepted a message and before ``sent_at`` is written, the row is
 its claim lapses; it keeps its Message-ID so the copy can be recognised.
 
 Logs and stored errors carry row ids, kinds and exception types only: never an address, a
-subject or a body (they carry verification codes and links).
+subject or a body (they carry verification codes and links). Each line about a message carries
+the id of the request that queued it (``request_id``), so it joins that request's lines.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from portal.clock import now
+from portal.logs import configure_process, request_context
 from portal.mail import outbox
 from portal.mail.outbox import Claimed
 from portal.settings import Settings
@@ -98,14 +100,16 @@ async def _fail(row: Claimed, exc: BaseException) -> None:
     attempts = row.attempts + 1
     delay = retry_delay(attempts)
     await outbox.mark_failed(row.id, attempts=attempts, retry_at=now() + delay, error=describe_error(exc))
-    log.warning(
-        "outbox message %s (%s) not delivered, attempt %s: %s; next try in %s s",
-        row.id,
-        row.kind,
-        attempts,
-        describe_error(exc),
-        int(delay.total_seconds()),
-    )
+    with request_context(row.request_id):
+        log.warning(
+            "outbox message %s (%s) not delivered, attempt %s: %s; next try in %s s",
+            row.id,
+            row.kind,
+            attempts,
+            describe_error(exc),
+            int(delay.total_seconds()),
+            extra={"outbox_id": row.id, "kind": row.kind, "attempts": attempts, "outcome": "failed"},
+        )
 
 
 async def _record_sent(row: Claimed) -> None:
@@ -117,7 +121,13 @@ async def _record_sent(row: Claimed) -> None:
             return
         except Exception as exc:
             if not wait:
-                log.error("outbox message %s sent but not marked: %s", row.id, type(exc).__name__)
+                with request_context(row.request_id):
+                    log.error(
+                        "outbox message %s sent but not marked: %s",
+                        row.id,
+                        type(exc).__name__,
+                        extra={"outbox_id": row.id, "kind": row.kind, "outcome": "unmarked"},
+                    )
                 raise
             await asyncio.sleep(wait)
 
@@ -146,7 +156,13 @@ async def deliver_due(settings: Settings, *, batch: int = 20) -> int:
                 pending.pop(0)
                 await _record_sent(row)
                 sent += 1
-                log.info("outbox message %s (%s) sent", row.id, row.kind)
+                with request_context(row.request_id):
+                    log.info(
+                        "outbox message %s (%s) sent",
+                        row.id,
+                        row.kind,
+                        extra={"outbox_id": row.id, "kind": row.kind, "outcome": "sent"},
+                    )
     except Exception as exc:  # connecting, logging in or the connection dropping
         for row in pending:
             await _fail(row, exc)
@@ -201,7 +217,7 @@ def cli_main() -> int:
 
     settings = get_settings()
     SMTPConfig(settings.smtp_url)  # refuse a malformed URL at start, not on the first message
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_process(settings.log_format)
     logging.getLogger("aiosmtplib").setLevel(logging.WARNING)
     asyncio.run(_serve(settings))
     return 0

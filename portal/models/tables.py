@@ -141,6 +141,7 @@ class OutboxMessage(Table, tablename="outbox_message"):
     claimed_until = Timestamptz(null=True, default=None)
     sent_at = Timestamptz(null=True, default=None, index=True)
     last_error = Varchar(length=300, default="")
+    request_id = Varchar(length=64, default="")  # the request that queued it, for the logs
 
 
 class Account(Table, tablename="account"):
