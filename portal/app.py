@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,10 +21,10 @@ from litestar.middleware import DefineMiddleware
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
-from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
+from litestar.types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message, Receive, Scope, Send
 from piccolo.engine.postgres import PostgresEngine
 
-from portal import timefmt
+from portal import metrics, timefmt
 from portal.accounts.service import IDLE_TIMEOUT
 from portal.accounts.sso import Provider
 from portal.assets import AssetManifest
@@ -36,6 +38,7 @@ from portal.drafts import DraftCookies
 from portal.edge import head_as_get, parse_networks, resolve_client
 from portal.invisible import displayable
 from portal.links import Links
+from portal.logs import JsonFormatter, request_context, request_id_from, stamp_request_ids
 from portal.mail.worker import run_worker
 from portal.models.db import bind
 from portal.models.engine import make_engine
@@ -51,9 +54,11 @@ MAX_BODY = 64 * 1024
 
 
 class Portal(Litestar):
-    """Litestar, with two things done to every HTTP request before routing: the client address
-    taken from ``X-Forwarded-For`` only when the peer is a trusted proxy (see portal.edge), and
-    ``HEAD`` answered as ``GET`` without the body."""
+    """Litestar, with what is done to every HTTP request before routing: the client address
+    taken from ``X-Forwarded-For`` only when the peer is a trusted proxy (see portal.edge),
+    ``HEAD`` answered as ``GET`` without the body, a request id (``X-Request-ID`` from the proxy
+    when it is a safe token, else a new one; echoed in the response and on every log line of the
+    request), and the request counted and timed by route name and status for /metrics."""
 
     trusted_proxies: tuple[Any, ...] = ()
 
@@ -65,10 +70,40 @@ class Portal(Litestar):
     ) -> None:
         if scope["type"] == ScopeType.HTTP:
             resolve_client(scope, self.trusted_proxies)
-            if scope["method"] == "HEAD":
-                await head_as_get(scope, cast(Receive, receive), cast(Send, send), super().__call__)
-                return
+            await self._observed(scope, cast(Receive, receive), cast(Send, send))
+            return
         await super().__call__(scope, receive, send)
+
+    async def _observed(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
+        header = next((v for k, v in scope.get("headers", ()) if k == b"x-request-id"), b"")
+        request_id = request_id_from(header.decode("latin-1"))
+        started = time.perf_counter()
+        status = 500  # when no response starts: the server answers 500
+        routed: list[Scope] = [scope]  # HEAD is routed as a copy of the scope, made GET
+
+        async def with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        async def route(inner: Scope, rcv: Receive, snd: Send) -> None:
+            routed[0] = inner
+            await Litestar.__call__(self, inner, rcv, snd)
+
+        with request_context(request_id):
+            try:
+                if scope["method"] == "HEAD":
+                    await head_as_get(scope, receive, with_request_id, route)
+                else:
+                    await route(scope, receive, with_request_id)
+            finally:
+                handler = routed[0].get("route_handler")
+                name = getattr(handler, "name", None) or "unmatched"
+                if name != "ops:metrics":  # a scrape every few seconds would drown the rest
+                    metrics.observe_request(name, status, time.perf_counter() - started)
 
 
 def strip_query_strings(record: logging.LogRecord) -> bool:
@@ -90,6 +125,15 @@ def _value(value: V) -> Provide:
         return value
 
     return Provide(provide, use_cache=True, sync_to_thread=False)
+
+
+def logging_config(settings: Settings) -> LoggingConfig:
+    """The portal's own loggers and Litestar's, through one queue; PORTAL_LOG_FORMAT=json: one
+    JSON object per line (portal.logs), else Litestar's text lines."""
+    config = LoggingConfig(root={"level": "INFO", "handlers": ["queue_listener"]}, log_exceptions="never")
+    if settings.log_format == "json":
+        config.formatters["standard"] = {"()": JsonFormatter}
+    return config
 
 
 def create_app(settings: Settings | None = None) -> Portal:
@@ -130,6 +174,14 @@ def create_app(settings: Settings | None = None) -> Portal:
             stop.set()
             await task
 
+    @asynccontextmanager
+    async def metrics_process(app: Litestar) -> AsyncIterator[None]:
+        """In multiprocess mode a worker that stops takes its live gauges with it."""
+        try:
+            yield
+        finally:
+            metrics.process_exited(os.getpid())
+
     def configure_jinja(jinja: JinjaTemplateEngine) -> None:
         env = jinja.engine
         env.undefined = StrictUndefined
@@ -169,7 +221,7 @@ def create_app(settings: Settings | None = None) -> Portal:
         ],
         stores=rate_limit_stores(settings),
         plugins=[HTMXPlugin()],
-        lifespan=[database_pool, inline_mail_worker],
+        lifespan=[database_pool, inline_mail_worker, metrics_process],
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure_jinja
         ),
@@ -182,20 +234,19 @@ def create_app(settings: Settings | None = None) -> Portal:
             exclude_opt_key="precompressed",  # static files carry their own, made once at start-up
         ),
         before_send=[security_headers_hook(settings)],
-        logging_config=LoggingConfig(
-            root={"level": "INFO", "handlers": ["queue_listener"]},
-            log_exceptions="never",
-        ),
+        logging_config=logging_config(settings),
         openapi_config=None,
         request_max_body_size=MAX_BODY,
         debug=False,
     )
     app.trusted_proxies = parse_networks(settings.trusted_proxies)
+    app.state.metrics_allow = parse_networks(settings.metrics_allow)
     app.state.settings = settings
     app.state.assets = assets
     app.state.sessions = sessions
     app.state.cipher = cipher  # for operators' scripts and the tests; handlers get it as a dependency
     links.append(links_for(app, settings.base_url))
+    stamp_request_ids()  # every log line of a request carries its id
     logging.getLogger("portal").setLevel(logging.INFO)
     # Access logs keep the path, never the query string (recovery links carry their token there).
     logging.getLogger("uvicorn.access").addFilter(strip_query_strings)

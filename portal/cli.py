@@ -227,7 +227,13 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> NoReturn:
 
 def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
+    from portal.logs import uvicorn_log_config
+    from portal.metrics import clear_multiprocess_dir
+
+    clear_multiprocess_dir()  # PROMETHEUS_MULTIPROC_DIR: counts start again with the processes
+    log_config = uvicorn_log_config(_settings().log_format)
     uvicorn.run(
         "portal.app:create_app",
         factory=True,
@@ -237,6 +243,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         proxy_headers=False,  # the portal believes X-Forwarded-For from PORTAL_TRUSTED_PROXIES only
         server_header=False,
         log_level="info",
+        log_config=log_config or LOGGING_CONFIG,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import threading
+import time
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +14,8 @@ from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from portal import metrics
 
 # OWASP Password Storage Cheat Sheet minimum for argon2id: 19 MiB, 2 iterations, 1 lane.
 T = TypeVar("T")
@@ -21,12 +25,45 @@ HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_
 _HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
 
 
-async def _off_loop(work: Callable[[], T]) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_HASHING, work)
+class _Queued:
+    """A job's place in the hashing queue (portal_hashing_queue_length): left when the thread
+    starts it, or when its caller gives up before that (a cancelled request)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting = True
+        self.since = time.perf_counter()
+        metrics.HASHING_QUEUE.inc()
+
+    def leave(self) -> bool:
+        with self._lock:
+            if not self._waiting:
+                return False
+            self._waiting = False
+        metrics.HASHING_QUEUE.dec()
+        return True
+
+
+async def _off_loop(operation: str, work: Callable[[], T]) -> T:
+    queued = _Queued()
+
+    def timed() -> T:
+        started = time.perf_counter()
+        if queued.leave():
+            metrics.HASHING_WAIT.observe(started - queued.since)
+        try:
+            return work()
+        finally:
+            metrics.HASHING_TIME.labels(operation=operation).observe(time.perf_counter() - started)
+
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_HASHING, timed)
+    finally:
+        queued.leave()
 
 
 async def hash_secret(secret: str) -> str:
-    return await _off_loop(lambda: HASHER.hash(secret))
+    return await _off_loop("hash", lambda: HASHER.hash(secret))
 
 
 async def verify_secret(hashed: str, secret: str) -> bool:
@@ -36,7 +73,7 @@ async def verify_secret(hashed: str, secret: str) -> bool:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    return await _off_loop(_verify)
+    return await _off_loop("verify", _verify)
 
 
 def normalise_answer(answer: str) -> str:

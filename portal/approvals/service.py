@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from portal import timefmt
+from portal import metrics, timefmt
 from portal.accounts import service as accounts
 from portal.accounts.questions import QUESTIONS
 from portal.crypto import FieldCipher, mask
@@ -71,6 +71,13 @@ async def _decidable(decider: Decider, tracking: str) -> tuple[RequestDetail, De
 
 
 async def approve(decider: Decider, tracking: str, *, ip: str, links: Links) -> Decision:
+    decision = await _approve(decider, tracking, ip=ip, links=links)
+    if decision.ok:  # committed: counted (portal_decisions_total)
+        metrics.decision("approved" if decision.outcome in {CREATED, ADDED} else "approved_level")
+    return decision
+
+
+async def _approve(decider: Decider, tracking: str, *, ip: str, links: Links) -> Decision:
     row, refusal = await _decidable(decider, tracking)
     if refusal is not None:
         return refusal
@@ -155,6 +162,7 @@ async def reject(decider: Decider, tracking: str, reason: str, *, ip: str) -> De
             to=row.email, tracking=tracking, application=row.application_name, reason=reason
         )
         await accounts_q.audit("request_rejected", actor=who, subject=tracking, ip=ip, level=row.level)
+    metrics.decision("rejected")
     return Decision(True, "Rejected. The applicant has been emailed the reason.", outcome=REJECTED)
 
 

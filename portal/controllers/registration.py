@@ -144,7 +144,7 @@ class RegistrationController(Controller):
         app = await q.application_by_code(code)
         if app is None:
             raise NotFoundException()
-        token = await q.create_draft(app.id, service.TERMS_VERSION)
+        token = await service.start(app.id)
         response = redirect(request, request.app.route_reverse("registration:personal"))
         response.set_cookie(wizard.drafts.issue(token))
         return response

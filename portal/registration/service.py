@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 import msgspec
 
-from portal import timefmt
+from portal import metrics, timefmt
 from portal.accounts.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
 from portal.approvals.service import notify_new_request
 from portal.catalog import FieldRule
@@ -287,14 +287,26 @@ def without_secrets(form: StepForm) -> StepForm:
 
 
 async def save_step(slug: Slug, token: str, form: StepForm, *, settings: Settings, cipher: FieldCipher) -> Outcome:
-    """Save what step ``slug`` submitted (``form`` is that step's form)."""
+    """Save what step ``slug`` submitted (``form`` is that step's form); a saved step is
+    counted (portal_registration_steps_total)."""
     if isinstance(form, PersonalForm):
-        return await save_personal(token, form, settings=settings, cipher=cipher)
-    if isinstance(form, VerifyForm):
-        return await verify_code(token, form, settings=settings)
-    if isinstance(form, ContactForm):
-        return await save_contact(token, form, cipher=cipher)
-    return await save_questions(token, form)
+        outcome = await save_personal(token, form, settings=settings, cipher=cipher)
+    elif isinstance(form, VerifyForm):
+        outcome = await verify_code(token, form, settings=settings)
+    elif isinstance(form, ContactForm):
+        outcome = await save_contact(token, form, cipher=cipher)
+    else:
+        outcome = await save_questions(token, form)
+    if outcome.ok:
+        metrics.registration_step(str(slug))
+    return outcome
+
+
+async def start(application: int) -> str:
+    """The terms accepted: a new draft for ``application``; returns its token."""
+    token = await q.create_draft(application, TERMS_VERSION)
+    metrics.registration_step("terms")
+    return token
 
 
 # ---- What a step's page shows --------------------------------------------------------------
@@ -516,6 +528,7 @@ async def _submit(token: str, *, cipher: FieldCipher, links: Links) -> Outcome |
             links=links,
         )
         await q.update_draft(token, DraftChange(tracking_number=tracking))
+    metrics.registration_step("submitted")
     return Filed(tracking)
 
 

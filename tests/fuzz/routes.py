@@ -181,6 +181,8 @@ GET_ROUTES = frozenset(
         "approvals:confirm",
         "status:form",
         "ops:health",
+        "ops:ready",
+        "ops:metrics",
         "sso:discovery",
         "sso:jwks",
         "sso:authorize",

@@ -1,6 +1,6 @@
 """Access rules live on the routes: guards on the controllers, and route ``opt`` for what an
 initial-password session may reach and what the rate limit counts. The session is looked up
-only behind the guard, never for static files or /healthz."""
+only behind the guard, never for static files, /healthz, /readyz or /metrics."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_the_route_options_name_exactly_the_routes_they_should(app):
 def test_pages_are_guarded_and_static_files_and_health_are_not(app):
     for handler in handlers(app):
         guards = set(handler.resolve_guards())
-        if handler.name in {"static", "ops:health"}:
+        if handler.name in {"static", "ops:health", "ops:ready", "ops:metrics"}:
             assert session_guard not in guards, handler.name
         else:
             assert session_guard in guards, handler.name
@@ -77,6 +77,8 @@ async def test_static_files_and_health_never_look_the_session_up(client, app):
     )
     assert (await client.get(app.state.assets.url("portal.css"))).status_code == 200
     assert (await client.get(app.route_reverse("ops:health"))).status_code == 200
+    assert (await client.get(app.route_reverse("ops:ready"))).status_code == 200
+    assert (await client.get(app.route_reverse("ops:metrics"))).status_code == 404  # not an allowed address
     assert await UserSession.count().where(UserSession.account == account["id"]) == 1
     await client.get(app.route_reverse("home:getting-ready"))  # a page: the lookup ends the idle session
     assert await UserSession.count().where(UserSession.account == account["id"]) == 0

@@ -52,7 +52,12 @@ async def test_an_initial_password_is_changed_first_then_the_application_gets_it
     new = "seven quiet lanterns over the harbour"
     r = await client.post(
         url(client, "accounts:change-password-submit"),
-        data={"current_password": account["password"], "new_password": new, "confirm_password": new, **await csrf(client)},
+        data={
+            "current_password": account["password"],
+            "new_password": new,
+            "confirm_password": new,
+            **await csrf(client),
+        },
     )
     assert r.status_code == 303 and r.headers["location"] == start
     assert "code" in answer(await client.get(start))

@@ -106,6 +106,8 @@ def test_the_layer_map_knows_every_package():
         "hashing",
         "invisible",
         "links",
+        "logs",
+        "metrics",
         "text",
         "timefmt",
         "settings",
