@@ -94,3 +94,15 @@ def test_the_help_desk_is_read_once_from_the_environment():
     )
     assert desk.phone_uri == "tel:+18005550199"
     assert from_env({"PORTAL_HELP_DESK_PHONE": "410-555-0100 ext. 2"}).help_desk.phone_uri == "tel:4105550100"
+
+
+def test_log_format_and_metrics_allow_are_read_and_checked():
+    s = from_env({})
+    assert s.log_format == "text" and s.metrics_allow == "127.0.0.1/32,::1"
+    s = from_env({"PORTAL_LOG_FORMAT": "json", "PORTAL_METRICS_ALLOW": "10.0.0.0/8, 192.0.2.7"})
+    assert s.log_format == "json" and s.metrics_allow == "10.0.0.0/8, 192.0.2.7"
+    with pytest.raises(SettingsError, match="PORTAL_LOG_FORMAT is invalid"):
+        from_env({"PORTAL_LOG_FORMAT": "xml"})
+    with pytest.raises(SettingsError) as exc:
+        from_env({"PORTAL_METRICS_ALLOW": "127.0.0.1, everyone"})
+    assert str(exc.value) == "PORTAL_METRICS_ALLOW: 'everyone' is not an IP address or network"
