@@ -87,13 +87,18 @@ class Lines(logging.Handler):
 @pytest.fixture
 def logged():
     handler = Lines()
-    previous = logging.getLogger().level
+    # Other tests quieten loggers for good (the fuzz runner: portal.mail): back to INFO here.
+    loggers = [logging.getLogger(name) for name in ("", "portal", "portal.mail", "portal.mail.worker")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers[1:]:
+        logger.setLevel(logging.INFO)
     handler.attach()
     try:
         yield handler
     finally:
-        logging.getLogger().removeHandler(handler)
-        logging.getLogger().setLevel(previous)
+        loggers[0].removeHandler(handler)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 # ---- /metrics ---------------------------------------------------------------------------------
