@@ -317,7 +317,12 @@ async def _act(
         )
         return result
 
-    status, _, headers = await sso.in_thread(issue)
+    try:
+        status, _, headers = await sso.in_thread(issue)
+    except OAuth2Error as error:  # checked a moment ago; a nonce used meanwhile, say
+        error_code, description = sso.oauth_error(error)
+        location = sso.error_redirect(protocol.payload.redirect_uri, error_code, description, state, provider.issuer)
+        return _to_client(request, client, location)
     location = dict(headers).get("Location", "")
     if status != 302 or not location:  # pragma: no cover - validated above; a failure is the client's error
         return _refused(request, "The application's sign-in request could not be completed.")
