@@ -317,6 +317,14 @@ async def test_oidcc_ensure_request_with_valid_pkce_succeeds(client, hpms):
     await redeemed(client, hpms, code)
 
 
+async def test_a_nonce_is_used_once(client, hpms):
+    """authlib refuses a nonce the client already used (a replayed authorization request)."""
+    await signed_in(client)
+    await code_of(client, hpms, nonce="once-only-nonce-1")
+    params = sent_to(await authorize(client, hpms, nonce="once-only-nonce-1"), HPMS_REDIRECT)
+    assert params["error"] == ["invalid_request"] and "code" not in params and params["iss"] == [ISSUER]
+
+
 async def test_a_scope_without_openid_is_refused(client, hpms):
     await signed_in(client)
     params = sent_to(await authorize(client, hpms, scope="profile email"), HPMS_REDIRECT)
@@ -530,8 +538,14 @@ async def test_oidcc_codereuse_30seconds(client, hpms, monkeypatch):
     move_clock(monkeypatch, 30)
     again = await hpms.token(client, code)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-    # The second use revoked what the first got (RFC 6749 section 4.1.2).
+    # The second use revoked what the first got (RFC 6749 section 4.1.2), long before it expires.
     assert (await userinfo(client, first["access_token"])).status_code == 401
+    row = (
+        await OidcToken.select(OidcToken.revoked_at)
+        .where(OidcToken.access_hash == sso.token_hash(first["access_token"]))
+        .first()
+    )
+    assert row is not None and row["revoked_at"] is not None
     assert await AuditEvent.exists().where((AuditEvent.action == "sso_code_reused") & (AuditEvent.subject == "hpms"))
 
 
@@ -635,7 +649,7 @@ async def test_the_token_endpoint_refuses_a_json_body(client, hpms):
 
 
 async def test_oidcc_refresh_token(client, hpms, marx):
-    await signed_in(client)
+    account = await signed_in(client)
     # As shipped, HPMS may not have refresh tokens: offline_access is dropped, none is issued.
     body = await tokens(client, hpms, scope="openid offline_access")
     assert "refresh_token" not in body and body["scope"] == "openid"
@@ -658,9 +672,16 @@ async def test_oidcc_refresh_token(client, hpms, marx):
         # Each refresh token is used once.
         reused = await hpms.refresh(client, body["refresh_token"])
         assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
-        # Another client cannot use it.
+        assert (await userinfo(client, body["access_token"])).status_code == 401  # replaced with its refresh token
+        # Another client cannot use it (MARX may not refresh at all; nor may it use HPMS's token).
         stolen = await marx.refresh(client, renewed["refresh_token"])
-        assert stolen.status_code == 400 and stolen.json()["error"] in ("invalid_grant", "unauthorized_client")
+        assert stolen.status_code == 400 and stolen.json()["error"] == "unauthorized_client"
+        # A role revoked ends refreshing at once (authlib answers invalid_request for a token whose
+        # account may no longer be served).
+        await AccessGrant.delete().where(AccessGrant.account == account["id"])
+        ended = await hpms.refresh(client, renewed["refresh_token"])
+        assert ended.status_code == 400 and ended.json()["error"] == "invalid_request"
+        assert "access_token" not in ended.json()
     finally:
         await load(shipped)
     restored = await oidc_q.client("hpms")
@@ -801,7 +822,8 @@ async def test_single_sign_on_needs_no_second_password(client, hpms, marx):
     assert first["auth_time"] == second["auth_time"]
     assert first["roles"] == ["plan-user"] and second["roles"] == ["mco-representative"]
     assert first["aud"] == "hpms" and second["aud"] == "marx"
-    assert account["user_id"]
+    assert first["sub"] == second["sub"] and second["acr"] == AAL2
+    assert account["user_id"] not in (first["sub"], second["sub"])
 
 
 async def test_signing_in_continues_to_the_waiting_application(client, hpms):
