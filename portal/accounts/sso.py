@@ -411,10 +411,6 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def validate_requested_scope(self, scope: str) -> None:
-        """Scope values the portal does not know are ignored (OpenID Connect Core 3.1.2.1), not
-        refused: the client's allowed scope keeps only those it may have."""
-
     # the portal's own
     def signing_key(self) -> tuple[str, Any]:
         """(kid, private key) of the current key, re-read each minute (from a worker thread)."""
