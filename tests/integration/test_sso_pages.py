@@ -52,7 +52,12 @@ async def test_an_initial_password_is_changed_first_then_the_application_gets_it
     new = "seven quiet lanterns over the harbour"
     r = await client.post(
         url(client, "accounts:change-password-submit"),
-        data={"current_password": account["password"], "new_password": new, "confirm_password": new, **await csrf(client)},
+        data={
+            "current_password": account["password"],
+            "new_password": new,
+            "confirm_password": new,
+            **await csrf(client),
+        },
     )
     assert r.status_code == 303 and r.headers["location"] == start
     assert "code" in answer(await client.get(start))
@@ -64,5 +69,6 @@ async def test_a_refusal_to_an_account_without_a_role_is_audited(client, setting
     await log_in(client, account["user_id"], account["password"])
     r = await client.get(Rp().authorize_url(client))
     assert r.status_code == 403 and h1(page(r)) == "You do not have access to HPMS"
-    [event] = await aq.audit_events(subject="hpms", action="sso_refused")
-    assert event.actor == account["user_id"] and event.detail == {"reason": "no role in the application"}
+    events = await aq.audit_events(subject="hpms", action="sso_refused")
+    mine = [e.detail for e in events if e.actor == account["user_id"]]
+    assert mine == [{"reason": "no role in the application"}]
