@@ -153,14 +153,28 @@ def ensure_database(stack: Stack) -> None:
         _run(["createdb", *args, stack.database], what=f"createdb {stack.database}")
 
 
-def prepare_database(stack: Stack, env: dict[str, str]) -> None:
-    """Migrate, load the catalog, and make signing keys if there are none."""
-    python = str(BIN / "python")
-    _run([python, "-m", "portal", "migrate"], env, "python -m portal migrate")
-    _run([python, "-m", "portal", "catalog", "load"], env, "python -m portal catalog load")
-    keys = _run(["psql", *_pg_args(stack), "-d", stack.database, "-tAc", "SELECT count(*) FROM signing_key"])
-    if keys.strip() == "0":
-        _run([python, "-m", "portal", "oidc", "keys", "rotate"], env, "python -m portal oidc keys rotate")
+def prepare_database(env: dict[str, str]) -> None:
+    """Migrate, load the catalog, and make signing keys if there are none: ``python -m portal
+    migrate``, ``catalog load`` and ``oidc keys rotate`` in one process (``prepare`` below)."""
+    _run([str(BIN / "python"), "-m", "deploy.stack", "prepare"], env, "migrate, catalog load, oidc keys rotate")
+
+
+def prepare() -> None:
+    import asyncio
+
+    from portal.cli import _catalog_load, _migrate, _oidc_rotate
+    from portal.models.oidc import keys
+    from portal.settings import get_settings
+
+    async def run() -> None:
+        settings = get_settings()
+        await _migrate(settings)
+        print(await _catalog_load(settings, None))
+        if not await keys():
+            await _oidc_rotate(settings)
+            print("Signing keys made.")
+
+    asyncio.run(run())
 
 
 def _redis_answers(host: str, port: int) -> bool:
@@ -339,7 +353,7 @@ def up(stack: Stack, base_env: dict[str, str] | None = None) -> None:
     ensure_postgres(stack)
     ensure_redis(stack)
     ensure_database(stack)
-    prepare_database(stack, env)
+    prepare_database(env)
     with stack.honcho_log.open("ab") as log:
         honcho = subprocess.Popen(
             [str(BIN / "honcho"), "start", "--no-colour", "-f", str(PROCFILE), "-d", str(ROOT), *stack.processes],
@@ -427,7 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--database", default=Stack.database, help="database on the local PostgreSQL")
     start.add_argument("--redis-url", default=Stack.redis_url)
     sub.add_parser("catch", help="the local SMTP catcher (a Procfile process)")
+    sub.add_parser("prepare", help="migrate, load the catalog, make signing keys if none (PORTAL_* settings)")
     args = parser.parse_args(argv)
+    if args.command == "prepare":
+        prepare()
+        return 0
     if args.command == "catch":
         catch()
         return 0
