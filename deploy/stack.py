@@ -100,6 +100,7 @@ class Stack:
                 "PORTAL_BASE_URL": f"http://localhost:{self.port}",
                 "PORTAL_SMTP_URL": self.smtp_url or "smtp://127.0.0.1:1025",
                 "PORTAL_MAIL_WORKER_INLINE": "false",
+                "PORTAL_LOG_FORMAT": "json",  # as in production (ignored by a portal without it)
                 "STACK_WEB1_PORT": str(self.web_ports[0]),
                 "STACK_WEB2_PORT": str(self.web_ports[1]),
                 **self.extra_env,
