@@ -350,14 +350,20 @@ def up(stack: Stack, base_env: dict[str, str] | None = None) -> None:
     stack.runtime.mkdir(parents=True, exist_ok=True)
     if _pid(stack.runtime / "honcho.pid") or _pid(stack.runtime / "nginx.pid"):
         raise StackError(f"a stack already runs from {stack.runtime}: `make stack-stop` first")
+    if not (BIN / "honcho").exists():
+        raise StackError(f"honcho is missing from {BIN}: `make install` installs it (uv.lock)")
     env = stack.env(base_env)
     ensure_postgres(stack)
     ensure_redis(stack)
     ensure_database(stack)
     prepare_database(env)
+    # honcho would read a .env in the project's root over the stack's settings: an empty one instead.
+    env_file = stack.runtime / "honcho.env"
+    env_file.write_text("# The stack's settings come from deploy/stack.py, not from a .env file.\n")
+    command = [str(BIN / "honcho"), "start", "--no-colour", "-e", str(env_file), "-f", str(PROCFILE), "-d", str(ROOT)]
     with stack.honcho_log.open("ab") as log:
         honcho = subprocess.Popen(
-            [str(BIN / "honcho"), "start", "--no-colour", "-f", str(PROCFILE), "-d", str(ROOT), *stack.processes],
+            [*command, *stack.processes],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
