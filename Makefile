@@ -8,7 +8,7 @@ UV := .tools/uv/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-integration test-e2e chromium redis apache lint bench clean fuzz
+.PHONY: install run test test-unit test-integration test-e2e chromium redis apache nginx stack stack-stop lint bench clean fuzz
 
 # Pinned uv in its own little venv, then the locked dependencies into .venv.
 $(UV):
@@ -48,12 +48,36 @@ run: install apache
 redis:
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
-test: install chromium redis apache test-unit test-integration test-e2e
+# Debian's nginx for the production shape (make stack, tests/integration/test_stack.py). Its
+# service is kept from starting on port 80 while it installs (as for apache above); the stack runs
+# nginx with a configuration of its own.
+NGINX_READY := test -x /usr/sbin/nginx
+nginx:
+	@$(NGINX_READY) || { \
+	  own_policy=; \
+	  if [ ! -e /usr/sbin/policy-rc.d ] && [ -w /usr/sbin ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; \
+	  status=$$?; \
+	  if [ -n "$$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	  exit $$status; \
+	}
+
+# The production shape on this machine: nginx on 127.0.0.1:8080 round-robin to two workers, the
+# mail worker, PostgreSQL and Redis (deploy/stack.py; README "Production shape").
+stack: install nginx redis
+	$(BIN)/python -m deploy.stack up
+
+stack-stop:
+	$(BIN)/python -m deploy.stack down
+
+test: install chromium redis apache nginx test-unit test-integration test-e2e
 
 test-unit: install
 	$(BIN)/pytest tests/unit -q
 
-test-integration: install redis apache
+test-integration: install redis apache nginx
 	$(BIN)/pytest tests/integration -q
 
 test-e2e: install chromium apache
@@ -79,4 +103,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .hypothesis portal.db portal.db-wal portal.db-shm
+	rm -rf $(VENV) .tools .stack .pytest_cache .ruff_cache .hypothesis portal.db portal.db-wal portal.db-shm

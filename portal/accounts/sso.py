@@ -203,13 +203,16 @@ class CodeModel(AuthorizationCodeMixin):  # type: ignore[misc]
 
 
 class TokenModel:
-    """A stored token as the revocation endpoint checks it."""
+    """A stored token as the refresh grant and the revocation endpoint check it."""
 
     def __init__(self, token: Token) -> None:
         self.token = token
 
     def check_client(self, client: ClientModel) -> bool:
         return self.token.client == client.client.id
+
+    def get_scope(self) -> str:  # a refresh keeps the scope granted
+        return self.token.scope
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,7 @@ class RefreshGrant(oauth_grants.RefreshTokenGrant):  # type: ignore[misc]
     server: Provider
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenModel | None:
-        token = _wait(q.token_by_hash, token_hash(refresh_token), True)
+        token = _wait(_token_by_hash, token_hash(refresh_token), True)
         at = now()
         if token is None or token.revoked_at or not token.refresh_expires_at or token.refresh_expires_at <= at:
             return None
@@ -354,7 +357,7 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
         hashed = token_hash(token_string)
         order = [True, False] if token_type_hint == "refresh_token" else [False, True]
         for refresh in order:
-            token = _wait(q.token_by_hash, hashed, refresh)
+            token = _wait(_token_by_hash, hashed, refresh)
             if token:
                 return TokenModel(token)
         return None
@@ -395,6 +398,10 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
     def save_token(self, token: dict[str, Any], request: ProtocolRequest) -> None:
         _wait(_save_token, token, request)
 
+    def validate_requested_scope(self, scope: str) -> None:
+        """Scope values the portal does not offer are ignored, not refused (OpenID Connect Core
+        3.1.2.1): ``ClientModel.get_allowed_scope`` keeps those this client may have."""
+
     def create_oauth2_request(self, request: ProtocolRequest) -> ProtocolRequest:
         return request
 
@@ -403,10 +410,6 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         pass
-
-    def validate_requested_scope(self, scope: str) -> None:
-        """Scope values the portal does not know are ignored (OpenID Connect Core 3.1.2.1), not
-        refused: the client's allowed scope keeps only those it may have."""
 
     # the portal's own
     def signing_key(self) -> tuple[str, Any]:
@@ -470,6 +473,10 @@ async def still_allowed(account_id: int, client: Client, secret_key: str) -> Per
         await accounts_q.audit("sso_refused", actor=who, subject=client.client_id, reason=reason)
         return None
     return person
+
+
+async def _token_by_hash(hashed: str, refresh: bool) -> Token | None:
+    return await q.token_by_hash(hashed, refresh=refresh)  # ``_wait`` passes no keywords
 
 
 async def _save_code(

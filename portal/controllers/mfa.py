@@ -57,7 +57,7 @@ def _rp(settings: Settings) -> RelyingParty:
 
 def _local(url: str, fallback: str) -> str:
     """Only a path of this site is a place to go back to."""
-    ok = url.startswith("/") and not url.startswith("//") and "\\" not in url and len(url) <= 1000
+    ok = url.startswith("/") and not url.startswith("//") and "\\" not in url and len(url) <= 2000
     return url if ok and url.isprintable() else fallback
 
 

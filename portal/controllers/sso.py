@@ -15,7 +15,7 @@ factor) is answered with a short page that moves on by itself: the portal's CSP
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from litestar import Controller, Response, get, post
@@ -48,11 +48,13 @@ def _values(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 async def _params(request: AnyRequest) -> dict[str, list[str]]:
-    """The request's parameters: its query for a GET, its form for a POST."""
+    """The request's parameters: its query for a GET, its form for a POST. A query keeps its
+    order (the authorization request rebuilt from it must match the one waiting for a sign-in;
+    Litestar's ``multi_items`` comes in set order)."""
     if request.method == "POST":
         form = await read_form(request)
         return _values([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
-    return _values(list(request.query_params.multi_items()))
+    return _values(parse_qsl(request.url.query, keep_blank_values=True))
 
 
 def _first(values: dict[str, list[str]], name: str) -> str:
@@ -317,7 +319,12 @@ async def _act(
         )
         return result
 
-    status, _, headers = await sso.in_thread(issue)
+    try:
+        status, _, headers = await sso.in_thread(issue)
+    except OAuth2Error as error:  # checked a moment ago; a nonce used meanwhile, say
+        error_code, description = sso.oauth_error(error)
+        location = sso.error_redirect(protocol.payload.redirect_uri, error_code, description, state, provider.issuer)
+        return _to_client(request, client, location)
     location = dict(headers).get("Location", "")
     if status != 302 or not location:  # pragma: no cover - validated above; a failure is the client's error
         return _refused(request, "The application's sign-in request could not be completed.")

@@ -22,7 +22,11 @@ from tests.integration.test_cli import empty_db, run  # noqa: F401 (a fixture)
 async def test_clients_are_loaded_from_the_catalog_and_keep_their_secret(database):
     client = await q.client("hpms")
     assert client is not None and client.application_code == "HPMS" and not client.public
-    assert client.redirect_uris == ["https://hpms.cms.gov/oidc/callback"]
+    # Outside production the catalog's [applications.client.local] addresses (make run's demo
+    # application) come after the client's own.
+    assert client.redirect_uris == ["https://hpms.cms.gov/oidc/callback", "http://hpms.localhost:8001/redirect_uri"]
+    assert client.post_logout_redirect_uris == ["https://hpms.cms.gov/", "http://hpms.localhost:8001/loggedout"]
+    assert client.login_url == "http://hpms.localhost:8001/"
     secret = await sso_keys.new_client_secret("hpms")
     stored = await OidcClient.select(OidcClient.secret_hash).where(OidcClient.client_id == "hpms").first()
     assert secret not in json.dumps(stored) and len(secret) >= 43

@@ -132,6 +132,49 @@ def test_an_application_may_declare_its_openid_connect_client():
     assert {a.client.client_id for a in shipped.applications if a.client} == {"hpms", "marx"}
 
 
+LOCAL = """
+  [applications.client.local]
+  redirect_uris = ["http://app.localhost:8001/redirect_uri"]
+  post_logout_redirect_uris = ["http://app.localhost:8001/loggedout"]
+  login_url = "http://app.localhost:8001/"
+"""
+
+
+def test_a_clients_local_addresses_are_added_outside_production_only():
+    local = parse(GOOD + CLIENT + LOCAL).applications[0].client
+    assert local is not None and local.local is None  # merged, not kept apart
+    assert local.redirect_uris == ["https://app.example.gov/callback", "http://app.localhost:8001/redirect_uri"]
+    assert local.post_logout_redirect_uris == ["https://app.example.gov/", "http://app.localhost:8001/loggedout"]
+    assert local.login_url == "http://app.localhost:8001/"  # make run's demo application
+    production = parse(GOOD + CLIENT + LOCAL, production=True).applications[0].client
+    assert production is not None and production.local is None
+    assert production.redirect_uris == ["https://app.example.gov/callback"]
+    assert production.post_logout_redirect_uris == ["https://app.example.gov/"]
+    assert production.login_url == "https://app.example.gov/"
+    # A local address is still checked: http only for this machine, never a wildcard.
+    with pytest.raises(CatalogError, match="field redirect_uris: .*http:// only for localhost"):
+        parse(GOOD + CLIENT + LOCAL.replace("http://app.localhost:8001/redirect_uri", "http://app.example.gov/cb"))
+    with pytest.raises(CatalogError, match="wildcards are not allowed"):
+        parse(GOOD + CLIENT + LOCAL.replace("app.localhost:8001/redirect_uri", "*.localhost:8001/cb"))
+
+
+def test_the_shipped_catalog_in_production_keeps_only_the_https_addresses():
+    for production, expected in ((True, 1), (False, 2)):
+        clients = [a.client for a in read(production=production).applications if a.client]
+        assert {c.client_id for c in clients} == {"hpms", "marx"}
+        for client in clients:
+            assert len(client.redirect_uris) == expected and len(client.post_logout_redirect_uris) == expected
+            https = client.redirect_uris[0], client.post_logout_redirect_uris[0]
+            assert all(u.startswith(f"https://{client.client_id}.cms.gov/") for u in https)
+            if production:
+                assert client.login_url == f"https://{client.client_id}.cms.gov/"
+            else:
+                assert client.redirect_uris[1] == f"http://{client.client_id}.localhost:8001/redirect_uri"
+                assert client.login_url == f"http://{client.client_id}.localhost:8001/"
+    production = [u for a in read(production=True).applications if a.client for u in a.client.redirect_uris]
+    assert all(u.startswith("https://") for u in production)
+
+
 @pytest.mark.parametrize(
     ("change", "production", "message"),
     [
