@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from asyncpg import exceptions as pg
 from litestar import Request
 from litestar.exceptions import HTTPException
 from litestar.response import Response, Template
@@ -31,10 +32,17 @@ MESSAGES = {
     429: ("Too many attempts", "Wait a minute, then try again."),
 }
 SERVER_ERROR = ("Sorry, something went wrong", "Try again in a few minutes. Nothing you entered has been lost.")
+UNAVAILABLE = (
+    "The portal is unavailable for a moment",
+    "Wait a few seconds, then go back and send the page again. The steps you finished are saved.",
+)
 
 
 def error_page(request: AnyRequest | None, status: int, headers: dict[str, str] | None = None) -> Template:
-    title, advice = SERVER_ERROR if status >= 500 else MESSAGES.get(status, MESSAGES[400])
+    if status == 503:
+        title, advice = UNAVAILABLE
+    else:
+        title, advice = SERVER_ERROR if status >= 500 else MESSAGES.get(status, MESSAGES[400])
     signed_in = request.state.get("signed_in") if request is not None else None
     return Template(
         template_name="errors/error.html",
@@ -61,6 +69,40 @@ def _server_error(request: AnyRequest, exc: Exception) -> Template:
     frames = "".join(traceback.format_tb(exc.__traceback__)[-8:])
     log.error("unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames)
     return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+# The database going away (restarted, failed over, a network cut): the driver's errors while it
+# is gone. The request changed nothing (its transaction, if any, never committed), and asyncpg's
+# pool opens new connections once the database answers, so the worker needs no restart.
+DATABASE_GONE: tuple[type[Exception], ...] = (
+    ConnectionError,  # refused or reset: the server is down or went away mid-query
+    pg.PostgresConnectionError,  # SQLSTATE class 08
+    pg.CannotConnectNowError,  # starting up or shutting down
+    pg.AdminShutdownError,
+    pg.CrashShutdownError,
+    pg.ConnectionDoesNotExistError,
+)
+# The driver's own errors on a connection the server closed: InterfaceError "connection is
+# closed" (any other InterfaceError is a bug and stays a 500), and InternalClientError, which the
+# pool raises when resetting a connection the server shut down under it (the pool drops that
+# connection and opens a new one).
+DRIVER_ERRORS: tuple[type[Exception], ...] = (pg.InterfaceError, pg.InternalClientError)
+
+
+def database_gone(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, DATABASE_GONE)
+        or isinstance(exc, pg.InternalClientError)
+        or (isinstance(exc, pg.InterfaceError) and "closed" in str(exc))
+    )
+
+
+def _database_unavailable(request: AnyRequest, exc: Exception) -> Template:
+    """503 with the portal's own page and Retry-After while the database cannot be reached."""
+    if not database_gone(exc):
+        return _server_error(request, exc)
+    log.warning("database unavailable: %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return error_page(request, 503, {"Retry-After": "5"})
 
 
 def _login_required(request: AnyRequest, exc: LoginRequired) -> Response[Any]:
@@ -104,6 +146,7 @@ def _link_spent(request: AnyRequest, exc: LinkSpent) -> Template:
 EXCEPTION_HANDLERS: dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]] = {
     HTTPException: _http_exception,
     HTTP_500_INTERNAL_SERVER_ERROR: _server_error,
+    **{kind: _database_unavailable for kind in (*DATABASE_GONE, *DRIVER_ERRORS)},
     LoginRequired: _login_required,
     PasswordChangeRequired: _password_change_required,
     SecondFactorRequired: _second_factor_required,
