@@ -69,6 +69,11 @@ class StepUpRequired(HTTPException):
         self.next_url = next_url
 
 
+def _cookie(name: str, value: str, *, secure: bool, max_age: int | None = None) -> Cookie:
+    """The portal's own cookies: HttpOnly, SameSite=Lax, the whole site, Secure in production."""
+    return Cookie(key=name, value=value, path="/", max_age=max_age, httponly=True, samesite="lax", secure=secure)
+
+
 class SessionCookies:
     """The session cookie, and the halfway sign-in's (password right, second step to come)."""
 
@@ -82,9 +87,7 @@ class SessionCookies:
         return connection.cookies.get(self.name)
 
     def _cookie(self, name: str, value: str, max_age: int | None = None) -> Cookie:
-        return Cookie(
-            key=name, value=value, path="/", max_age=max_age, httponly=True, samesite="lax", secure=self.secure
-        )
+        return _cookie(name, value, secure=self.secure, max_age=max_age)
 
     def issue(self, token: str) -> Cookie:
         return self._cookie(self.name, token)  # ends with the browser session
@@ -134,10 +137,10 @@ class Continuation:
     def issue(self, url: str, application: str, hint: str = "") -> Cookie:
         hint = hint.strip().upper() if re.fullmatch(r"\s*[A-Za-z0-9]{4,12}\s*", hint) else ""
         value = self._signer.dumps([url, application, time.time(), hint])
-        return Cookie(key=self.name, value=value, path="/", httponly=True, samesite="lax", secure=self.secure)
+        return _cookie(self.name, value, secure=self.secure)
 
     def clear(self) -> Cookie:
-        return Cookie(key=self.name, value="", path="/", max_age=0, httponly=True, samesite="lax", secure=self.secure)
+        return _cookie(self.name, "", secure=self.secure, max_age=0)
 
     def next_url(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
         """After signing in: the waiting application's request, if there is one."""

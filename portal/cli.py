@@ -181,22 +181,11 @@ async def _demo_approvers(settings: Settings) -> list[tuple[str, str, str]]:
 
 
 async def _demo_client_secrets(settings: Settings, client_ids: Sequence[str]) -> dict[str, str]:
-    """A fresh secret for each of ``client_ids`` the loaded catalog has as a confidential client
-    (the old one stops working), after making signing keys if there are none yet."""
-    from portal.accounts.sso_keys import SsoError, new_client_secret, rotate
+    from portal.accounts.sso_keys import demo_secrets
     from portal.crypto import FieldCipher
-    from portal.models.oidc import keys
 
     _bind(settings)
-    if not await keys():
-        await rotate(FieldCipher(settings.data_key))
-    found: dict[str, str] = {}
-    for client_id in client_ids:
-        try:
-            found[client_id] = await new_client_secret(client_id)
-        except SsoError:
-            continue  # not in this catalog: that demo application is left out
-    return found
+    return await demo_secrets(FieldCipher(settings.data_key), client_ids)
 
 
 def _start_demo_rp(settings: Settings, port: int, provider_url: str) -> DemoRP | None:

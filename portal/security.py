@@ -73,53 +73,44 @@ def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awai
     return before_send
 
 
-async def throttled(request: Request[Any, Any, Any]) -> bool:  # async: a plain function would run in a thread
-    """Whether the rate limit counts this request: a route that says so with ``opt={"throttle":
-    True}`` (those that guess or spend something: logging in, verification codes and resends,
-    recovery, status look-ups, and accepting the terms, which makes a draft)."""
-    return bool(request.route_handler.opt.get("throttle"))
+def _client_address(request: Request[Any, Any, Any]) -> str:
+    """Who a limit counts: the socket's peer, or from X-Forwarded-For when the peer is one of
+    ``PORTAL_TRUSTED_PROXIES`` (see portal.edge)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _limit(opt_key: str, per_minute: int, middleware_class: type[RateLimitMiddleware]) -> RateLimitConfig:
+    """At most ``per_minute`` requests a minute per client address to the routes that say
+    ``opt={opt_key: True}``, then 429 with Retry-After. Each limit's middleware class keeps its
+    counts apart (Litestar's store key starts with the class's name); the counts live where
+    ``rate_limit_stores`` says."""
+
+    async def counted(request: Request[Any, Any, Any]) -> bool:  # async: a plain function would run in a thread
+        return bool(request.route_handler.opt.get(opt_key))
+
+    return RateLimitConfig(
+        rate_limit=("minute", per_minute),
+        check_throttle_handler=counted,
+        identifier_for_request=_client_address,
+        set_rate_limit_headers=False,
+        middleware_class=middleware_class,
+    )
 
 
 def rate_limit(settings: Settings) -> RateLimitConfig:
-    """Per client address (the socket's peer, or from X-Forwarded-For when the peer is one of
-    ``PORTAL_TRUSTED_PROXIES``: see portal.edge): at most ``PORTAL_RATE_LIMIT`` requests a
-    minute to the throttled routes, then 429 with Retry-After. The counts live where
-    ``rate_limit_stores`` says."""
-
-    def client(request: Request[Any, Any, Any]) -> str:
-        return request.client.host if request.client else "unknown"
-
-    return RateLimitConfig(
-        rate_limit=("minute", settings.rate_limit_per_minute),
-        check_throttle_handler=throttled,
-        identifier_for_request=client,
-        set_rate_limit_headers=False,
-    )
+    """``PORTAL_RATE_LIMIT`` to the routes that guess or spend something (``opt={"throttle":
+    True}``): logging in, verification codes and resends, recovery, status look-ups, and
+    accepting the terms, which makes a draft."""
+    return _limit("throttle", settings.rate_limit_per_minute, RateLimitMiddleware)
 
 
 class TokenRateLimit(RateLimitMiddleware):
-    """The single sign-on token and revocation endpoints' own limit (its counts are kept apart
-    from the other limit's: the store key starts with this class's name)."""
-
-
-async def token_throttled(request: Request[Any, Any, Any]) -> bool:
-    return bool(request.route_handler.opt.get("token_throttle"))
+    """The single sign-on token and revocation endpoints' own limit."""
 
 
 def token_rate_limit(settings: Settings) -> RateLimitConfig:
-    """``PORTAL_TOKEN_RATE_LIMIT`` requests a minute per client address to the routes that say
-    ``opt={"token_throttle": True}``, then 429."""
-
-    def client(request: Request[Any, Any, Any]) -> str:
-        return request.client.host if request.client else "unknown"
-
-    return RateLimitConfig(
-        rate_limit=("minute", settings.token_rate_limit_per_minute),
-        check_throttle_handler=token_throttled,
-        identifier_for_request=client,
-        set_rate_limit_headers=False,
-        middleware_class=TokenRateLimit,
-    )
+    """``PORTAL_TOKEN_RATE_LIMIT`` to the routes that say ``opt={"token_throttle": True}``."""
+    return _limit("token_throttle", settings.token_rate_limit_per_minute, TokenRateLimit)
 
 
 class SharedCounts(RedisStore):

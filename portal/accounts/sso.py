@@ -138,10 +138,6 @@ class ProtocolRequest(OAuth2Request):  # type: ignore[misc]
     def form(self) -> dict[str, str]:
         return self.payload.data
 
-    @property
-    def args(self) -> dict[str, str]:
-        return self.payload.data
-
 
 class ClientModel(ClientMixin):  # type: ignore[misc]
     def __init__(self, client: Client) -> None:
@@ -563,7 +559,6 @@ class Step(Enum):
 class Decision:
     step: Step
     error: str = ""  # prompt=none: the error to send the client instead of asking the person
-    person: Person | None = None
     authorized: Authorized | None = None
 
 
@@ -602,13 +597,13 @@ async def decide(
         await accounts_q.audit(
             "sso_refused", actor=session.user_id, subject=client.client_id, reason="no role in the application"
         )
-        return Decision(Step.NO_ACCESS, "access_denied" if silent else "", person)
+        return Decision(Step.NO_ACCESS, "access_denied" if silent else "")
     wants_aal2 = ACR_SECOND_FACTOR in values.get("acr_values", "").split()
     if not session.second_factor and (person.mfa_role or wants_aal2) and await has_factor(session.account_id):
-        return Decision(Step.STEP_UP, "interaction_required" if silent else "", person)
+        return Decision(Step.STEP_UP, "interaction_required" if silent else "")
     amr = session.amr.split() or ["pwd"]
     authorized = Authorized(session.account_id, session.created_at, acr_of(session), amr)
-    return Decision(Step.ISSUE, person=person, authorized=authorized)
+    return Decision(Step.ISSUE, authorized=authorized)
 
 
 # ---- Redirects back to the client ---------------------------------------------------------------

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -98,6 +99,21 @@ async def new_client_secret(client_id: str) -> str:
             raise SsoError(f"--client: no confidential client {client_id!r} in the loaded catalog")
         await accounts_q.audit("oidc_client_secret_rotated", actor="operator", subject=client_id)
     return secret
+
+
+async def demo_secrets(cipher: FieldCipher, client_ids: Sequence[str]) -> dict[str, str]:
+    """For the demo applications (``dev``, the browser tests, the benchmark): signing keys if
+    there are none yet, and a fresh secret for each of ``client_ids`` that the loaded catalog has
+    as a confidential client (the others are left out)."""
+    if not await q.keys():
+        await rotate(cipher)
+    found: dict[str, str] = {}
+    for client_id in client_ids:
+        try:
+            found[client_id] = await new_client_secret(client_id)
+        except SsoError:
+            continue
+    return found
 
 
 def secret_matches(client: Client, secret: str) -> bool:

@@ -199,7 +199,7 @@ async def _authorize(
         return to_client_error("invalid_scope", "The scope must include openid")
     protocol = _protocol_request(request, settings, values)
     try:  # the protocol's own checks (response type, PKCE, nonce, prompt), before anyone is asked
-        await sso.in_thread(lambda: provider.get_consent_grant(protocol, end_user=True))
+        grant = await sso.in_thread(lambda: provider.get_consent_grant(protocol, end_user=True))
     except OAuth2Error as error:
         return to_client_error(*sso.oauth_error(error))
     # The place to come back to after signing in: this request as a GET.
@@ -214,7 +214,7 @@ async def _authorize(
     )
     if decision.error:
         return to_client_error(decision.error, _ERRORS[decision.error])
-    return await _act(request, decision, client, here, protocol, provider, continuation, state)
+    return await _act(request, decision, client, here, protocol, grant, provider, continuation, state)
 
 
 async def _userinfo(request: AnyRequest, settings: Settings) -> Response[Any]:
@@ -280,6 +280,7 @@ async def _act(
     client: Client,
     here: str,
     protocol: ProtocolRequest,
+    grant: Any,
     provider: Provider,
     continuation: Continuation,
     state: str,
@@ -312,21 +313,16 @@ async def _act(
         return page
     authorized = decision.authorized
 
-    def issue() -> tuple[int, Any, list[tuple[str, str]]]:
-        grant = provider.get_consent_grant(protocol, end_user=authorized)
+    def issue() -> tuple[int, Any, list[tuple[str, str]]]:  # the grant validated above
         result: tuple[int, Any, list[tuple[str, str]]] = provider.create_authorization_response(
             protocol, grant_user=authorized, grant=grant
         )
         return result
 
-    try:
-        status, _, headers = await sso.in_thread(issue)
-    except OAuth2Error as error:  # checked a moment ago; a nonce used meanwhile, say
-        error_code, description = sso.oauth_error(error)
-        location = sso.error_redirect(protocol.payload.redirect_uri, error_code, description, state, provider.issuer)
-        return _to_client(request, client, location)
+    # authlib answers a refusal found now (a nonce used meanwhile, say) as the client's error.
+    status, _, headers = await sso.in_thread(issue)
     location = dict(headers).get("Location", "")
-    if status != 302 or not location:  # pragma: no cover - validated above; a failure is the client's error
+    if status != 302 or not location:  # an error that cannot go back to the client
         return _refused(request, "The application's sign-in request could not be completed.")
     response = _to_client(request, client, sso.with_params(location, {"iss": provider.issuer}))
     response.set_cookie(continuation.clear())
