@@ -9,7 +9,6 @@ table's render time with 10,000 pending requests."""
 from __future__ import annotations
 
 import asyncio
-import re
 import statistics
 import subprocess
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import timing
+from bench import server, timing
 from bench.server import BASE_PG, URL, prepare, serve
 
 
@@ -63,21 +62,7 @@ async def seed_requests(url: str, count: int) -> tuple[dict, list[timing.Holder]
 
 
 def wrk(path: str, cookie: str, seconds: int = 10) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-H", f"Cookie: {cookie}", URL + path],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-
-    def ms(label: str) -> float:
-        m = re.search(rf"\s{label}\s+([\d.]+)(us|ms|s)", out)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "non2xx": int(errors.group(1)) if errors else 0}
+    return server.wrk("-H", f"Cookie: {cookie}", URL + path, seconds=seconds)
 
 
 async def draft_cookie(client: httpx.AsyncClient) -> str:

@@ -4,6 +4,7 @@ with 2 workers (shared by bench/load.py and bench/timing.py)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -47,3 +48,20 @@ def serve(url: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen
         except httpx.HTTPError:
             time.sleep(0.2)
     raise RuntimeError("server did not start")
+
+
+def wrk(*args: str, seconds: int) -> dict[str, float]:
+    """Run ``wrk -t2 -c16 --latency`` (16 concurrent) with ``args``; requests/s, p50 and p99 in
+    ms, and the count of non-2xx/3xx answers."""
+    out = subprocess.run(
+        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", *args], capture_output=True, text=True, check=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def ms(label: str) -> float:
+        m = re.search(rf"\s{label}\s+([\d.]+)(us|ms|s)", out)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "non2xx": int(errors.group(1)) if errors else 0}

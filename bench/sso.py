@@ -14,41 +14,27 @@ import asyncio
 import base64
 import hashlib
 import os
-import re
-import socket
-import subprocess
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from bench.server import BASE_PG, PORT, prepare, serve
+from bench.server import BASE_PG, PORT, prepare, serve, wrk
+from tests.support import demo_clients_on, free_port
 
 URL = f"http://localhost:{PORT}"  # the issuer: PORTAL_BASE_URL (a host name, not an address)
 VERIFIER = "bench-verifier-" + "v" * 40
 CODES_PER_THREAD = 20_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _setup(url: str, rp_port: int) -> tuple[dict, dict[str, str]]:
     """Catalog with the demo addresses on ``rp_port``, keys, secrets, and an HPMS account."""
-    from portal.accounts import sso_keys
-    from portal.catalog import DEFAULT_CATALOG, parse
-    from portal.crypto import FieldCipher
-    from portal.models.catalog import load
     from portal.models.db import bind
     from portal.models.engine import make_engine
-    from portal.settings import Settings, get_settings
+    from portal.settings import Settings
     from tests.integration.accounts_support import make_account
 
     bind(make_engine(Settings(database_url=url)))
-    await load(parse(DEFAULT_CATALOG.read_text().replace(".localhost:8001/", f".localhost:{rp_port}/")))
-    await sso_keys.rotate(FieldCipher(get_settings().data_key))
-    secrets = {c: await sso_keys.new_client_secret(c) for c in ("hpms", "marx")}
+    secrets = await demo_clients_on(rp_port)
     account = await make_account(initial=False, grants=(("HPMS", "plan-user"),))
     return account, secrets
 
@@ -107,24 +93,16 @@ def token_load(run: str, redirect_uri: str, secret: str, seconds: int = 10) -> d
     script = Path(tempfile.mkdtemp()) / "token.lua"
     script.write_text(LUA % (run, quote(redirect_uri, safe=""), VERIFIER))
     auth = base64.b64encode(f"hpms:{secret}".encode()).decode()
-    out = subprocess.run(
-        [
-            "wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script),
-            "-H", f"Authorization: Basic {auth}",
-            "-H", "Content-Type: application/x-www-form-urlencoded",
-            f"http://127.0.0.1:{PORT}/oidc/token",
-        ],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-
-    def ms(label: str) -> float:
-        m = re.search(rf"\s{label}\s+([\d.]+)(us|ms|s)", out)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "non2xx": int(errors.group(1)) if errors else 0}
+    return wrk(
+        "-s",
+        str(script),
+        "-H",
+        f"Authorization: Basic {auth}",
+        "-H",
+        "Content-Type: application/x-www-form-urlencoded",
+        f"http://127.0.0.1:{PORT}/oidc/token",
+        seconds=seconds,
+    )
 
 
 def browser_trips(account: dict, app_url: str) -> list[tuple[str, int, int]]:
@@ -179,7 +157,7 @@ async def main() -> None:
         raise SystemExit(f"bench.sso needs Apache and mod_auth_openidc (make apache): {problem}")
     url = await fresh_postgres_database(BASE_PG, "portal_bench_sso")
     await prepare(url)
-    rp_port = _free_port()
+    rp_port = free_port()
     account, secrets = await _setup(url, rp_port)
     rp = DemoRP(None, rp_port, URL, demo_clients(secrets))
     hpms = rp.clients[0]

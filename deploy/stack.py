@@ -178,7 +178,7 @@ def prepare() -> None:
     asyncio.run(run())
 
 
-def _redis_answers(host: str, port: int) -> bool:
+def redis_answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5) as conn:
             conn.sendall(b"PING\r\n")
@@ -192,7 +192,7 @@ def ensure_redis(stack: Stack) -> None:
     on disk: it only holds rate-limit counts) when it is on this machine and down."""
     parts = urlsplit(stack.redis_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-    if _redis_answers(host, port):
+    if redis_answers(host, port):
         return
     binary = shutil.which("redis-server")
     if host not in {"127.0.0.1", "localhost"} or binary is None:
@@ -220,7 +220,7 @@ def ensure_redis(stack: Stack) -> None:
         what="redis-server",
     )
     for _ in range(50):
-        if _redis_answers(host, port):
+        if redis_answers(host, port):
             return
         time.sleep(0.1)
     raise StackError(f"redis-server did not start on {host}:{port}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from portal.mail.catcher import CatchingHandler, CaughtMessage
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
@@ -38,12 +38,6 @@ CHROMIUM_ARGS = [
 ]
 T = TypeVar("T")
 WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Inbox:
@@ -72,7 +66,7 @@ class Inbox:
 @pytest.fixture(scope="session")
 def inbox() -> Inbox:
     handler = CatchingHandler(echo=None)
-    port = _free_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     box = Inbox(handler)
@@ -84,7 +78,7 @@ def inbox() -> Inbox:
 @pytest.fixture(scope="session")
 def port() -> int:
     """The port the portal under test listens on (chosen once, before the server starts)."""
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ they hold no role in is refused; logging out of the application ends both sessio
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -14,38 +13,17 @@ from playwright.sync_api import Page, expect
 
 from e2e.conftest import SECOND_STEP, assert_accessible, create_account, in_database, totp_code
 from portal.demo_rp import DemoRP, available, demo_clients
+from tests.support import demo_clients_on, free_port
 
 ACR_SECOND_FACTOR = "http://idmanagement.gov/ns/assurance/aal/2"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _clients_for(port: int) -> dict[str, str]:
-    """The shipped catalog with its local addresses on ``port``, signing keys, and a fresh
-    secret for each demo application."""
-    from portal.accounts import sso_keys
-    from portal.catalog import DEFAULT_CATALOG, parse
-    from portal.crypto import FieldCipher
-    from portal.models import oidc as q
-    from portal.models.catalog import load
-    from portal.settings import get_settings
-
-    await load(parse(DEFAULT_CATALOG.read_text().replace(".localhost:8001/", f".localhost:{port}/")))
-    if not await q.keys():
-        await sso_keys.rotate(FieldCipher(get_settings().data_key))
-    return {client_id: await sso_keys.new_client_secret(client_id) for client_id in ("hpms", "marx")}
 
 
 @pytest.fixture(scope="module")
 def applications(server_env: dict[str, str], base_url: str) -> Iterator[DemoRP]:
     problem = available()
     assert problem is None, f"the demo applications need Apache (make apache): {problem}"
-    port = _free_port()
-    secrets = in_database(server_env, _clients_for(port))
+    port = free_port()
+    secrets = in_database(server_env, demo_clients_on(port))
     rp = DemoRP(None, port, base_url, demo_clients(secrets))
     rp.start()
     yield rp

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -79,3 +83,55 @@ async def follow_back(client, response):
     page = await client.get(response.headers["location"])
     page.sent_back = response
     return page
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
+    """A Redis server of the test's own on ``port`` (Debian's redis-server: make test installs
+    it), keeping nothing on disk; returned once it answers PING."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is missing: `make test` installs Debian's redis-server"
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    from deploy.stack import redis_answers
+
+    while not redis_answers("127.0.0.1", port):
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    return proc
+
+
+async def demo_clients_on(port: int) -> dict[str, str]:
+    """The shipped catalog with its demo applications' local addresses on ``port`` (the
+    catalog's are on 8001), signing keys, and a fresh secret for each demo client."""
+    from portal.accounts.sso_keys import demo_secrets
+    from portal.catalog import DEFAULT_CATALOG, parse
+    from portal.crypto import FieldCipher
+    from portal.demo_rp import DEMO_APPLICATIONS
+    from portal.models.catalog import load
+    from portal.settings import get_settings
+
+    await load(parse(DEFAULT_CATALOG.read_text().replace(".localhost:8001/", f".localhost:{port}/")))
+    return await demo_secrets(FieldCipher(get_settings().data_key), list(DEMO_APPLICATIONS))

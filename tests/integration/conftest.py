@@ -130,43 +130,10 @@ def smtp(database):
 def redis_url(tmp_root):
     """A real Redis server of the tests' own (Debian's redis-server, which `make test` installs),
     on a free port, keeping nothing on disk."""
-    import shutil
-    import subprocess
-    import time
+    from tests.support import free_port, start_redis
 
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing: `make test` installs Debian's redis-server"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_root),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.05)
+    port = free_port()
+    proc = start_redis(port, tmp_root)
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)

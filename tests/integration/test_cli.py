@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from portal.catalog import DEFAULT_CATALOG
-from tests.support import fresh_postgres_database, using_postgres
+from tests.support import free_port, fresh_postgres_database, using_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,14 +35,6 @@ async def empty_db(tmp_path) -> str:
     if using_postgres():
         return await fresh_postgres_database(os.environ["PORTAL_DATABASE_URL"], "portal_cli_test")
     return f"sqlite:///{tmp_path / 'cli.db'}"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_portal(command: str, port: int, env: dict[str, str], **popen) -> subprocess.Popen:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -18,14 +17,9 @@ import pytest
 from portal import demo_rp
 from portal.demo_rp import DemoRP, demo_clients
 from tests.htmlcheck import check_html, h1, page, text, title
+from tests.support import free_port
 
 SECRETS = {"hpms": "hpms-secret", "marx": "marx-secret"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(rp: DemoRP, host: str, path: str) -> http.client.HTTPResponse:

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,18 +41,13 @@ from deploy import stack as stack_mod
 from portal.mail.catcher import CatchingHandler
 from tests.htmlcheck import page, tracking_number
 from tests.integration.registration_flow import CONTACT, PERSONAL, QUESTIONS, ROLE_FIELDS
-from tests.support import sent_back, url
-
-needs_stack = pytest.mark.skipif(
-    not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) or not shutil.which("redis-server"),
-    reason="nginx and redis-server are needed (make test installs them)",
-)
+from tests.support import free_port, sent_back, start_redis, url
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _require_stack_tools() -> None:
+    """nginx and redis-server (make test installs them): without them these tests fail, never skip."""
+    assert shutil.which("nginx") or Path("/usr/sbin/nginx").exists(), "nginx is missing: run make nginx"
+    assert shutil.which("redis-server"), "redis-server is missing: run make redis"
 
 
 # ---- A stack of the test's own -----------------------------------------------------------------
@@ -109,11 +103,11 @@ async def fault_stack(
         # Every applicant comes through nginx from 127.0.0.1: one address, so no limit unless asked.
         extra_env={"PORTAL_RATE_LIMIT": "100000", **(env or {})},
     )
+    _require_stack_tools()
     stack_mod.ensure_postgres(stack)
     await _drop(stack)
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     try:
-        await asyncio.to_thread(stack_mod.up, stack, base_env)
+        await asyncio.to_thread(stack_mod.up, stack, base_env())
         yield stack
     finally:
         await asyncio.to_thread(stack_mod.down, stack)
@@ -155,33 +149,6 @@ def sink():
     box.start()
     yield box
     box.stop()
-
-
-def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
-    binary = shutil.which("redis-server")
-    assert binary
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not stack_mod._redis_answers("127.0.0.1", port):
-        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.05)
-    return proc
 
 
 # ---- An applicant who presses again --------------------------------------------------------------
@@ -357,7 +324,6 @@ async def whole_requests(database_url: str) -> dict[str, object]:
 # ---- (a) kill -9 one worker under load -----------------------------------------------------------
 
 
-@needs_stack
 async def test_a_worker_killed_under_load(tmp_path, app, sink, redis_url):
     async with fault_stack(tmp_path / "stack", "iacs_fault_kill", redis_url=redis_url, smtp_url=sink.url) as stack:
         victim_port, survivor_port = stack.web_ports
@@ -440,8 +406,7 @@ class PrivatePostgres:
 
     def __init__(self) -> None:
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-        if not bins:
-            pytest.skip("no PostgreSQL server binaries in /usr/lib/postgresql")
+        assert bins, "no PostgreSQL server binaries in /usr/lib/postgresql (Debian's postgresql package)"
         self.bin = bins[-1].parent
         self.dir = Path(tempfile.mkdtemp(prefix="iacs-fault-pg-"))
         self.data = self.dir / "data"
@@ -486,7 +451,6 @@ def private_postgres():
         cluster.remove()
 
 
-@needs_stack
 async def test_postgres_restarted_under_load(tmp_path, app, sink, redis_url, private_postgres):
     pg = private_postgres
     async with fault_stack(
@@ -576,7 +540,6 @@ async def _outbox(database_url: str, query: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
-@needs_stack
 async def test_smtp_down_for_a_while(tmp_path, app, sink, redis_url):
     async with fault_stack(
         tmp_path / "stack", "iacs_fault_smtp", redis_url=redis_url, smtp_url=sink.url, without=("mail-worker",)
@@ -646,7 +609,6 @@ async def test_smtp_down_for_a_while(tmp_path, app, sink, redis_url):
 LIMIT = 6
 
 
-@needs_stack
 async def test_redis_down_and_back(tmp_path, app, sink):
     port = free_port()
     redis = start_redis(port, tmp_path)

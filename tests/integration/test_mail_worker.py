@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,14 +23,9 @@ from portal.mail.outbox import OutboxError, enqueue
 from portal.mail.worker import deliver_due, run_worker
 from portal.models.db import transaction
 from portal.models.tables import OutboxMessage
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class SMTPServer:

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import socket
 import time
 import uuid
 from collections import Counter
@@ -30,16 +29,10 @@ from deploy import stack as stack_mod
 from portal.mail.catcher import CatchingHandler
 from tests.htmlcheck import h1, notice, page, tracking_number
 from tests.integration.registration_flow import CONTACT, PERSONAL, QUESTIONS, ROLE_FIELDS
-from tests.support import sent_back, url
+from tests.support import free_port, sent_back, url
 
 DATABASE = "iacs_stack_test"
 NEW_PASSWORD = "copper kettle winter orchard"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
