@@ -119,14 +119,14 @@ async def make_accounts(count: int, *, seed: int = SEED) -> list[Holder]:
     bound. The hashes are made once and shared: a check costs the same whichever hash it is."""
     from portal.accounts import service
     from portal.accounts.questions import QUESTIONS
-    from portal.hashing import hash_secret, normalise_answer
+    from portal.hashing import answers_secret, hash_secret
     from portal.models import accounts as q
     from portal.models.db import transaction
-    from portal.models.rows import QuestionHash
+    from portal.models.rows import AnswerSet
 
     rng = random.Random(seed)
     password = await service.new_initial_password()
-    answer = await hash_secret(normalise_answer("Lincoln Elementary"))
+    answers = await hash_secret(answers_secret([("first-school", "Lincoln Elementary"), ("first-car", "Ford")]))
     emails: set[str] = set()
     while len(emails) < count:
         emails.add(_email(rng))
@@ -139,7 +139,7 @@ async def make_accounts(count: int, *, seed: int = SEED) -> list[Holder]:
                 last_name="Holder",
                 email=email,
                 initial=password,
-                questions=[QuestionHash(k, answer) for k in keys],
+                questions=AnswerSet(keys, answers),
             )
             await q.set_password_hash(account_id, password.hashed, initial_until=None)
         holders.append(Holder(user_id, email))
@@ -197,6 +197,7 @@ class Journeys:
             "ticket": ticket,
             "answer_1": "wrong " + secrets.token_hex(6),
             "answer_2": "wrong " + secrets.token_hex(6),
+            "answer_3": "wrong " + secrets.token_hex(6),  # read only when three questions are asked
             "_csrf_token": self.token,
         }
         elapsed, r = await _timed(self.client, f"/recover/{what}/answers", data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import threading
 import time
 import unicodedata
@@ -79,6 +80,13 @@ async def verify_secret(hashed: str, secret: str) -> bool:
 def normalise_answer(answer: str) -> str:
     """Answers compare case- and space-insensitively: NFKC, casefold, single spaces."""
     return " ".join(unicodedata.normalize("NFKC", answer).casefold().split())
+
+
+def answers_secret(pairs: list[tuple[str, str]]) -> str:
+    """What one argon2id hash covers for a set of authentication questions: each question's key
+    with its normalised answer, in the order chosen, as JSON (unambiguous whatever the answers
+    hold). One hash per registration instead of one per answer; recovery asks them all."""
+    return json.dumps([[key, normalise_answer(answer)] for key, answer in pairs], ensure_ascii=False)
 
 
 def code_digest(secret_key: str, draft_token: str, code: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from portal.accounts.questions import QUESTIONS
+from portal.accounts.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
 from portal.accounts.service import RESET_LIFETIME, token_hash
 from portal.crypto import DataKeyError, FieldCipher
 from portal.models.rows import LinkPurpose
@@ -53,7 +53,7 @@ class Tickets:
             ticket = msgspec.json.decode(self._cipher.decrypt(sealed, self.PURPOSE), type=RecoveryTicket)
         except (DataKeyError, msgspec.DecodeError):
             return None
-        usable = ticket.w is what and len(ticket.k) == 2 and all(k in QUESTIONS for k in ticket.k)
+        usable = ticket.w is what and MIN_QUESTIONS <= len(ticket.k) <= SLOTS and all(k in QUESTIONS for k in ticket.k)
         return ticket if usable else None
 
 

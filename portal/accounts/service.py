@@ -14,16 +14,16 @@ from typing import NamedTuple
 import msgspec
 
 from portal.accounts.passwords import initial_password, normalise, problem
-from portal.accounts.questions import QUESTIONS
+from portal.accounts.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
 from portal.accounts.userids import new_user_id
 from portal.clock import now
 from portal.errors import LinkSpent
-from portal.hashing import HASHER, hash_secret, normalise_answer, verify_secret
+from portal.hashing import HASHER, answers_secret, hash_secret, normalise_answer, verify_secret
 from portal.mail import caps, messages
 from portal.models import accounts as q
 from portal.models import mfa as mfa_q
 from portal.models.db import transaction
-from portal.models.rows import Account, ChallengePurpose, LinkPurpose, QuestionHash, SignedIn
+from portal.models.rows import Account, AnswerSet, ChallengePurpose, LinkPurpose, Questions, SignedIn, question_keys
 
 LOCK_AFTER = 10
 LOCK_FOR = timedelta(minutes=15)
@@ -292,7 +292,7 @@ async def create_account(
     last_name: str,
     email: str,
     initial: InitialPassword,
-    questions: list[QuestionHash] | None = None,
+    questions: Questions | None = None,
 ) -> tuple[int, str]:
     """An account with a unique User ID and the given initial password (valid 72 hours), stored
     only as its hash. Call inside a transaction. Returns (id, User ID)."""
@@ -318,30 +318,44 @@ async def create_account(
 
 
 def questions_for(account: Account | None, email: str, secret_key: str) -> list[str]:
-    """The keys of the two questions to ask about ``email``: its account's own, or, for an
-    address with no account, two chosen from the address with a keyed hash, so the same
-    address always gets the same questions and nobody can tell from the page whether it has
-    an account. Only the email address decides: a User ID typed beside it changes nothing, so
-    the page never confirms that an ID and an address belong together."""
-    own = [x.question for x in (account.questions if account else []) if x.question in QUESTIONS]
-    if len(own) >= 2:
-        return own[:2]
+    """The keys of the questions to ask about ``email``: all of its account's own (two or
+    three; an account from before 2026-12-03 its first two), or, for an address with no
+    account, two or three chosen from the address with a keyed hash, so the same address always
+    gets the same questions and nobody can tell from the page whether it has an account. Only
+    the email address decides: a User ID typed beside it changes nothing, so the page never
+    confirms that an ID and an address belong together."""
+    chosen = account.questions if account else []
+    own = [k for k in question_keys(chosen) if k in QUESTIONS]
+    if isinstance(chosen, AnswerSet) and len(own) == len(chosen.keys) >= MIN_QUESTIONS:
+        return own
+    if len(own) >= MIN_QUESTIONS:
+        return own[:MIN_QUESTIONS]
     keys = sorted(QUESTIONS)
     digest = hmac.new(secret_key.encode(), email.casefold().encode(), hashlib.sha256).digest()
-    first = keys[digest[0] % len(keys)]
-    rest = [k for k in keys if k != first]
-    return [first, rest[digest[1] % len(rest)]]
+    count = SLOTS if digest[2] % 4 == 0 else MIN_QUESTIONS  # about as often as people answer three
+    stand_ins: list[str] = []
+    for byte in digest[:count]:
+        rest = [k for k in keys if k not in stand_ins]
+        stand_ins.append(rest[byte % len(rest)])
+    return stand_ins
 
 
 async def answers_match(account: Account | None, keys: list[str], answers: list[str]) -> bool:
-    """Whether ``answers`` answer the questions ``keys`` of ``account``: two argon2id checks
-    (off the loop) whatever the account, so an unknown one costs the same."""
-    hashes = {x.question: x.answer_hash for x in (account.questions if account else [])}
-    ok = bool(account) and len(keys) == len(answers) == 2
-    for key, answer in zip(keys[:2], answers[:2], strict=False):
-        if not await verify_secret(hashes.get(key, _DUMMY_HASH), normalise_answer(answer)):
-            ok = False
-    return ok
+    """Whether ``answers`` answer the questions ``keys`` (from ``questions_for``) of ``account``.
+    Always two argon2id checks, off the loop, whatever the account, so no kind of account
+    answers sooner than another: an AnswerSet is one check plus one against a dummy hash;
+    per-answer hashes from before 2026-12-03 are a check for each of the two questions asked; an
+    unknown account is two dummy checks. (The dummy check can go once no per-answer hashes remain.)"""
+    chosen = account.questions if account else []
+    checks: list[tuple[str, str]]
+    if isinstance(chosen, AnswerSet):
+        checks = [(chosen.answers_hash, answers_secret(list(zip(keys, answers, strict=False))))]
+    else:
+        hashes = {x.question: x.answer_hash for x in chosen}
+        checks = [(hashes.get(k, _DUMMY_HASH), normalise_answer(a)) for k, a in zip(keys, answers, strict=False)]
+        checks = checks[:MIN_QUESTIONS] if len(keys) == MIN_QUESTIONS else []
+    results = [await verify_secret(hashed, secret) for hashed, secret in (checks + [(_DUMMY_HASH, "")] * 2)[:2]]
+    return account is not None and bool(checks) and len(keys) == len(answers) and all(results[: len(checks)])
 
 
 async def recover(

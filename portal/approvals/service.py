@@ -26,7 +26,16 @@ from portal.models.approvals import Decider
 from portal.models.catalog import field_rows
 from portal.models.db import transaction
 from portal.models.registration import role_rules
-from portal.models.rows import Application, AuditEntry, ContactData, QueueRow, RequestDetail, RequestStatus, Right
+from portal.models.rows import (
+    Application,
+    AuditEntry,
+    ContactData,
+    QueueRow,
+    RequestDetail,
+    RequestStatus,
+    Right,
+    question_keys,
+)
 
 MAX_REASON = 500
 MAX_BULK = 100
@@ -371,6 +380,6 @@ async def details(full: RequestDetail, cipher: FieldCipher) -> Details:
         fields=field_rows(full.contact, rules.of(full.role_code), cipher),
         ssn=mask(cipher.decrypt(full.personal.ssn, "ssn")) if full.personal.ssn else "",
         date_of_birth=full.personal.date_of_birth,
-        questions=[QUESTIONS.get(x.question, "") for x in full.questions],
+        questions=[QUESTIONS.get(k, "") for k in question_keys(full.questions)],
         audit=list(reversed(await accounts_q.audit_events(subject=full.tracking_number))),
     )

@@ -72,6 +72,11 @@ class AnswersForm(msgspec.Struct):
     ticket: str = ""
     answer_1: str = ""
     answer_2: str = ""
+    answer_3: str = ""
+
+    def answers(self, count: int) -> list[tuple[str, str]]:
+        """The first ``count`` answers with their field names."""
+        return [("answer_1", self.answer_1), ("answer_2", self.answer_2), ("answer_3", self.answer_3)][:count]
 
 
 class ResetForm(msgspec.Struct):
@@ -303,7 +308,7 @@ class AccountsController(Controller):
         returns: NamedDependency[Returns],
         ticket: FromQuery[str] = "",
     ) -> AnyResponse:
-        """The two questions; the encrypted ticket (15 minutes) rides in the URL."""
+        """The questions; the encrypted ticket (15 minutes) rides in the URL."""
         purpose = _purpose(what)
         opened = Tickets(cipher, settings.secret_key).open(ticket, purpose)
         if opened is None:
@@ -325,11 +330,7 @@ class AccountsController(Controller):
         ticket = Tickets(cipher, settings.secret_key).open(form.ticket, purpose)
         if ticket is None:
             return Redirect(request.app.route_reverse("accounts:recover", what=purpose), status_code=303)
-        errors = {
-            k: "Enter your answer"
-            for k, v in (("answer_1", form.answer_1), ("answer_2", form.answer_2))
-            if not v.strip()
-        }
+        errors = {k: "Enter your answer" for k, v in form.answers(len(ticket.k)) if not v.strip()}
         errors |= invisible_errors(form, LABELS, skip=("ticket",))
         if errors:
             here = _questions_url(request, purpose, form.ticket)
@@ -343,7 +344,7 @@ class AccountsController(Controller):
         )
         page = settings.base_url + request.app.route_reverse(LINK_PAGES[purpose])
         link_for = LinkSigner(settings.secret_key, purpose).link_for(page)
-        answers = [form.answer_1[:200], form.answer_2[:200]]
+        answers = [v[:200] for _, v in form.answers(len(ticket.k))]
         await service.recover(purpose, account, ticket.k, answers, link_for, ip=client_ip(request))
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse("accounts:recover-sent", what=purpose), status_code=303)
@@ -437,8 +438,8 @@ def _identify_page(request: AnyRequest, what: LinkPurpose, errors: dict[str, str
 def _questions_page(
     request: AnyRequest, what: LinkPurpose, keys: list[str], ticket: str, errors: dict[str, str]
 ) -> Template:
-    """The two questions to answer: the account's own, or (no account) the same two stand-ins
-    every time for the same email address."""
+    """The questions to answer: the account's own, or (no account) the same stand-ins every
+    time for the same email address."""
     context = {
         "what": what,
         "title": RECOVERY_TITLES[what],

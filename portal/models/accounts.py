@@ -14,7 +14,7 @@ from portal.models.rows import (
     AuditEntry,
     Grant,
     LinkPurpose,
-    QuestionHash,
+    Questions,
     RequestPersonal,
     RequestStatus,
     Right,
@@ -75,7 +75,7 @@ async def insert_account(
     email: str,
     password_hash: str,
     expires_at: datetime,
-    questions: list[QuestionHash],
+    questions: Questions,
 ) -> int:
     """A new account with an initial password (to change at the first sign-in)."""
     rows = await Account.insert(
@@ -87,7 +87,7 @@ async def insert_account(
             password_hash=password_hash,
             password_initial=True,
             password_expires_at=expires_at,
-            questions=[msgspec.to_builtins(q) for q in questions],
+            questions=msgspec.to_builtins(questions),
         )
     )
     return int(rows[0]["id"])

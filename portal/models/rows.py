@@ -51,10 +51,31 @@ class CodeSend(msgspec.Struct, frozen=True):
 
 
 class QuestionHash(msgspec.Struct, frozen=True):
-    """An authentication question chosen and its answer, only as an argon2id hash."""
+    """An authentication question chosen and its answer, only as an argon2id hash: how drafts,
+    requests and accounts made before 2026-12-03 keep their answers (one hash each)."""
 
     question: str
     answer_hash: str
+
+
+class AnswerSet(msgspec.Struct, frozen=True):
+    """The authentication questions chosen, in order, and one argon2id hash over their
+    normalised answers together (``hashing.answers_secret``): one hash per registration, and
+    recovery asks every one of them."""
+
+    keys: list[str]
+    answers_hash: str
+
+
+# What a draft, a request or an account holds: an AnswerSet, or per-answer hashes from before.
+Questions = AnswerSet | list[QuestionHash]
+
+
+def question_keys(questions: Questions | None) -> list[str]:
+    """The keys of the questions chosen, in order."""
+    if isinstance(questions, AnswerSet):
+        return questions.keys
+    return [x.question for x in questions or []]
 
 
 class PersonalData(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,7 +160,7 @@ class Draft(msgspec.Struct, frozen=True, kw_only=True):
     role: int | None = None
     role_code: str | None = None
     role_name: str | None = None
-    questions: list[QuestionHash] | None = None
+    questions: Questions | None = None
     tracking_number: str | None = None
 
 
@@ -157,7 +178,7 @@ class DraftChange(msgspec.Struct, kw_only=True):
     code_wrong_tries: list[str] | UnsetType = UNSET
     contact: ContactData | UnsetType = UNSET
     role: int | UnsetType = UNSET
-    questions: list[QuestionHash] | UnsetType = UNSET
+    questions: Questions | UnsetType = UNSET
     tracking_number: str | UnsetType = UNSET
 
 
@@ -172,7 +193,7 @@ class Filing(msgspec.Struct, frozen=True, kw_only=True):
     last_name: str
     personal: RequestPersonal
     contact: ContactData
-    questions: list[QuestionHash]
+    questions: Questions
     terms_version: str
     terms_accepted_at: datetime
     account_user_id: str = ""
@@ -239,7 +260,7 @@ class RequestDetail(QueueRow, frozen=True, kw_only=True):
     middle_initial: str
     personal: RequestPersonal
     contact: ContactData
-    questions: list[QuestionHash]
+    questions: Questions
     account_user_id: str
     terms_version: str
     terms_accepted_at: datetime
@@ -274,7 +295,7 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     password_initial: bool
     password_expires_at: datetime | None
     created_at: datetime
-    questions: list[QuestionHash] = []
+    questions: Questions = []
     mfa_failures: int = 0
     mfa_locked_until: datetime | None = None
     mfa_enrol_required: bool = False

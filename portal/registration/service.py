@@ -16,7 +16,7 @@ from portal.catalog import FieldRule
 from portal.clock import now
 from portal.crypto import FieldCipher, mask
 from portal.errors import DraftGone
-from portal.hashing import code_digest, hash_secret, normalise_answer
+from portal.hashing import answers_secret, code_digest, hash_secret
 from portal.links import Links
 from portal.mail import caps, messages
 from portal.models import registration as q
@@ -24,6 +24,7 @@ from portal.models.catalog import field_rows
 from portal.models.db import UNIQUE_VIOLATIONS, transaction
 from portal.models.registration import RoleRules
 from portal.models.rows import (
+    AnswerSet,
     Application,
     CodeSend,
     ContactData,
@@ -32,10 +33,10 @@ from portal.models.rows import (
     Filing,
     NewRequest,
     PersonalData,
-    QuestionHash,
     RequestPersonal,
     RoleOption,
     StatusView,
+    question_keys,
 )
 from portal.registration import verification as v
 from portal.registration.forms import (
@@ -270,7 +271,7 @@ async def save_questions(token: str, form: QuestionsForm) -> Outcome:
     chosen, errors = validate_questions(form)
     if errors:
         return Outcome(errors=errors)
-    hashed = [QuestionHash(key, await hash_secret(normalise_answer(answer))) for key, answer in chosen]
+    hashed = AnswerSet([key for key, _ in chosen], await hash_secret(answers_secret(chosen)))
     await q.update_draft(token, DraftChange(questions=hashed))
     return Outcome()
 
@@ -368,7 +369,7 @@ def summary(draft: Draft, cipher: FieldCipher, rules: RoleRules) -> Summary:
         contact=contact,
         role_name=draft.role_name or "",
         fields=field_rows(contact, rules.of(draft.role_code or ""), cipher),
-        questions=[QUESTIONS.get(x.question, x.question) for x in draft.questions or []],
+        questions=[QUESTIONS.get(k, k) for k in question_keys(draft.questions)],
     )
 
 
@@ -487,7 +488,7 @@ def _draft_errors(draft: Draft, rules: RoleRules, cipher: FieldCipher, today: da
     errors = {**e1, **e3}
     if not draft.email_verified_at:
         errors["email"] = "Your email address is not verified"
-    if len(draft.questions or []) < MIN_QUESTIONS:
+    if len(question_keys(draft.questions)) < MIN_QUESTIONS:
         errors["questions"] = "Answer at least two authentication questions"
     return errors
 

@@ -287,13 +287,14 @@ async def _holder(email: str, last_name: str) -> tuple[str, str]:
     """An account as provisioning makes one (service.create_account, a grant, the answers of
     the registration hashed), with a name the forms accept; its User ID and initial password."""
     from portal.accounts import service
-    from portal.hashing import hash_secret, normalise_answer
+    from portal.hashing import answers_secret, hash_secret
     from portal.models import accounts as q
     from portal.models.db import transaction
+    from portal.models.rows import AnswerSet
     from portal.models.tables import Application, Role
 
     answers = (("first-school", "Lincoln Elementary"), ("first-car", "Ford Focus"))
-    questions = [{"question": k, "answer_hash": await hash_secret(normalise_answer(a))} for k, a in answers]
+    questions = AnswerSet([k for k, _ in answers], await hash_secret(answers_secret(list(answers))))
     initial = await service.new_initial_password()
     app = await Application.select(Application.id).where(Application.code == "PSR").first()
     role = await Role.select(Role.id).where((Role.application == app["id"]) & (Role.code == "provider-user")).first()

@@ -80,7 +80,7 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "accounts:session-refresh": (),
     "accounts:change-password-submit": PASSWORDS,
     "accounts:recover-identify": ("user_id", "email"),
-    "accounts:recover-answers": ("ticket", "answer_1", "answer_2"),
+    "accounts:recover-answers": ("ticket", "answer_1", "answer_2", "answer_3"),
     "accounts:reset-submit": ("token", "new_password", "confirm_password"),
     "accounts:user-id-reveal": ("token",),
     "accounts:request-submit": CONTACT + ("ssn",),

@@ -17,7 +17,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
-from portal.accounts.questions import QUESTIONS
+from portal.accounts.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
 from portal.crypto import FieldCipher
 from portal.models.piccolo_app import APP_CONFIG
 from portal.models.registration import role_rules
@@ -209,15 +209,20 @@ class Checker:
                 )
 
     def _questions(self, table: str, row_id: Any, questions: Any) -> None:
-        if not isinstance(questions, list):
-            self.add(table, row_id, f"questions is not a list: {_short(questions)}")
+        """An AnswerSet: known distinct keys, two or three, and one argon2id hash over the answers."""
+        if not isinstance(questions, dict):
+            self.add(table, row_id, f"questions is not an answer set: {_short(questions)}")
             return
-        keys = [q.get("question") for q in questions if isinstance(q, dict)]
-        if len(keys) != len(questions) or len(set(keys)) != len(keys) or not set(keys) <= set(QUESTIONS):
-            self.add(table, row_id, f"questions are not distinct known questions: {_short(keys)}")
-        for q in questions:
-            if isinstance(q, dict) and not str(q.get("answer_hash", "")).startswith("$argon2id$"):
-                self.add(table, row_id, "an answer is not stored as an argon2id hash")
+        keys = questions.get("keys")
+        if (
+            not isinstance(keys, list)
+            or not MIN_QUESTIONS <= len(keys) <= SLOTS
+            or len(set(keys)) != len(keys)
+            or not set(keys) <= set(QUESTIONS)
+        ):
+            self.add(table, row_id, f"questions are not two or three distinct known questions: {_short(keys)}")
+        if not str(questions.get("answers_hash", "")).startswith("$argon2id$"):
+            self.add(table, row_id, "the answers are not stored as an argon2id hash")
 
     async def forms(self) -> None:
         apps = {a["id"]: a for a in await Application.select(Application.id, Application.requires_ssn)}

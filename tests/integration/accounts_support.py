@@ -9,11 +9,11 @@ import pyotp
 
 from portal.accounts import mfa, service
 from portal.crypto import FieldCipher
-from portal.hashing import hash_secret, normalise_answer
+from portal.hashing import answers_secret, hash_secret, normalise_answer
 from portal.models import accounts as q
 from portal.models import mfa as mfa_q
 from portal.models.db import transaction
-from portal.models.rows import FactorKind, QuestionHash
+from portal.models.rows import AnswerSet, FactorKind, QuestionHash, Questions
 from portal.models.tables import Application, Role, SecondFactor
 from portal.settings import from_env
 from tests.support import url
@@ -34,13 +34,19 @@ async def make_account(
     initial: bool = True,
     answers: tuple[tuple[str, str], ...] = (("first-school", "Lincoln Elementary"), ("first-car", "Ford Focus")),
     totp: bool | None = None,
+    per_answer_hashes: bool = False,
 ) -> dict:
     """An account with ``grants`` and ``approver`` rights. ``initial``: it still has its initial
     password (its first sign-in changes it, then sets up a second factor if it must). ``totp``
     (by default: an account past its first sign-in that must use a second factor) gives it an
-    authenticator app with a known secret and ten recovery codes, as enrolment would."""
+    authenticator app with a known secret and ten recovery codes, as enrolment would.
+    ``per_answer_hashes``: its answers as accounts from before 2026-12-03 keep them."""
     n = next(_n)
-    questions = [QuestionHash(k, await hash_secret(normalise_answer(a))) for k, a in answers]
+    questions: Questions = (
+        [QuestionHash(k, await hash_secret(normalise_answer(a))) for k, a in answers]
+        if per_answer_hashes
+        else AnswerSet([k for k, _ in answers], await hash_secret(answers_secret(list(answers))))
+    )
     initial_password = await service.new_initial_password()
     password = initial_password.password
     async with transaction():

@@ -10,6 +10,7 @@ from datetime import timedelta
 import msgspec
 import pytest
 
+from portal.accounts.questions import QUESTIONS
 from portal.clock import now
 from portal.models import accounts as q
 from portal.models.tables import Account, AuditEvent, LoginThrottle, OutboxMessage, PasswordReset, UserSession
@@ -425,9 +426,10 @@ async def test_my_applications_log_in_goes_to_each_application_that_signs_in_thr
 # ---- 7. Recovery ------------------------------------------------------------------------------
 
 
-async def _recover(client, what: str, who: dict | str, answers: tuple[str, str]):
+async def _recover(client, what: str, who: dict | str, answers: tuple[str, ...]):
     """Forgot password or User ID for ``who``: an account (its User ID and email), or an email
-    address of no account (with a User ID of no account)."""
+    address of no account (with a User ID of no account); questions past ``answers`` get an
+    answer of their own."""
     ids = (
         {"user_id": who["user_id"], "email": who["email"]}
         if isinstance(who, dict)
@@ -437,9 +439,10 @@ async def _recover(client, what: str, who: dict | str, answers: tuple[str, str])
     r = await followed(client, r)  # the questions page, its ticket in the URL
     ticket = input_value(page(r), "ticket")
     labels = texts(page(r), "label[for^=answer_]")
+    answers += ("An answer",) * (len(labels) - len(answers))  # an unknown address may get three stand-ins
     done = await client.post(
         url(client, "accounts:recover-answers", what=what),
-        data={"ticket": ticket, "answer_1": answers[0], "answer_2": answers[1], **await csrf(client)},
+        data={"ticket": ticket, **{f"answer_{i}": a for i, a in enumerate(answers, 1)}, **await csrf(client)},
     )
     assert done.status_code == 303 and done.headers["location"] == url(client, "accounts:recover-sent", what=what)
     return labels, await followed(client, done)
@@ -507,14 +510,18 @@ async def test_wrong_answers_and_unknown_accounts_get_the_same_answer_and_no_ema
     labels_b, _ = await _recover(client, "password", "nobody@example.gov", ("c", "d"))
     assert h1(page(wrong)) == h1(page(unknown)) == "Check your email"
     assert re.sub(r'value="[^"]*"', "", wrong.text) == re.sub(r'value="[^"]*"', "", unknown.text)
-    assert len(labels_a) == 2 and labels_a == labels_b  # the same questions every time for the same input
+    assert len(labels_a) in (2, 3) and labels_a == labels_b  # the same questions every time for the same input
     assert await _mails(account["email"], "password_reset") == []
     assert await PasswordReset.count().where(PasswordReset.account == account["id"]) == 0
 
 
+@pytest.mark.parametrize("per_answer_hashes", [False, True], ids=["one hash", "hashes from before 2026-12-03"])
 @pytest.mark.parametrize("what", ["password", "user-id"])
-async def test_unknown_accounts_cost_the_same_argon2_checks_as_wrong_answers(client, monkeypatch, what):
-    """Timing parity without timing: each path verifies exactly two argon2id hashes."""
+async def test_unknown_accounts_cost_the_same_argon2_checks_as_wrong_answers(
+    client, monkeypatch, what, per_answer_hashes
+):
+    """Timing parity without timing: each path verifies exactly two argon2id hashes, for an
+    account whose answers share one hash, one that keeps a hash per answer, and no account."""
     import portal.hashing
 
     verified: list[str] = []
@@ -524,13 +531,49 @@ async def test_unknown_accounts_cost_the_same_argon2_checks_as_wrong_answers(cli
             verified.append(hash)
             return super().verify(hash, password)
 
-    account = await make_account(initial=False)
+    account = await make_account(initial=False, per_answer_hashes=per_answer_hashes)
     monkeypatch.setattr(portal.hashing, "HASHER", CountingHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1))
     await _recover(client, what, account, ("Lincoln Elementary", "Honda Civic"))
     wrong = len(verified)
     await _recover(client, what, "nobody.at.all@example.gov", ("Lincoln Elementary", "Honda Civic"))
     unknown = len(verified) - wrong
     assert wrong == unknown == 2
+
+
+async def test_recovery_asks_every_question_of_an_account_with_three(client):
+    """One hash covers all the answers, so all are asked, and all must be right."""
+    three = (("first-school", "Lincoln Elementary"), ("first-car", "Ford Focus"), ("first-employer", "Acme Mills"))
+    account = await make_account(initial=False, answers=three)
+    labels, _ = await _recover(client, "password", account, ("Lincoln Elementary", "Ford Focus", "Acme Works"))
+    assert labels == [QUESTIONS[k] for k, _ in three]
+    assert await _mails(account["email"], "password_reset") == []
+    _, ticket = await _questions(client, "password", account["user_id"], account["email"])
+    two = {"ticket": ticket, "answer_1": "Lincoln Elementary", "answer_2": "Ford Focus"}
+    r = await client.post(url(client, "accounts:recover-answers", what="password"), data={**two, **await csrf(client)})
+    assert field_errors(page(await followed(client, r))) == {"answer_3": "Enter your answer"}
+    await _recover(client, "password", account, (" lincoln elementary", "FORD focus", "acme  mills"))
+    assert len(await _mails(account["email"], "password_reset")) == 1
+
+
+async def test_an_account_from_before_one_hash_recovers_with_its_first_two_answers(client):
+    account = await make_account(initial=False, per_answer_hashes=True)
+    await _recover(client, "password", account, ("Lincoln Elementary", "Honda Civic"))
+    assert await _mails(account["email"], "password_reset") == []
+    labels, _ = await _recover(client, "password", account, ("Lincoln Elementary", "Ford Focus"))
+    assert labels == [QUESTIONS["first-school"], QUESTIONS["first-car"]]
+    assert len(await _mails(account["email"], "password_reset")) == 1
+
+
+async def test_stand_in_questions_are_two_or_three_as_real_accounts_have(client):
+    """An address with no account gets two or three stand-ins, the same each time, so the
+    number of questions tells nothing either."""
+    counts = set()
+    for n in range(12):
+        first, _ = await _questions(client, "user-id", "", f"nobody{n}@example.gov")
+        again, _ = await _questions(client, "user-id", "", f"nobody{n}@example.gov")
+        assert first == again and len(set(first)) == len(first)
+        counts.add(len(first))
+    assert counts == {2, 3}
 
 
 async def _questions(client, what: str, user_id: str, email: str) -> tuple[list[str], str]:
@@ -554,7 +597,7 @@ async def test_forgot_password_never_confirms_that_a_user_id_and_an_email_belong
     assert own == other == by_email == ["What was your childhood nickname?", "What was the first concert you attended?"]
     nobody_a, _ = await _questions(client, "password", "ABCD234", "nobody.here@example.gov")
     nobody_b, _ = await _questions(client, "password", "ZZZZ999", "nobody.here@example.gov")
-    assert len(nobody_a) == 2 and nobody_a == nobody_b
+    assert len(nobody_a) in (2, 3) and nobody_a == nobody_b
     # A User ID that is not the email address's gets no link, even with the right answers.
     await _recover(client, "password", {"user_id": "ZZZZ999", "email": account["email"]}, ("Rex", "Queen"))
     assert await _mails(account["email"], "password_reset") == []

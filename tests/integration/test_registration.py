@@ -9,9 +9,10 @@ import re
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from portal import timefmt
-from portal.hashing import normalise_answer, verify_secret
+from portal.hashing import answers_secret, verify_secret
 from portal.models.tables import AccessRequest, OutboxMessage, RegistrationDraft
 from tests.htmlcheck import (
     attr,
@@ -406,12 +407,42 @@ async def test_answers_are_stored_only_as_argon2id_hashes_and_normalised(client,
     a = Applicant(client, smtp)
     await a.through_questions()
     questions = (await latest_draft())["questions"]
-    assert [q["question"] for q in questions] == ["first-school", "first-car"]
-    stored = questions[0]["answer_hash"]
+    assert questions["keys"] == ["first-school", "first-car"]
+    stored = questions["answers_hash"]
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert "Lincoln" not in str(questions)
-    assert await verify_secret(stored, normalise_answer("  LINCOLN elementary "))
-    assert not await verify_secret(stored, normalise_answer("Lincoln Middle"))
+    spaced = [("first-school", "  LINCOLN elementary "), ("first-car", "ford   FOCUS")]
+    assert await verify_secret(stored, answers_secret(spaced))
+    assert not await verify_secret(stored, answers_secret([("first-school", "Lincoln Middle"), spaced[1]]))
+    assert not await verify_secret(stored, answers_secret(spaced[::-1]))  # each answer belongs to its question
+
+
+def _argon2_jobs() -> float:
+    """argon2id jobs (hashes and verifications) this process has run (portal_hashing_seconds)."""
+    return sum(
+        REGISTRY.get_sample_value("portal_hashing_seconds_count", {"operation": op}) or 0.0 for op in ("hash", "verify")
+    )
+
+
+async def test_a_registration_costs_one_argon2id_hash_and_its_reads_none(client, smtp):
+    """Hashing is the budget of a registration (issue 14): one hash over all the answers
+    together, three questions or two, and nothing on any page read or other step."""
+    a = Applicant(client, smtp)
+    before = _argon2_jobs()
+    await a.accept_terms()
+    await a.personal()
+    await a.verify()
+    assert (await a.contact()).status_code == 303
+    assert _argon2_jobs() == before
+    third = {"question_3": "first-employer", "answer_3": "Acme Mills"}
+    assert (await a.questions(**third)).status_code == 303
+    assert _argon2_jobs() == before + 1
+    assert (await latest_draft())["questions"]["keys"] == ["first-school", "first-car", "first-employer"]
+    for name in ("registration:questions", "registration:review", "registration:contact", "registration:verify"):
+        assert (await client.get(url(client, name))).status_code == 200
+    done = await a.submit()
+    assert done.submitted.status_code == 303
+    assert _argon2_jobs() == before + 1
 
 
 async def test_two_different_questions_are_required(client, smtp):

@@ -7,7 +7,7 @@ import threading
 
 from argon2 import Type, extract_parameters
 
-from portal.hashing import hash_secret, normalise_answer, verify_secret
+from portal.hashing import answers_secret, hash_secret, normalise_answer, verify_secret
 
 
 async def test_hashes_run_off_the_loop_one_at_a_time():
@@ -34,3 +34,12 @@ def test_answers_normalise_case_spacing_and_width():
     assert normalise_answer("  Maple   AVENUE ") == normalise_answer("maple avenue") == "maple avenue"
     assert normalise_answer("Ｍａｐｌｅ") == "maple"  # full-width letters (NFKC)
     assert normalise_answer("STRASSE") == normalise_answer("straße")  # casefold
+
+
+def test_the_answers_secret_normalises_each_answer_and_keeps_every_pair_apart():
+    pairs = [("first-school", "  Lincoln   ELEMENTARY"), ("first-car", "Ford")]
+    assert answers_secret(pairs) == answers_secret([("first-school", "lincoln elementary"), ("first-car", "ford")])
+    # Where one answer ends and the next begins is never ambiguous, whatever the answers hold.
+    assert answers_secret([("a", 'x", "b'), ("c", "y")]) != answers_secret([("a", "x"), ("b", '", "c y')])
+    assert answers_secret(pairs) != answers_secret(pairs[::-1])  # an answer belongs to its question
+    assert answers_secret([("first-school", "Zoë 李")]) == '[["first-school", "zoë 李"]]'

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from portal.models.rows import ContactData, Draft, PersonalData, QuestionHash
+from portal.models.rows import AnswerSet, ContactData, Draft, PersonalData, QuestionHash
 from portal.registration.steps import BY_SLUG, STEPS, Slug, after_save, finished, first_unfinished, may_visit
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -40,7 +40,7 @@ def draft(stage: str = "new", **fields: Any) -> Draft:
     if "contact" in done:
         values |= {"contact": ContactData(organization="Acme", fields={}), "role": 7}
     if "questions" in done:
-        values["questions"] = [QuestionHash("first-car", "h1"), QuestionHash("first-school", "h2")]
+        values["questions"] = AnswerSet(["first-car", "first-school"], "$argon2id$h")
     if "submitted" in done:
         values["tracking_number"] = "IACS-2345-6789-ABCD"
     return Draft(**(values | fields))
