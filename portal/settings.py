@@ -54,6 +54,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: str = ""  # addresses/networks whose X-Forwarded-For is believed; empty: none
     redis_url: str = ""  # where the workers share rate-limit counts; empty: each worker's memory
     mail_worker_inline: bool = False  # deliver mail from inside the web process (make run)
+    # A message the SMTP server did not take is tried again after this many seconds, doubling
+    # after each failure up to the second figure (seconds): SMTP down loses nothing.
+    mail_retry_seconds: int = 30
+    mail_retry_max_seconds: int = 3600
     # Who must sign in with a second factor: everyone, approvers and holders of roles the catalog
     # marks mfa = true (and accounts the help desk reset), or nobody.
     mfa_required: Literal["all", "approvers-and-marked", "off"] = "approvers-and-marked"
@@ -96,6 +100,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             parse_networks(self.metrics_allow)
         except ValueError as exc:
             raise SettingsError(f"PORTAL_METRICS_ALLOW: {exc}") from None
+        if not 1 <= self.mail_retry_seconds <= self.mail_retry_max_seconds:
+            raise SettingsError(
+                "PORTAL_MAIL_RETRY_SECONDS must be at least 1 and at most PORTAL_MAIL_RETRY_MAX_SECONDS"
+            )
         if not self.production:
             return self
         for var, value, default in (
@@ -123,6 +131,8 @@ ENV_VARS: dict[str, str] = {
     "PORTAL_CATALOG_FILE": "catalog_file",
     "PORTAL_DB_POOL_SIZE": "db_pool_size",
     "PORTAL_MAIL_WORKER_INLINE": "mail_worker_inline",
+    "PORTAL_MAIL_RETRY_SECONDS": "mail_retry_seconds",
+    "PORTAL_MAIL_RETRY_MAX_SECONDS": "mail_retry_max_seconds",
     "PORTAL_RATE_LIMIT": "rate_limit_per_minute",
     "PORTAL_TOKEN_RATE_LIMIT": "token_rate_limit_per_minute",
     "PORTAL_MFA_REQUIRED": "mfa_required",

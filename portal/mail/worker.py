@@ -1,7 +1,7 @@
 """The mail worker: delivers due outbox messages over SMTP with retries and backoff.
 
-SMTP being down loses nothing (a failed row stays unsent and is retried later, up to once an
-hour, for ever) and sends nothing twice (a row is claimed by one conditional UPDATE before it is
+SMTP being down loses nothing (a failed row stays unsent and is retried later, backing off to
+once an hour by default, for ever) and sends nothing twice (a row is claimed by one conditional UPDATE before it is
 sent, and a sent row is never claimed again). The one unavoidable gap: if the process dies after
 the SMTP server accepted a message and before ``sent_at`` is written, the row is sent again once
 its claim lapses; it keeps its Message-ID so the copy can be recognised.
@@ -36,11 +36,12 @@ MAX_RETRY_SECONDS = 3600
 SMTP_TIMEOUT_SECONDS = 20.0
 
 
-def retry_delay(failed_attempts: int) -> timedelta:
-    """How long to wait after the ``failed_attempts``-th failure: 30 s, 1 min, 2 min, 4 min …
-    doubling up to one hour."""
+def retry_delay(failed_attempts: int, first: int = FIRST_RETRY_SECONDS, cap: int = MAX_RETRY_SECONDS) -> timedelta:
+    """How long to wait after the ``failed_attempts``-th failure: ``first`` seconds, doubling
+    after each failure up to ``cap`` (by default 30 s, 1 min, 2 min, 4 min … up to one hour;
+    PORTAL_MAIL_RETRY_SECONDS and PORTAL_MAIL_RETRY_MAX_SECONDS)."""
     exponent = min(max(failed_attempts, 1) - 1, 20)
-    return timedelta(seconds=min(FIRST_RETRY_SECONDS * 2**exponent, MAX_RETRY_SECONDS))
+    return timedelta(seconds=min(first * 2**exponent, cap))
 
 
 def claim_lease(batch: int) -> timedelta:
@@ -96,9 +97,9 @@ def build_message(settings: Settings, row: Claimed) -> EmailMessage:
     return message
 
 
-async def _fail(row: Claimed, exc: BaseException) -> None:
+async def _fail(settings: Settings, row: Claimed, exc: BaseException) -> None:
     attempts = row.attempts + 1
-    delay = retry_delay(attempts)
+    delay = retry_delay(attempts, settings.mail_retry_seconds, settings.mail_retry_max_seconds)
     await outbox.mark_failed(row.id, attempts=attempts, retry_at=now() + delay, error=describe_error(exc))
     with request_context(row.request_id):
         log.warning(
@@ -151,7 +152,7 @@ async def deliver_due(settings: Settings, *, batch: int = 20) -> int:
                     raise  # the connection is gone: every message still pending fails below
                 except Exception as exc:  # a refused recipient or a bad row: only this one fails
                     pending.pop(0)
-                    await _fail(row, exc)
+                    await _fail(settings, row, exc)
                     continue
                 pending.pop(0)
                 await _record_sent(row)
@@ -165,7 +166,7 @@ async def deliver_due(settings: Settings, *, batch: int = 20) -> int:
                     )
     except Exception as exc:  # connecting, logging in or the connection dropping
         for row in pending:
-            await _fail(row, exc)
+            await _fail(settings, row, exc)
     return sent
 
 

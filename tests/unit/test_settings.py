@@ -106,3 +106,14 @@ def test_log_format_and_metrics_allow_are_read_and_checked():
     with pytest.raises(SettingsError) as exc:
         from_env({"PORTAL_METRICS_ALLOW": "127.0.0.1, everyone"})
     assert str(exc.value) == "PORTAL_METRICS_ALLOW: 'everyone' is not an IP address or network"
+
+
+def test_the_mail_retry_backoff_is_read_and_checked():
+    from portal.mail.worker import retry_delay
+
+    settings = from_env({"PORTAL_MAIL_RETRY_SECONDS": "2", "PORTAL_MAIL_RETRY_MAX_SECONDS": "5"})
+    delays = [retry_delay(n, settings.mail_retry_seconds, settings.mail_retry_max_seconds) for n in (1, 2, 3, 9)]
+    assert [d.total_seconds() for d in delays] == [2, 4, 5, 5]
+    for env in ({"PORTAL_MAIL_RETRY_SECONDS": "0"}, {"PORTAL_MAIL_RETRY_MAX_SECONDS": "10"}):
+        with pytest.raises(SettingsError, match="PORTAL_MAIL_RETRY_SECONDS must be at least 1"):
+            from_env(env)
