@@ -259,3 +259,83 @@ async def test_concurrent_claims_are_disjoint(outbox):
     claims = await asyncio.gather(*(claim_due(batch=10, lease=timedelta(minutes=1)) for _ in range(3)))
     ids = [row.id for claim in claims for row in claim]
     assert len(ids) == 10 and len(set(ids)) == 10
+
+
+class KillingHandler(CatchingHandler):
+    """An SMTP server that kills the worker sending to it, once: ``at="data"`` after taking
+    the message and before answering 250 (the server has it, the worker never learns: SMTP's
+    own window), ``at="rcpt"`` before the message was ever sent."""
+
+    def __init__(self, at: str) -> None:
+        super().__init__(echo=None)
+        self.at = at
+        self.victim: subprocess.Popen[str] | None = None
+
+    def _kill(self, at: str) -> None:
+        if self.victim is not None and self.at == at:
+            self.victim.kill()  # SIGKILL: no handler, no cleanup, nothing written after this
+            self.victim.wait()
+            self.victim = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self._kill("rcpt")
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        answer = await super().handle_DATA(server, session, envelope)
+        self._kill("data")
+        return answer
+
+
+def _worker_process(smtp_url: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PORTAL_SMTP_URL": smtp_url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "portal", "mail-worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("at", "copies"),
+    [("rcpt", 1), ("data", 2)],
+    ids=["killed before the server took it", "killed after the server took it, before sent_at"],
+)
+async def test_a_mail_worker_killed_mid_send_loses_nothing_and_at_worst_sends_one_copy_again(outbox, at, copies):
+    """kill -9 of the mail worker in the middle of a message: the row stays claimed, unsent; once
+    its claim lapses (forced here, rather than waiting out the lease) the next worker sends it.
+    Killed before the server took the message: delivered once. Killed in SMTP's own window
+    (the server has answered nothing yet but holds the message; or has answered and sent_at is
+    not yet written): delivered twice, both with the same Message-ID, which is what remains."""
+    handler = KillingHandler(at)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        await queue(1, to="window@example.org")
+        handler.victim = worker = _worker_process(f"smtp://127.0.0.1:{port}")
+        deadline = time.monotonic() + 30
+        while worker.poll() is None:
+            assert time.monotonic() < deadline, "the worker never reached the SMTP server"
+            await asyncio.sleep(0.05)
+        assert worker.returncode == -signal.SIGKILL
+        [row] = await rows()
+        assert row["sent_at"] is None and row["claimed_until"] > utcnow()  # claimed, not marked
+        assert len(handler.messages) == copies - 1
+        await OutboxMessage.update({OutboxMessage.claimed_until: utcnow() - timedelta(seconds=1)}, force=True)
+        again = _worker_process(f"smtp://127.0.0.1:{port}")
+        try:
+            while len(handler.messages) < copies or (await rows())[0]["sent_at"] is None:
+                assert time.monotonic() < deadline + 30, "the message was not sent again"
+                await asyncio.sleep(0.05)
+        finally:
+            again.terminate()
+            await asyncio.to_thread(again.wait, 20)
+        ids = {m.message["Message-ID"] for m in handler.messages}
+        assert len(handler.messages) == copies and ids == {row["message_id"]}
+    finally:
+        controller.stop()
