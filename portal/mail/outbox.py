@@ -119,6 +119,20 @@ async def claim_due(*, batch: int, lease: timedelta) -> list[Claimed]:
     return as_structs(Claimed, sorted(claimed, key=lambda row: ids.index(row["id"])))
 
 
+async def renew_claims(ids: list[int], *, lease: timedelta) -> set[int]:
+    """Extend the claim on the messages ``ids`` that are still claimed and unsent (a worker
+    part-way through a slow batch): which ones it still holds."""
+    if not ids:
+        return set()
+    at = now()
+    renewed = await (
+        OutboxMessage.update({OutboxMessage.claimed_until: at + lease})
+        .where(OutboxMessage.id.is_in(ids) & OutboxMessage.sent_at.is_null() & (OutboxMessage.claimed_until > at))
+        .returning(OutboxMessage.id)
+    )
+    return {row["id"] for row in renewed}
+
+
 # Emails that carry a secret (a code, an initial password, a recovery link): once delivered, the
 # database keeps only that they were sent, never what they said.
 SECRET_KINDS = ("verification_code", "initial_password", "password_reset", "user_id_link")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -44,10 +45,14 @@ def retry_delay(failed_attempts: int, first: int = FIRST_RETRY_SECONDS, cap: int
     return timedelta(seconds=min(first * 2**exponent, cap))
 
 
-def claim_lease(batch: int) -> timedelta:
-    """Long enough for every message of a batch to time out once, so a slow batch is never
-    claimed by a second worker while the first is still sending it."""
-    return timedelta(seconds=SMTP_TIMEOUT_SECONDS * (batch + 2) + 60)
+# A batch is claimed for CLAIM_LEASE; a worker still sending it after RENEW_AFTER extends the
+# claim on what is left before each further message. The lease outlasts RENEW_AFTER plus one
+# message's worst case (connecting, MAIL, RCPT and DATA each timing out), so a slow batch is
+# never claimed by a second worker while the first is still sending it; and the messages of a
+# worker that died wait at most CLAIM_LEASE for another (not a lease sized for a whole batch of
+# timeouts).
+RENEW_AFTER = timedelta(seconds=60)
+CLAIM_LEASE = RENEW_AFTER + timedelta(seconds=SMTP_TIMEOUT_SECONDS * 4 + 40)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -137,14 +142,21 @@ async def deliver_due(settings: Settings, *, batch: int = 20) -> int:
     """Claim up to ``batch`` due messages, send them over one SMTP connection and record each
     outcome. Returns how many were sent."""
     config = SMTPConfig(settings.smtp_url)
-    rows = await outbox.claim_due(batch=batch, lease=claim_lease(batch))
+    rows = await outbox.claim_due(batch=batch, lease=CLAIM_LEASE)
     if not rows:
         return 0
+    claimed_at = time.monotonic()
     sent = 0
     pending = list(rows)
     try:
         async with config.client() as smtp:
             while pending:
+                if time.monotonic() - claimed_at > RENEW_AFTER.total_seconds():
+                    held = await outbox.renew_claims([row.id for row in pending], lease=CLAIM_LEASE)
+                    pending = [row for row in pending if row.id in held]  # any other is another worker's now
+                    claimed_at = time.monotonic()
+                    if not pending:
+                        break
                 row = pending[0]
                 try:
                     await smtp.send_message(build_message(settings, row))

@@ -282,14 +282,15 @@ class Applicant:
 
 
 async def whole_requests(database_url: str) -> dict[str, object]:
-    """Every access request with what a whole one has (personal data, contact, two question
-    hashes, its draft marked with its tracking number, its acknowledgement email); the partial
+    """Every access request with what a whole one has (personal data, contact, two questions
+    with one hash over their answers, its draft marked with its tracking number, its acknowledgement email); the partial
     ones and the drafts that say they were submitted without a request."""
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
             """SELECT r.tracking_number, r.email, r.first_name, r.last_name, r.personal::text AS personal,
-                      r.contact::text AS contact, jsonb_array_length(r.questions) AS questions,
+                      r.contact::text AS contact, jsonb_array_length(r.questions -> 'keys') AS questions,
+                      r.questions ->> 'answers_hash' LIKE '$argon2id$%' AS answers_hashed,
                       (SELECT count(*) FROM registration_draft d WHERE d.tracking_number = r.tracking_number) AS drafts,
                       (SELECT count(*) FROM outbox_message o WHERE o.kind = 'tracking_number' AND o.to_address = r.email) AS acks
                FROM access_request r"""
@@ -309,6 +310,7 @@ async def whole_requests(database_url: str) -> dict[str, object]:
             and "ssn" in row["personal"]
             and "organization" in row["contact"]
             and row["questions"] == 2
+            and row["answers_hashed"]
             and row["drafts"] == 1
             and row["acks"] == 1
         )

@@ -339,3 +339,27 @@ async def test_a_mail_worker_killed_mid_send_loses_nothing_and_at_worst_sends_on
         assert len(handler.messages) == copies and ids == {row["message_id"]}
     finally:
         controller.stop()
+
+
+async def test_a_slow_batch_renews_its_claim_on_what_it_still_holds(outbox, smtp, monkeypatch):
+    import portal.mail.worker as worker
+    from portal.mail.outbox import claim_due, renew_claims
+
+    await queue(3)
+    claimed = await claim_due(batch=3, lease=timedelta(minutes=1))
+    first, second, third = (row.id for row in claimed)
+    await OutboxMessage.update({OutboxMessage.sent_at: utcnow()}).where(OutboxMessage.id == first)
+    await OutboxMessage.update({OutboxMessage.claimed_until: utcnow() - timedelta(seconds=1)}).where(
+        OutboxMessage.id == second
+    )  # lapsed: another worker may have it now
+    assert await renew_claims([first, second, third], lease=timedelta(minutes=3)) == {third}
+    [row] = await OutboxMessage.select().where(OutboxMessage.id == third)
+    assert row["claimed_until"] > utcnow() + timedelta(minutes=2)
+
+    # A worker past RENEW_AFTER before every message (zero here) renews, then sends each once.
+    await OutboxMessage.delete(force=True)
+    await queue(4)
+    monkeypatch.setattr(worker, "RENEW_AFTER", timedelta(0))
+    settings = with_smtp(outbox, smtp.url)
+    assert await deliver_due(settings, batch=4) == 4
+    assert sorted(m.subject for m in smtp.messages) == [f"Message {i}" for i in range(4)]

@@ -8,10 +8,12 @@ import pytest
 
 from portal.mail.outbox import Claimed
 from portal.mail.worker import (
+    CLAIM_LEASE,
     MAX_RETRY_SECONDS,
+    RENEW_AFTER,
+    SMTP_TIMEOUT_SECONDS,
     SMTPConfig,
     build_message,
-    claim_lease,
     describe_error,
     retry_delay,
 )
@@ -32,8 +34,9 @@ def test_retry_delay_never_zero_or_negative():
     assert retry_delay(-3) == timedelta(seconds=30)
 
 
-def test_claim_lease_outlasts_a_batch_of_timeouts():
-    assert claim_lease(20) > timedelta(seconds=20 * 20)
+def test_the_claim_outlasts_its_renewal_and_one_message_timing_out_at_every_step():
+    assert CLAIM_LEASE > RENEW_AFTER + timedelta(seconds=4 * SMTP_TIMEOUT_SECONDS)
+    assert CLAIM_LEASE <= timedelta(minutes=3)  # a dead worker's messages wait no longer
 
 
 def test_describe_error_keeps_type_and_code_but_no_address():
