@@ -80,6 +80,23 @@ APPLICANT_STEPS = (
     "submit",
 )
 APPROVER_STEPS = ("approvals-table", "approve", "reject-form", "reject")
+# The route each step requests (the workers' metrics are by route name).
+STEP_ROUTES = {
+    "terms": "registration:terms",
+    "accept": "registration:accept",
+    "personal": "registration:personal",
+    "personal-save": "registration:personal-save",
+    "verify-check": "registration:verify-check",
+    "contact-fields": "registration:contact-fields",
+    "contact-save": "registration:contact-save",
+    "questions-save": "registration:questions-save",
+    "submit": "registration:submit",
+    "approvals-table": "approvals:table",
+    "approve": "approvals:approve",
+    "reject-form": "approvals:reject-form",
+    "reject": "approvals:reject",
+}
+CONFLICT = "decisions: already decided by another (a notice)"
 
 
 def path(name: str, **params: str) -> str:
@@ -498,7 +515,7 @@ async def decide(
                 )
                 kind, done = "approve", "approved"
             if 'class="notice warn"' in r.text:
-                rec.counts["decisions: already decided by another (a notice)"] += 1
+                rec.counts[CONFLICT] += 1
             elif 'class="notice"' in r.text:
                 rec.counts[f"decisions: {done}"] += 1
             else:
