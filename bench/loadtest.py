@@ -543,7 +543,7 @@ async def saturation(running: Running, base: Plan) -> str:
         worst, p99 = result.worst_p99
         lines.append(
             f"  {rate:>4g}/s: worst p99 {p99:8.1f} ms ({worst}), completed {result.completed_per_second:.2f}/s,"
-            f" errors {result.errors}, generator CPU {result.cpu / result.wall * 100:.0f}%"
+            f" errors {dict(result.recorder.errors) or 0}, generator CPU {result.cpu / result.wall * 100:.0f}%"
             + (f" (started with {left:.0f} emails still queued)" if left else "")
         )
         return p99 <= P99_TARGET_MS and not result.errors
