@@ -201,6 +201,11 @@ class Response:
         return body.decode("utf-8", errors="replace")
 
 
+# A keep-alive connection idle longer than this is closed rather than reused (nginx closes its
+# side after keepalive_timeout, 30 s in deploy/nginx/iacs.conf).
+IDLE_SECONDS = 10.0
+
+
 class HTTPError(Exception):
     """The connection failed, timed out or answered something that is not HTTP/1.1."""
 
@@ -216,7 +221,7 @@ class Pool:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.host_header = parts.netloc
         self.slots = asyncio.Semaphore(size)
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []  # and when last used
         self.timeout = timeout
 
     async def request(self, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> Response:
@@ -226,26 +231,29 @@ class Pool:
             head += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
         raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
         async with self.slots:
+            while self.idle and time.monotonic() - self.idle[0][2] > IDLE_SECONDS:  # oldest first
+                self.idle.pop(0)[1].close()
             for attempt in (1, 2):
-                reused = bool(self.idle)
-                conn = self.idle.pop() if reused else None
+                reused = bool(self.idle) and attempt == 1  # a second attempt is on a new connection
+                conn = self.idle.pop()[:2] if reused else None
                 try:
                     async with asyncio.timeout(self.timeout):
                         if conn is None:
                             conn = await asyncio.open_connection(self.host, self.port)
                         response, keep = await self._exchange(conn, raw)
-                except asyncio.IncompleteReadError as exc:
+                except TimeoutError as exc:
                     if conn is not None:
                         conn[1].close()
-                    if reused and attempt == 1 and not exc.partial:
-                        continue  # nginx closed an idle keep-alive connection: once more, on a new one
-                    raise HTTPError(f"connection closed: {exc}") from None
-                except (OSError, TimeoutError) as exc:
+                    raise HTTPError(f"no answer in {self.timeout:.0f} s") from exc
+                except (asyncio.IncompleteReadError, OSError) as exc:
                     if conn is not None:
                         conn[1].close()
+                    partial = isinstance(exc, asyncio.IncompleteReadError) and exc.partial
+                    if reused and not partial:
+                        continue  # nginx had closed the idle keep-alive connection: once more, on a new one
                     raise HTTPError(f"{type(exc).__name__}: {exc}") from None
                 if keep:
-                    self.idle.append(conn)
+                    self.idle.append((*conn, time.monotonic()))
                 else:
                     conn[1].close()
                 return response

@@ -46,3 +46,34 @@ async def test_a_small_load_registers_everyone_and_approvals_make_accounts(tmp_p
     approved = [r for r in requests if r["status"] == "approved"]
     assert approved, [r["status"] for r in requests]
     assert all(r["email"] in accounts for r in approved)
+
+
+async def test_the_pool_reuses_connections_and_replaces_those_the_server_closed():
+    """A keep-alive connection the server closed while it sat idle (nginx after its
+    keepalive_timeout) is replaced by a new one, not counted as an error."""
+    import asyncio
+
+    from bench.journey import Pool
+
+    connections = 0
+
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSet-Cookie: a=1; Path=/\r\n\r\nok")
+        await writer.drain()
+        writer.close()  # without "Connection: close": the client believes it may reuse it
+
+    server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = Pool(f"http://127.0.0.1:{port}", size=2)
+    try:
+        for _ in range(3):
+            response = await pool.request("GET", "/", {})
+            assert (response.status_code, response.text, response.cookies) == (200, "ok", ["a=1; Path=/"])
+    finally:
+        await pool.aclose()
+        server.close()
+        await server.wait_closed()
+    assert connections == 3
