@@ -8,7 +8,7 @@ UV := .tools/uv/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-integration test-e2e chromium redis apache nginx stack stack-stop lint bench clean fuzz
+.PHONY: install run test test-unit test-integration test-e2e chromium redis apache nginx stack stack-stop loadtest lint bench clean fuzz
 
 # Pinned uv in its own little venv, then the locked dependencies into .venv.
 $(UV):
@@ -71,6 +71,13 @@ stack: install nginx redis
 
 stack-stop:
 	$(BIN)/python -m deploy.stack down
+
+# Applicants registering (15/s for 120 s, codes from a real SMTP sink) and 10 approvers deciding,
+# through nginx on a stack of its own (free ports, database iacs_loadtest, its own Redis); then
+# short rounds at rising rates for the saturation point (bench/loadtest.py). RATE= SECONDS= change
+# the main round.
+loadtest: install nginx redis
+	$(BIN)/python -m bench.loadtest --saturation $(if $(RATE),--rate $(RATE)) $(if $(SECONDS),--seconds $(SECONDS))
 
 test: install chromium redis apache nginx test-unit test-integration test-e2e
 

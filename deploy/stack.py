@@ -154,6 +154,12 @@ def ensure_database(stack: Stack) -> None:
         _run(["createdb", *args, stack.database], what=f"createdb {stack.database}")
 
 
+def drop_database(stack: Stack) -> None:
+    """Drop the stack's database, ending its sessions (a test or the load test starts afresh)."""
+    drop = f'DROP DATABASE IF EXISTS "{stack.database}" WITH (FORCE)'  # the name is checked
+    _run(["psql", *_pg_args(stack), "-d", "postgres", "-qc", drop], what=f"dropping {stack.database}")
+
+
 def prepare_database(env: dict[str, str]) -> None:
     """Migrate, load the catalog, and make signing keys if there are none: ``python -m portal
     migrate``, ``catalog load`` and ``oidc keys rotate`` in one process (``prepare`` below)."""
