@@ -87,19 +87,32 @@ class Claimed(msgspec.Struct, frozen=True):
     request_id: str = ""
 
 
-async def claim_due(*, batch: int, lease: timedelta) -> list[Claimed]:
-    """Claim up to ``batch`` due, unsent messages for ``lease`` and return them (oldest due
-    first). The claim is one conditional UPDATE that repeats the "due and unclaimed" test, so
-    when two workers race for a row only one UPDATE matches it: the other gets nothing back."""
-    at = now()
-    candidates = await (
+# Emails someone is waiting for on a page right now ("Check your email"): claimed before any
+# other due message, so a verification code never queues behind approvers' notices.
+WAITED_FOR = ("verification_code", "password_reset", "user_id_link")
+
+
+async def _due_ids(at: datetime, batch: int, waited_for: bool) -> list[int]:
+    kinds = list(WAITED_FOR)
+    rows = await (
         OutboxMessage.select(OutboxMessage.id)
-        .where(_claimable(at))
+        .where(_claimable(at) & (OutboxMessage.kind.is_in(kinds) if waited_for else OutboxMessage.kind.not_in(kinds)))
         .order_by(OutboxMessage.next_attempt_at)
         .order_by(OutboxMessage.id)
         .limit(batch)
     )
-    ids = [row["id"] for row in candidates]
+    return [row["id"] for row in rows]
+
+
+async def claim_due(*, batch: int, lease: timedelta) -> list[Claimed]:
+    """Claim up to ``batch`` due, unsent messages for ``lease`` and return them: the ones someone
+    is waiting for first (WAITED_FOR), then the others, oldest due first. The claim is one
+    conditional UPDATE that repeats the "due and unclaimed" test, so when two workers race for a
+    row only one UPDATE matches it: the other gets nothing back."""
+    at = now()
+    ids = await _due_ids(at, batch, waited_for=True)
+    if len(ids) < batch:
+        ids += await _due_ids(at, batch - len(ids), waited_for=False)
     if not ids:
         return []
     claimed = await (

@@ -363,3 +363,17 @@ async def test_a_slow_batch_renews_its_claim_on_what_it_still_holds(outbox, smtp
     settings = with_smtp(outbox, smtp.url)
     assert await deliver_due(settings, batch=4) == 4
     assert sorted(m.subject for m in smtp.messages) == [f"Message {i}" for i in range(4)]
+
+
+async def test_emails_someone_waits_for_are_claimed_before_older_notices(outbox):
+    """A verification code queued behind a backlog of approvers' notices goes out first."""
+    from portal.mail.outbox import claim_due
+
+    await queue(25, kind="approval_needed")
+    await queue(1, kind="verification_code", to="waiting@example.org")
+    await queue(1, kind="password_reset", to="waiting@example.org")
+    claimed = await claim_due(batch=5, lease=timedelta(minutes=1))
+    assert [row.kind for row in claimed] == ["verification_code", "password_reset"] + ["approval_needed"] * 3
+    later = await claim_due(batch=30, lease=timedelta(minutes=1))
+    assert [row.kind for row in later] == ["approval_needed"] * 22  # the rest, oldest first
+    assert [row.subject for row in later][:2] == ["Message 3", "Message 4"]
