@@ -10,27 +10,29 @@ tracking number. An approver, signed in with a second factor before the run, rea
 table's fragment and approves (now and then rejects with a reason) one pending request, again
 and again. A person pauses between steps.
 
-One connection pool (``Pool``, a small HTTP/1.1 client) serves everyone: each person keeps
-their own cookies in a ``Jar`` and sends them in the ``Cookie`` header."""
+One aiohttp session (``Pool``) and its keep-alive connections serve everyone: each person keeps
+their own cookies in a ``Jar`` and sends them in the ``Cookie`` header. (httpx spent ~10 ms of
+this process's CPU a request with hundreds queued; aiohttp a fraction of that.)"""
 
 from __future__ import annotations
 
 import asyncio
 import email
 import email.policy
-import gzip
 import random
 import re
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
+from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
+import aiohttp
 import pyotp
 
 from tests.integration.registration_flow import CONTACT, PERSONAL, QUESTIONS, ROLE_FIELDS
@@ -177,12 +179,11 @@ class Sink:
 
 
 class Response:
-    """An answer: status, headers (names in lower case; ``set-cookie`` kept apart, every one),
-    and the body, decoded only when read."""
+    """An answer: status, headers, every Set-Cookie line, and the body (decompressed by aiohttp)."""
 
     __slots__ = ("status_code", "headers", "cookies", "body")
 
-    def __init__(self, status_code: int, headers: dict[str, str], cookies: list[str], body: bytes) -> None:
+    def __init__(self, status_code: int, headers: Mapping[str, str], cookies: list[str], body: bytes) -> None:
         self.status_code = status_code
         self.headers = headers
         self.cookies = cookies
@@ -190,111 +191,50 @@ class Response:
 
     @property
     def text(self) -> str:
-        coding = self.headers.get("content-encoding", "")
-        body = self.body
-        if coding == "br":
-            import brotli
-
-            body = brotli.decompress(body)
-        elif coding == "gzip":
-            body = gzip.decompress(body)
-        return body.decode("utf-8", errors="replace")
-
-
-# A keep-alive connection idle longer than this is closed rather than reused (nginx closes its
-# side after keepalive_timeout, 30 s in deploy/nginx/iacs.conf).
-IDLE_SECONDS = 10.0
+        return self.body.decode("utf-8", errors="replace")
 
 
 class HTTPError(Exception):
-    """The connection failed, timed out or answered something that is not HTTP/1.1."""
+    """The connection failed, timed out or answered something that is not HTTP."""
 
 
 class Pool:
-    """A small HTTP/1.1 client for the load: ``size`` keep-alive connections to one host, shared
-    by everyone (a FIFO semaphore hands them out), requests written and answers read with
-    asyncio streams. A general client (httpx) spent ~10 ms of this process's CPU a request with
-    hundreds of requests queued; this spends a fraction of one."""
+    """One aiohttp session and its keep-alive connections to one host, shared by everyone; each
+    person keeps their own cookies (``Jar``), so the session keeps none and follows no redirect."""
 
     def __init__(self, base_url: str, size: int, timeout: float = 30.0) -> None:
-        parts = urlsplit(base_url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.host_header = parts.netloc
-        self.slots = asyncio.Semaphore(size)
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []  # and when last used
-        self.timeout = timeout
+        self.base_url = base_url
+        self.size = size
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:  # made inside the running loop
+            connector = aiohttp.TCPConnector(limit=self.size, keepalive_timeout=10)
+            self._session = aiohttp.ClientSession(
+                self.base_url, connector=connector, cookie_jar=aiohttp.DummyCookieJar(), timeout=self.timeout
+            )
+        return self._session
 
     async def request(self, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> Response:
-        head = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}", "Accept-Encoding: gzip, br"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
         if body or method == "POST":
-            head += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
-        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
-        async with self.slots:
-            while self.idle and time.monotonic() - self.idle[0][2] > IDLE_SECONDS:  # oldest first
-                self.idle.pop(0)[1].close()
-            for attempt in (1, 2):
-                reused = bool(self.idle) and attempt == 1  # a second attempt is on a new connection
-                conn = self.idle.pop()[:2] if reused else None
-                try:
-                    async with asyncio.timeout(self.timeout):
-                        if conn is None:
-                            conn = await asyncio.open_connection(self.host, self.port)
-                        response, keep = await self._exchange(conn, raw)
-                except TimeoutError as exc:
-                    if conn is not None:
-                        conn[1].close()
-                    raise HTTPError(f"no answer in {self.timeout:.0f} s") from exc
-                except (asyncio.IncompleteReadError, OSError) as exc:
-                    if conn is not None:
-                        conn[1].close()
-                    partial = isinstance(exc, asyncio.IncompleteReadError) and exc.partial
-                    if reused and not partial:
-                        continue  # nginx had closed the idle keep-alive connection: once more, on a new one
-                    raise HTTPError(f"{type(exc).__name__}: {exc}") from None
-                if keep:
-                    self.idle.append((*conn, time.monotonic()))
-                else:
-                    conn[1].close()
-                return response
-        raise HTTPError("unreachable")
-
-    @staticmethod
-    async def _exchange(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], raw: bytes) -> tuple[Response, bool]:
-        reader, writer = conn
-        writer.write(raw)
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers: dict[str, str] = {}
-        cookies: list[str] = []
-        for line in lines[1:]:
-            if not line:
-                continue
-            name, _, value = line.partition(":")
-            name, value = name.strip().lower(), value.strip()
-            if name == "set-cookie":
-                cookies.append(value)
-            else:
-                headers[name] = value
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            parts = []
-            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
-                parts.append(await reader.readexactly(size + 2))
-            await reader.readuntil(b"\r\n")  # no trailers
-            body = b"".join(p[:-2] for p in parts)
-        else:
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-        keep = headers.get("connection", "").lower() != "close"
-        return Response(status, headers, cookies, body), keep
+            headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        try:
+            async with self.session.request(method, target, headers=headers, data=body, allow_redirects=False) as r:
+                return Response(r.status, r.headers, r.headers.getall("Set-Cookie", []), await r.read())
+        except TimeoutError as exc:
+            raise HTTPError(f"no answer in {self.timeout.total:.0f} s") from exc
+        except aiohttp.ClientError as exc:
+            raise HTTPError(f"{type(exc).__name__}: {exc}") from None
 
     async def aclose(self) -> None:
-        while self.idle:
-            self.idle.pop()[1].close()
+        if self._session is not None:
+            await self._session.close()
 
 
 class Jar:
-    """One browser's cookies (one host, one path: the portal's)."""
+    """One browser's cookies (one host, one path: the portal's), read with the standard library."""
 
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
@@ -304,12 +244,11 @@ class Jar:
 
     def take(self, response: Response) -> None:
         for line in response.cookies:
-            first, _, attributes = line.partition(";")
-            name, _, value = first.strip().partition("=")
-            if value in ("", '""') or "max-age=0" in attributes.lower().replace(" ", ""):
-                self.values.pop(name, None)
-            else:
-                self.values[name] = value
+            for name, morsel in SimpleCookie(line).items():
+                if morsel.value in ("", '""') or morsel["max-age"] in ("0", 0):
+                    self.values.pop(name, None)
+                else:
+                    self.values[name] = morsel.coded_value
 
     @property
     def csrf(self) -> str:
