@@ -24,7 +24,7 @@ from litestar.template import TemplateConfig
 from litestar.types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message, Receive, Scope, Send
 from piccolo.engine.postgres import PostgresEngine
 
-from portal import metrics, timefmt
+from portal import malloc, metrics, timefmt
 from portal.accounts.service import IDLE_TIMEOUT
 from portal.accounts.sso import Provider
 from portal.assets import AssetManifest
@@ -137,6 +137,7 @@ def logging_config(settings: Settings) -> LoggingConfig:
 
 
 def create_app(settings: Settings | None = None) -> Portal:
+    malloc.tune()  # before this worker's threads: see portal/malloc.py
     settings = (settings or get_settings()).check()
     engine = make_engine(settings)
     bind(engine)
