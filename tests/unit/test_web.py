@@ -3,6 +3,8 @@ boosted nor a history restore; both answers vary on HX-Request."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,7 +25,21 @@ HTMX = {"HX-Request": "true"}
 
 def request(headers: dict[str, str] | None = None) -> HTMXRequest:
     """A GET request as the portal sees it (htmx details attached), with ``headers``."""
-    return HTMXRequest(RequestFactory().get("/registration/contact", headers=headers or {}).scope)
+    return web.PortalRequest(RequestFactory().get("/registration/contact", headers=headers or {}).scope)
+
+
+def test_a_request_goes_with_its_last_reference_not_with_the_garbage_collector():
+    """No reference cycle between the request and its htmx details (litestar-htmx's own
+    request has one): what the request holds is freed when it ends."""
+    gc.disable()
+    try:
+        r = request(HTMX)
+        assert r.htmx and wants_fragment(r)
+        gone = weakref.ref(r)
+        del r
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize(
