@@ -153,20 +153,12 @@ async def measure(
 
 
 def report(run: Run) -> list[str]:
-    at = {n: run.rss.get(n) for n in CHECKPOINTS if n <= run.total}
-
-    def column(n: int) -> str:
-        figures = at[n]
-        return " / ".join(f"{m:.0f}" for m in figures) if figures else "-"
-
-    lines = [
-        "memory per worker at "
-        + " / ".join(f"{n:,}" for n in at)
-        + " registrations (MiB, worker "
-        + " and ".join(str(i + 1) for i in range(len(run.workers)))
-        + "): "
-        + "; ".join(f"{n:,}: {column(n)}" for n in at)
-    ]
+    at = {n: run.rss[n] for n in CHECKPOINTS if n in run.rss}
+    workers = "; ".join(
+        f"worker {i + 1} " + " / ".join(f"{figures[i]:.0f}" for figures in at.values()) + " MiB"
+        for i in range(len(run.workers))
+    )
+    lines = [f"memory per worker at {' / '.join(f'{n:,}' for n in at)} registrations: {workers}"]
     last, middle = at.get(run.total), at.get(run.total // 2)
     if not last or not middle or run.errors:
         lines.append(f"memory: FAIL ({run.done} of {run.total} registrations completed, {len(run.errors)} errors)")

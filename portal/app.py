@@ -19,6 +19,7 @@ from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.compression.brotli_facade import BrotliCompression
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
@@ -137,6 +138,36 @@ def logging_config(settings: Settings) -> LoggingConfig:
     return config
 
 
+class ReleasingBrotli(BrotliCompression):
+    """Litestar's brotli facade, letting go of its compressor once the body is written. The
+    compressor's native state (its window and hash tables: 640 KiB resident after a 30 KB page
+    at quality 5, measured) was otherwise freed only with the request, and a rendered page
+    leaves its request in a reference cycle (a Jinja context and the macros imported "with
+    context") until the garbage collector's next full pass: a worker at rest swung by up to
+    14 MiB with the pages waiting for it (bench/memory.py)."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        compressor = getattr(self, "compressor", None)
+        if compressor is not None:
+            self.buffer.write(compressor.finish())
+            del self.compressor
+
+
+def compression() -> CompressionConfig:
+    config = CompressionConfig(
+        backend="brotli",
+        brotli_gzip_fallback=True,
+        minimum_size=500,
+        brotli_quality=5,
+        gzip_compress_level=6,
+        exclude_opt_key="precompressed",  # static files carry their own, made once at start-up
+    )
+    config.compression_facade = ReleasingBrotli  # set after the config's check, which names its own
+    return config
+
+
 def create_app(settings: Settings | None = None) -> Portal:
     malloc.tune()  # before this worker's threads: see portal/malloc.py
     settings = (settings or get_settings()).check()
@@ -241,14 +272,7 @@ def create_app(settings: Settings | None = None) -> Portal:
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure_jinja
         ),
-        compression_config=CompressionConfig(
-            backend="brotli",
-            brotli_gzip_fallback=True,
-            minimum_size=500,
-            brotli_quality=5,
-            gzip_compress_level=6,
-            exclude_opt_key="precompressed",  # static files carry their own, made once at start-up
-        ),
+        compression_config=compression(),
         before_send=[security_headers_hook(settings)],
         logging_config=logging_config(settings),
         openapi_config=None,

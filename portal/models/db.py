@@ -22,8 +22,8 @@ UNIQUE_VIOLATIONS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, asyncp
 
 # The engine the tables are bound to. Piccolo's configuration module (PICCOLO_CONF,
 # portal/piccolo_conf.py) is not imported to bind or to find it: it imports piccolo.conf.apps,
-# which imports black (the code formatter Piccolo writes migrations with), 22 MiB resident in
-# every web worker for nothing. Only Piccolo's own commands (migrate) load it.
+# which imports black (the code formatter Piccolo writes migrations with), 7 MiB more resident in
+# every web worker for nothing. Only Piccolo's own commands (migrate, which loads it first) do.
 _bound: Engine[Any] | None = None
 
 
@@ -42,11 +42,6 @@ def bind(engine: Engine[Any]) -> None:
     tables: tuple[type[Table], ...] = (*TABLES, Migration)
     for table in tables:
         table._meta.db = engine
-
-
-def bound_engine() -> Engine[Any] | None:
-    """The engine ``bind`` was last given (None before the first)."""
-    return _bound
 
 
 def current_engine() -> Engine[Any]:

@@ -119,7 +119,7 @@ def test_every_table_is_bound_and_in_piccolos_app():
 
 
 def test_a_web_worker_does_not_load_piccolos_migration_writer(tmp_path):
-    """Piccolo's app registry imports black (its migrations' formatter, 22 MiB resident): a
+    """Piccolo's app registry imports black (its migrations' formatter, 7 MiB resident): a
     worker binds its tables without it. Piccolo's own commands (migrate) still load it."""
     import os
     import subprocess

@@ -187,3 +187,22 @@ def test_after_a_boosted_form_the_browser_is_sent_on_with_see_other():
 def test_seconds_until(monkeypatch, moment, seconds):
     monkeypatch.setattr(web, "now", lambda: AT)
     assert seconds_until(moment) == seconds
+
+
+def test_the_brotli_compressor_is_let_go_once_the_body_is_written():
+    """Its native buffers must not wait for the request to be freed (portal.app.ReleasingBrotli)."""
+    from io import BytesIO
+
+    import brotli
+
+    from portal.app import ReleasingBrotli, compression
+
+    config = compression()
+    assert config.compression_facade is ReleasingBrotli
+    buffer = BytesIO()
+    facade = ReleasingBrotli(buffer=buffer, compression_encoding="br", config=config)
+    facade.write(b"<p>Registration</p>" * 100)
+    facade.close()
+    facade.close()  # a disconnect after the body: nothing left to close
+    assert not hasattr(facade, "compressor")
+    assert brotli.decompress(buffer.getvalue()) == b"<p>Registration</p>" * 100
