@@ -4,14 +4,17 @@
 The portal served as bench/server.py serves it (uvicorn, 2 workers, PostgreSQL) with the mail
 delivered from inside the workers to an SMTP sink of this process (aiosmtpd); 16 applicants at
 once go through the whole registration, terms to acknowledgement, reading their codes from the
-sink. Each worker's VmRSS is read at 0, 250, 500, 750 and 1,000 completed registrations.
+sink. Each worker's VmRSS is read at 0 and after each 250 registrations, once the last of them
+is answered and its mail sent (2 s at rest), so that the figures compare what stays, not what a
+request in flight holds (an argon2id hash alone is 19 MiB while it runs).
 
 Pass: every worker at most 120 MiB at 1,000, and none grown by more than 5 MiB from 500 to 1,000.
-Why 5 MiB: a worker that keeps something per registration grows at least ~10 KiB for each of
-the ~250 registrations a worker answers per 500 (a draft's rows, a session's objects, a cache
-entry), 2.5 MiB or more; what legitimately moves a settled worker's VmRSS is the allocator's
-own rounding (a 64 MiB arena's trimmed top, a few pages of fragmentation from an argon2 19 MiB
-block's neighbours), measured here as 1 to 3 MiB between runs of the same code.
+Why 5 MiB: a worker that keeps something per registration (a draft's rows, a request, a cache
+entry: 10 KiB or more) grows by 2.5 MiB or more over the ~250 registrations it answers between
+500 and 1,000. What legitimately still moves a settled worker: caches filling up to their
+bounds (asyncpg prepares each statement once per pooled connection, up to 100 a connection)
+and the allocators' rounding (Python's 1 MiB arenas, glibc's heap top): measured +0.4 MiB from
+500 to 1,000, and 1 MiB between 250 and 1,000.
 """
 
 from __future__ import annotations
