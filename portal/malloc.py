@@ -12,10 +12,10 @@ with bench/memory.py (uvicorn, 2 workers, 16 applicants at once): one worker wen
 Fixing the thresholds at glibc's defaults (128 KiB to map a block, 128 KiB free at a heap's top
 to trim it) stops the raise: the hash's block is mapped and unmapped each time, and large
 buffers never sit in a heap (measured: the main heap then stayed at 23 MiB through 1,000
-registrations; MALLOC_ARENA_MAX=2 alone left a worker at 223 MiB). At most two arenas (the main one and one that the threads share):
-each arena a thread makes keeps its own free memory (up to 64 MiB reserved, what it touched
-resident), and this process's threads (argon2, asyncio's resolver, anyio's) only borrow memory
-for a call at a time.
+registrations; MALLOC_ARENA_MAX=2 alone left a worker at 223 MiB). At most two arenas (the
+main one and one that the threads share): each arena a thread makes keeps its own free memory
+(up to 64 MiB reserved, what it touched resident), and this process's threads (argon2, the
+event loop's resolver, anyio's) only borrow memory for a call at a time.
 
 mallopt is called at the start of the process, before its threads: thresholds are global, the
 arena cap applies to arenas made after it. Environment variables (MALLOC_ARENA_MAX...) would do
