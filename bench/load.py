@@ -1,7 +1,8 @@
 """Speed on a small server (``make bench``): the portal served by uvicorn with 2 workers on
 PostgreSQL, loaded with wrk from the same machine.
 
-Measures: step reads/s and latency at 16 concurrent; resident memory per worker; whether a
+Measures: step reads/s and latency at 16 concurrent; resident memory per worker (after the reads
+here, and through 1,000 full registrations: ``bench/memory.py``); whether a
 refusal takes the same time for a real and an unknown User ID or email (``bench/timing.py``: Log
 in, Forgot password, Forgot User ID); health-check latency while logins hash; the approval
 table's render time with 10,000 pending requests."""
@@ -10,28 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import subprocess
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 
-from bench import server, timing
-from bench.server import BASE_PG, URL, prepare, serve
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def children(pid: int) -> list[int]:
-    """The worker processes of uvicorn ``pid`` (not multiprocessing's resource tracker)."""
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [int(x) for x in out if b"spawn_main" in Path(f"/proc/{x}/cmdline").read_bytes()]
+from bench import memory, server, timing
+from bench.server import BASE_PG, URL, children, prepare, rss_mib, serve
 
 
 async def seed_requests(url: str, count: int) -> tuple[dict, list[timing.Holder]]:
@@ -144,7 +130,7 @@ async def main() -> None:
             wrk("/register/verify", cookie, seconds=3)  # warm up
             step = wrk("/register/verify", cookie, seconds=10)
             workers = children(proc.pid)
-            rss = [rss_mb(pid) for pid in workers]
+            rss = [rss_mib(pid) for pid in workers]
             await client.get("/login")
             start = time.perf_counter()
             refusals = await timing.measure(client, url, holders)
@@ -171,6 +157,7 @@ async def main() -> None:
         f"approval table, 10,000 pending: median {table_ms:.1f} ms for page 1 (25 rows), {table_bytes} bytes raw;"
         f" htmx table fragment {table_br} bytes brotli"
     )
+    await memory.main()
 
 
 if __name__ == "__main__":

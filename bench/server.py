@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ async def prepare(url: str) -> None:
     await reset_database(Settings(database_url=url))
 
 
-def serve(url: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+def serve(url: str, extra_env: dict[str, str] | None = None, port: int = PORT) -> subprocess.Popen:
     env = {
         **os.environ,
         "PORTAL_DATABASE_URL": url,
@@ -35,19 +36,37 @@ def serve(url: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen
         **(extra_env or {}),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "portal", "serve", "--port", str(PORT), "--workers", "2"],
+        [sys.executable, "-m", "portal", "serve", "--port", str(port), "--workers", "2"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: a server that never answered goes whole
     )
-    for _ in range(100):
+    deadline = time.monotonic() + 60  # 2 workers importing on 2 busy cores
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(URL + "/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=20)
     raise RuntimeError("server did not start")
+
+
+def rss_mib(pid: int) -> float:
+    """The resident memory (VmRSS) of process ``pid`` in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """The worker processes of uvicorn ``pid`` (not multiprocessing's resource tracker)."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(x) for x in out if b"spawn_main" in Path(f"/proc/{x}/cmdline").read_bytes()]
 
 
 def wrk(*args: str, seconds: int) -> dict[str, float]:

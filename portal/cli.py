@@ -72,6 +72,7 @@ async def _migrate(settings: Settings) -> None:
     os.environ.setdefault("PICCOLO_CONF", "portal.piccolo_conf")
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
+    import portal.piccolo_conf  # noqa: F401 (loaded before binding, so that bind gives it the engine)
     from portal.models.db import current_engine
 
     _bind(settings)

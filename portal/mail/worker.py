@@ -226,8 +226,10 @@ async def _serve(settings: Settings) -> None:
 
 def cli_main() -> int:
     """``python -m portal mail-worker``: deliver the outbox until SIGINT or SIGTERM."""
+    from portal import malloc
     from portal.settings import get_settings
 
+    malloc.tune()
     settings = get_settings()
     SMTPConfig(settings.smtp_url)  # refuse a malformed URL at start, not on the first message
     configure_process(settings.log_format)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -19,20 +20,33 @@ from piccolo.table import Table
 UNIQUE_VIOLATIONS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, asyncpg.exceptions.UniqueViolationError)
 
 
+# The engine the tables are bound to. Piccolo's configuration module (PICCOLO_CONF,
+# portal/piccolo_conf.py) is not imported to bind or to find it: it imports piccolo.conf.apps,
+# which imports black (the code formatter Piccolo writes migrations with), 7 MiB more resident in
+# every web worker for nothing. Only Piccolo's own commands (migrate, which loads it first) do.
+_bound: Engine[Any] | None = None
+
+
 def bind(engine: Engine[Any]) -> None:
-    """Point every portal table (and Piccolo's migration table) at ``engine``."""
+    """Point every portal table (and Piccolo's migration table) at ``engine``, and Piccolo's
+    configuration too when it is loaded."""
+    global _bound
     from piccolo.apps.migrations.tables import Migration
 
-    import portal.piccolo_conf as conf
-    from portal.models.piccolo_app import APP_CONFIG
+    from portal.models.tables import TABLES
 
-    conf.DB = engine
-    tables: list[type[Table]] = [*APP_CONFIG.table_classes, Migration]
+    _bound = engine
+    conf = sys.modules.get("portal.piccolo_conf")
+    if conf is not None:
+        setattr(conf, "DB", engine)  # noqa: B010 (a module attribute mypy cannot know)
+    tables: tuple[type[Table], ...] = (*TABLES, Migration)
     for table in tables:
         table._meta.db = engine
 
 
 def current_engine() -> Engine[Any]:
+    if _bound is not None:
+        return _bound
     import portal.piccolo_conf as conf
 
     engine: Engine[Any] = conf.DB

@@ -369,3 +369,29 @@ class OidcToken(Table, tablename="oidc_token"):
     expires_at = Timestamptz(required=True, index=True)
     refresh_expires_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+
+
+# Every table, in the order their foreign keys allow: Piccolo's app (models/piccolo_app.py) and
+# the binding to an engine (models/db.py) both read this list.
+TABLES: tuple[type[Table], ...] = (
+    CatalogField,
+    Application,
+    Role,
+    RegistrationDraft,
+    AccessRequest,
+    OutboxMessage,
+    Account,
+    LoginThrottle,
+    AccessGrant,
+    ApproverRight,
+    UserSession,
+    PasswordReset,
+    AuditEvent,
+    SecondFactor,
+    RecoveryCode,
+    MfaChallenge,
+    OidcClient,
+    SigningKey,
+    OidcCode,
+    OidcToken,
+)

@@ -107,6 +107,7 @@ def test_the_layer_map_knows_every_package():
         "invisible",
         "links",
         "logs",
+        "malloc",
         "metrics",
         "text",
         "timefmt",

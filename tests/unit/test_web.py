@@ -3,6 +3,8 @@ boosted nor a history restore; both answers vary on HX-Request."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,7 +25,21 @@ HTMX = {"HX-Request": "true"}
 
 def request(headers: dict[str, str] | None = None) -> HTMXRequest:
     """A GET request as the portal sees it (htmx details attached), with ``headers``."""
-    return HTMXRequest(RequestFactory().get("/registration/contact", headers=headers or {}).scope)
+    return web.PortalRequest(RequestFactory().get("/registration/contact", headers=headers or {}).scope)
+
+
+def test_a_request_goes_with_its_last_reference_not_with_the_garbage_collector():
+    """No reference cycle between the request and its htmx details (litestar-htmx's own
+    request has one): what the request holds is freed when it ends."""
+    gc.disable()
+    try:
+        r = request(HTMX)
+        assert r.htmx and wants_fragment(r)
+        gone = weakref.ref(r)
+        del r
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize(
@@ -171,3 +187,22 @@ def test_after_a_boosted_form_the_browser_is_sent_on_with_see_other():
 def test_seconds_until(monkeypatch, moment, seconds):
     monkeypatch.setattr(web, "now", lambda: AT)
     assert seconds_until(moment) == seconds
+
+
+def test_the_brotli_compressor_is_let_go_once_the_body_is_written():
+    """Its native buffers must not wait for the request to be freed (portal.app.ReleasingBrotli)."""
+    from io import BytesIO
+
+    import brotli
+
+    from portal.app import ReleasingBrotli, compression
+
+    config = compression()
+    assert config.compression_facade is ReleasingBrotli
+    buffer = BytesIO()
+    facade = ReleasingBrotli(buffer=buffer, compression_encoding="br", config=config)
+    facade.write(b"<p>Registration</p>" * 100)
+    facade.close()
+    facade.close()  # a disconnect after the body: nothing left to close
+    assert not hasattr(facade, "compressor")
+    assert brotli.decompress(buffer.getvalue()) == b"<p>Registration</p>" * 100
