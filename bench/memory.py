@@ -4,7 +4,7 @@
 The portal served as bench/server.py serves it (uvicorn, 2 workers, PostgreSQL) with the mail
 delivered from inside the workers to an SMTP sink of this process (aiosmtpd); 16 applicants at
 once go through the whole registration, terms to acknowledgement, reading their codes from the
-sink. Each worker's VmRSS is read at 0 and after each 250 registrations, once the last of them
+sink: the load test's applicant (bench/journey.py), without its pauses. Each worker's VmRSS is read at 0 and after each 250 registrations, once the last of them
 is answered and its mail sent (2 s at rest), so that the figures compare what stays, not what a
 request in flight holds (an argon2id hash alone is 19 MiB while it runs).
 
@@ -21,100 +21,50 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
-import threading
 import time
 from dataclasses import dataclass, field
 
-import httpx
 from aiosmtpd.controller import Controller
 
+from bench.journey import ONE_LEVEL_ROLE, HTTPError, Journey, Person, Pool, Recorder, Sink, StepFailed, register
 from bench.server import BASE_PG, children, prepare, rss_mib, serve
-from tests.integration.registration_flow import CONTACT, PERSONAL, QUESTIONS, ROLE_FIELDS
 
 CHECKPOINTS = (0, 250, 500, 750, 1000)
 SETTLE_SECONDS = 2.0
 CONCURRENT = 16
 LIMIT_MIB = 120.0
 GROWTH_MIB = 5.0
-_CODE = re.compile(rb"verification code is: (\d{6})")
-
-
-class CodeSink:
-    """An aiosmtpd handler that keeps only each recipient's latest verification code."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._codes: dict[str, str] = {}
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        raw = getattr(envelope, "original_content", None) or getattr(envelope, "content", b"")
-        found = _CODE.search(raw.replace(b"=\r\n", b""))
-        if found:
-            with self._lock:
-                for rcpt in getattr(envelope, "rcpt_tos", ()):
-                    self._codes[rcpt] = found.group(1).decode()
-        return "250 accepted"
-
-    async def code_for(self, address: str) -> str:
-        """The code last mailed to ``address``, waiting for it as a person reading mail would."""
-        async with asyncio.timeout(30):
-            while True:
-                with self._lock:
-                    code = self._codes.pop(address, None)
-                if code:
-                    return code
-                await asyncio.sleep(0.05)
+# The load test's applicant (bench/journey.py) without its pauses: 16 at once, back to back.
+AT_ONCE = Journey(pause=0.0, email_timeout=30.0)
 
 
 @dataclass
 class Run:
-    base: str
-    sink: CodeSink
+    http: Pool
+    sink: Sink
     workers: list[int]
     total: int
     limit: int = 0  # registrations started up to the next checkpoint
     done: int = 0
     errors: list[str] = field(default_factory=list)
     rss: dict[int, list[float]] = field(default_factory=dict)
-    _numbers: itertools.count = field(default_factory=itertools.count)
+    _numbers: itertools.count[int] = field(default_factory=itertools.count)
 
     def measure(self, at: int) -> None:
         self.rss[at] = [rss_mib(pid) for pid in self.workers]
 
 
-async def register(client: httpx.AsyncClient, sink: CodeSink, email: str) -> None:
-    """One applicant, terms to acknowledgement, as a browser without JavaScript does it (each
-    POST answered by a 303 that the client follows)."""
-    client.cookies.clear()
-    await client.get("/register/PSR/terms")
-    csrf = {"_csrf_token": client.cookies["csrftoken"]}
-
-    async def step(path: str, data: dict[str, str], then: str) -> None:
-        r = await client.post(path, data={**data, **csrf})
-        if r.url.path != then:
-            raise RuntimeError(f"POST {path}: {r.status_code} at {r.url.path}, expected {then}")
-
-    await step("/register/PSR/terms", {}, "/register/personal")
-    await step("/register/personal", {**PERSONAL, "email": email, "email_confirm": email}, "/register/verify")
-    await step("/register/verify", {"code": await sink.code_for(email)}, "/register/contact")
-    await step("/register/contact", {**CONTACT, "role": "provider-user", **ROLE_FIELDS}, "/register/questions")
-    await step("/register/questions", QUESTIONS, "/register/review")
-    await step("/register/submit", {}, "/register/done")
-
-
 async def applicant(run: Run) -> None:
-    async with httpx.AsyncClient(base_url=run.base, timeout=60, follow_redirects=True) as client:
-        while True:
-            n = next(run._numbers)
-            if n >= run.limit:
-                return
-            try:
-                await register(client, run.sink, f"memory{n}.{int(time.time())}@example.gov")
-            except (httpx.HTTPError, RuntimeError, KeyError) as exc:
-                run.errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            run.done += 1
+    while (n := next(run._numbers)) < run.limit:
+        address = f"memory{n}.{int(time.time())}@example.gov"
+        try:
+            await register(Person(run.http, Recorder()), run.sink, AT_ONCE, address, ONE_LEVEL_ROLE, on_step=[""])
+        except (StepFailed, HTTPError, TimeoutError) as exc:
+            run.errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        finally:
+            run.sink.forget(address)
+        run.done += 1
 
 
 async def measure(
@@ -129,7 +79,7 @@ async def measure(
 
     url = await fresh_postgres_database(BASE_PG, database)
     await prepare(url)
-    sink = CodeSink()
+    sink = Sink(asyncio.get_running_loop())
     smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
     smtp.start()
     port = free_port()
@@ -138,8 +88,9 @@ async def measure(
         {"PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}", "PORTAL_MAIL_WORKER_INLINE": "true", **(env or {})},
         port=port,
     )
+    http = Pool(f"http://127.0.0.1:{port}", CONCURRENT)
     try:
-        run = Run(f"http://127.0.0.1:{port}", sink, children(proc.pid), total)
+        run = Run(http, sink, children(proc.pid), total)
         run.measure(0)
         for checkpoint in (n for n in CHECKPOINTS if 0 < n <= total):
             # Up to the checkpoint with 16 at once, then each worker measured at rest (its last
@@ -149,6 +100,7 @@ async def measure(
             await asyncio.sleep(SETTLE_SECONDS)
             run.measure(checkpoint)
     finally:
+        await http.aclose()
         proc.terminate()
         proc.wait(timeout=20)
         smtp.stop()

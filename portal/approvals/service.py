@@ -9,17 +9,18 @@ not the approver's to decide raises ``NotAllowed``, exactly as one that does not
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from portal import metrics, timefmt
 from portal.accounts import service as accounts
 from portal.accounts.questions import QUESTIONS
+from portal.clock import now
 from portal.crypto import FieldCipher, mask
 from portal.errors import NotAllowed
 from portal.invisible import has_invisible
 from portal.links import Links
-from portal.mail import messages
+from portal.mail import messages, outbox
 from portal.models import accounts as accounts_q
 from portal.models import approvals as q
 from portal.models.approvals import Decider
@@ -30,6 +31,7 @@ from portal.models.rows import (
     Application,
     AuditEntry,
     ContactData,
+    Person,
     QueueRow,
     RequestDetail,
     RequestStatus,
@@ -38,6 +40,7 @@ from portal.models.rows import (
 )
 
 MAX_REASON = 500
+NOTICE_GAP = timedelta(minutes=messages.NOTICE_GAP_MINUTES)
 MAX_BULK = 100
 CREATED = "approved, account created"
 ADDED = "approved, access added to their account"
@@ -102,16 +105,19 @@ async def _approve(decider: Decider, tracking: str, *, ip: str, links: Links) ->
             await accounts_q.audit(
                 "request_approved_level", actor=who, subject=tracking, ip=ip, level=row.level, of=row.levels
             )
-            for person in await q.approvers_for(row.application, row.level + 1):
-                if person.user_id != who and person.email != row.email:
-                    await messages.approval_needed(
-                        to=person.email,
-                        tracking=tracking,
-                        application=row.application_name,
-                        level=row.level + 1,
-                        due_at=row.due_at,
-                        url=links.approvals,
-                    )
+            next_level = [
+                p
+                for p in await q.approvers_for(row.application, row.level + 1)
+                if p.user_id != who and p.email != row.email
+            ]
+            await tell_approvers(
+                next_level,
+                tracking=tracking,
+                application=row.application_name,
+                level=row.level + 1,
+                due_at=row.due_at,
+                links=links,
+            )
             await messages.request_progress(
                 to=row.email,
                 tracking=tracking,
@@ -203,13 +209,27 @@ async def notify_new_request(
     application: Application, tracking: str, due_at: datetime, email: str, links: Links
 ) -> None:
     """Inside the submit transaction: tell the level-1 approvers a request is in their queue."""
-    for person in await q.approvers_for(application.id, 1):
-        if person.email != email:
+    approvers = [p for p in await q.approvers_for(application.id, 1) if p.email != email]
+    await tell_approvers(
+        approvers, tracking=tracking, application=application.name, level=1, due_at=due_at, links=links
+    )
+
+
+async def tell_approvers(
+    approvers: list[Person], *, tracking: str, application: str, level: int, due_at: datetime, links: Links
+) -> None:
+    """Email ``approvers`` that a request has reached their queue, each at most once in
+    NOTICE_GAP: at 15 requests a second (make loadtest) every approver of an application would
+    otherwise get 15 emails a second. Their queue lists every request waiting, and the daily
+    reminder those past their target date."""
+    told = await outbox.emailed_since([p.email for p in approvers], ("approval_needed",), now() - NOTICE_GAP)
+    for person in approvers:
+        if person.email not in told:
             await messages.approval_needed(
                 to=person.email,
                 tracking=tracking,
-                application=application.name,
-                level=1,
+                application=application,
+                level=level,
                 due_at=due_at,
                 url=links.approvals,
             )

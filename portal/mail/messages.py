@@ -76,6 +76,11 @@ async def user_id_link(*, to: str, link: str) -> None:
     )
 
 
+# An approver hears of new requests in their queue at most once in this many minutes (see
+# approvals.service.tell_approvers).
+NOTICE_GAP_MINUTES = 15
+
+
 async def approval_needed(*, to: str, tracking: str, application: str, level: int, due_at: datetime, url: str) -> None:
     await enqueue(
         kind="approval_needed",
@@ -84,7 +89,9 @@ async def approval_needed(*, to: str, tracking: str, application: str, level: in
         body=(
             f"A request for {application} has reached your approval queue at level {level}.\n\n"
             f"Tracking number: {tracking}\nReview target date: {timefmt.day(due_at)}\n\n"
-            f"Decide it here: {url}\n"
+            f"Decide it here: {url}\n\n"
+            f"We email you about new requests at most once every {NOTICE_GAP_MINUTES} minutes, so more may be"
+            " waiting: your queue lists every one.\n"
         ),
     )
 

@@ -203,6 +203,22 @@ async def queued_to(address: str, kinds: tuple[str, ...], since: datetime) -> li
     return [r["created_at"] for r in rows]
 
 
+async def emailed_since(addresses: list[str], kinds: tuple[str, ...], since: datetime) -> set[str]:
+    """Which of ``addresses`` have had an email of ``kinds`` queued since ``since`` (one query)."""
+    if not addresses:
+        return set()
+    rows = await (
+        OutboxMessage.select(OutboxMessage.to_address)
+        .where(
+            OutboxMessage.to_address.is_in(addresses)
+            & OutboxMessage.kind.is_in(list(kinds))
+            & (OutboxMessage.created_at > since)
+        )
+        .distinct()
+    )
+    return {r["to_address"] for r in rows}
+
+
 class Backlog(msgspec.Struct, frozen=True):
     """What is waiting to be delivered: how many emails, and how long the oldest has waited."""
 

@@ -542,6 +542,28 @@ async def test_approvers_are_told_when_a_request_reaches_them_and_reminded_daily
     assert len(await mails(approver["email"], "overdue_reminder")) == 1
 
 
+async def test_an_approver_hears_of_new_requests_at_most_once_in_fifteen_minutes(client, smtp, app):
+    """A busy queue does not flood its approvers: the second request inside the gap sends no
+    email (the queue shows it); once the gap has passed the next one does."""
+    approver = await make_account(initial=False, grants=(), approver=(("GENTRAN", 1),))
+    other = await make_account(initial=False, grants=(), approver=(("GENTRAN", 1),))
+    async with checked_client(app) as b:
+        first = await submitted(b, smtp, "GENTRAN", "mailbox-user")
+    async with checked_client(app) as b:
+        await submitted(b, smtp, "GENTRAN", "mailbox-user")
+    for person in (approver, other):
+        needed = await mails(person["email"], "approval_needed")
+        assert [first in m["subject"] for m in needed] == [True]
+        assert "at most once every 15 minutes" in needed[0]["body"]
+    await OutboxMessage.update({OutboxMessage.created_at: now() - timedelta(minutes=16)}).where(
+        OutboxMessage.to_address == approver["email"]
+    )
+    async with checked_client(app) as b:
+        third = await submitted(b, smtp, "GENTRAN", "mailbox-user")
+    assert [third in m["subject"] for m in await mails(approver["email"], "approval_needed")] == [False, True]
+    assert len(await mails(other["email"], "approval_needed")) == 1  # still inside its gap
+
+
 # ---- 7. Audit ---------------------------------------------------------------------------------
 
 
