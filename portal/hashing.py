@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 import time
 import unicodedata
@@ -67,14 +68,45 @@ async def hash_secret(secret: str) -> str:
     return await _off_loop("hash", lambda: HASHER.hash(secret))
 
 
+# A real argon2id hash of a random secret: what a check is made against when there is nothing
+# to check (an unknown User ID, a stand-in question), so that it costs the same as a real one.
+DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+
+# A secret the portal makes itself with at least 112 bits of entropy (an initial password: 114)
+# needs no slow hash: NIST SP 800-63B (5.1.2.2, look-up secrets) allows one iteration of an
+# approved hash function, salted, since no guessing gets through 2^112. So making one spends no
+# argon2id (an approval that creates an account used to). Stored as $sha256$<salt>$<digest>.
+RANDOM_SECRET = "$sha256$"
+
+
+def hash_random_secret(secret: str) -> str:
+    """The stored form of a secret of at least 112 random bits the portal made (not a person)."""
+    salt = secrets.token_hex(16)
+    return f"{RANDOM_SECRET}{salt}${_salted_sha256(salt, secret)}"
+
+
+def _salted_sha256(salt: str, secret: str) -> str:
+    return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
+
+
 async def verify_secret(hashed: str, secret: str) -> bool:
+    """Whether ``secret`` matches ``hashed`` (argon2id, or a random secret's salted SHA-256).
+    Always one argon2id check, off the loop: a random secret's is made against DUMMY_HASH, so
+    that signing in with an initial password takes as long as with any other, or an unknown ID."""
+    random_digest = None
+    if hashed.startswith(RANDOM_SECRET):
+        salt, _, digest = hashed.removeprefix(RANDOM_SECRET).partition("$")
+        random_digest = hmac.compare_digest(digest, _salted_sha256(salt, secret))
+        hashed = DUMMY_HASH
+
     def _verify() -> bool:
         try:
             return HASHER.verify(hashed, secret)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    return await _off_loop("verify", _verify)
+    matched = await _off_loop("verify", _verify)
+    return random_digest if random_digest is not None else matched
 
 
 def normalise_answer(answer: str) -> str:

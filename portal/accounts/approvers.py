@@ -89,7 +89,7 @@ async def add_approver(*, email: str, name: str, grants: Sequence[str], actor: s
         raise ApproverError(f"not an email address: {email!r}")
     first, last = _split_name(name)
     rights = await _rights(grants)
-    initial = await service.new_initial_password()  # hashed before the transaction takes the write lock
+    initial = service.new_initial_password()
     async with transaction():
         account_id, user_id = await service.create_account(
             first_name=first, last_name=last, email=address, initial=initial
@@ -108,7 +108,7 @@ async def reset_initial_password(user_id: str, *, secret_key: str, actor: str = 
     account = await q.account_by_user_id(user_id.strip().upper())
     if account is None:
         raise ApproverError(f"no account with User ID {user_id!r}")
-    initial = await service.new_initial_password()
+    initial = service.new_initial_password()
     async with transaction():
         await service.set_password(account, initial.hashed, secret_key=secret_key, initial=True)
         await q.audit("initial_password_reissued", actor=actor, subject=account.user_id)

@@ -18,7 +18,7 @@ from portal.accounts.questions import MIN_QUESTIONS, QUESTIONS, SLOTS
 from portal.accounts.userids import new_user_id
 from portal.clock import now
 from portal.errors import LinkSpent
-from portal.hashing import HASHER, answers_secret, hash_secret, normalise_answer, verify_secret
+from portal.hashing import DUMMY_HASH, answers_secret, hash_random_secret, hash_secret, normalise_answer, verify_secret
 from portal.mail import caps, messages
 from portal.models import accounts as q
 from portal.models import mfa as mfa_q
@@ -33,10 +33,6 @@ INITIAL_PASSWORD_LIFETIME = timedelta(hours=72)
 RESET_LIFETIME = timedelta(minutes=30)
 CHALLENGE_LIFETIME = timedelta(minutes=10)  # a halfway sign-in, or a passkey ceremony
 LOGIN_FAILED = "The User ID or password is not correct."
-
-# A real argon2id hash of a random secret: an unknown User ID is "checked" against it so that
-# both failures cost the same time.
-_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
 
 
 def token_hash(token: str) -> str:
@@ -68,7 +64,7 @@ async def check_password(user_id: str, password: str, *, secret_key: str, ip: st
     key = throttle_key(user_id, secret_key)
     reserved = await q.reserve_login(key, limit=LOCK_AFTER, at=at)
     account = await q.account_by_user_id(user_id)
-    right = await verify_secret(account.password_hash if account and reserved else _DUMMY_HASH, password)
+    right = await verify_secret(account.password_hash if account and reserved else DUMMY_HASH, password)
     if not (right and account and reserved):
         locked_now = await q.lock_if_at_limit(key, limit=LOCK_AFTER, at=at, lock_for=LOCK_FOR)
         await _audit_refusal(account.user_id if account else "", ip, locked_now, failed=bool(reserved))
@@ -278,12 +274,11 @@ class InitialPassword:
     hashed: str
 
 
-async def new_initial_password() -> InitialPassword:
-    """A random initial password meeting the policy, and its argon2id hash. Make it before the
-    transaction that stores it: hashing waits its turn on the hashing thread, and on SQLite a
-    transaction holds the database's write lock for as long as it lasts."""
+def new_initial_password() -> InitialPassword:
+    """A random initial password meeting the policy (114 bits), and its salted SHA-256
+    (``hashing.hash_random_secret``: no argon2id for a secret nobody chose)."""
     password = initial_password()
-    return InitialPassword(password, await hash_secret(password))
+    return InitialPassword(password, hash_random_secret(password))
 
 
 async def create_account(
@@ -352,9 +347,9 @@ async def answers_match(account: Account | None, keys: list[str], answers: list[
         checks = [(chosen.answers_hash, answers_secret(list(zip(keys, answers, strict=False))))]
     else:
         hashes = {x.question: x.answer_hash for x in chosen}
-        checks = [(hashes.get(k, _DUMMY_HASH), normalise_answer(a)) for k, a in zip(keys, answers, strict=False)]
+        checks = [(hashes.get(k, DUMMY_HASH), normalise_answer(a)) for k, a in zip(keys, answers, strict=False)]
         checks = checks[:MIN_QUESTIONS] if len(keys) == MIN_QUESTIONS else []
-    results = [await verify_secret(hashed, secret) for hashed, secret in (checks + [(_DUMMY_HASH, "")] * 2)[:2]]
+    results = [await verify_secret(hashed, secret) for hashed, secret in (checks + [(DUMMY_HASH, "")] * 2)[:2]]
     return account is not None and bool(checks) and len(keys) == len(answers) and all(results[: len(checks)])
 
 

@@ -95,9 +95,8 @@ async def _approve(decider: Decider, tracking: str, *, ip: str, links: Links) ->
         return refusal
     who = decider.user_id
     final = row.level >= row.levels
-    # A new account's password is hashed before the transaction opens (see new_initial_password);
-    # a holder's request ("Request another application") makes no account.
-    initial = await accounts.new_initial_password() if final and not row.account_user_id else None
+    # A holder's request ("Request another application") makes no account, so no password.
+    initial = accounts.new_initial_password() if final and not row.account_user_id else None
     async with transaction():
         if not final:
             if not await q.advance_level(row.id, from_level=row.level, by=who):

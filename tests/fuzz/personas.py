@@ -295,7 +295,7 @@ async def _holder(email: str, last_name: str) -> tuple[str, str]:
 
     answers = (("first-school", "Lincoln Elementary"), ("first-car", "Ford Focus"))
     questions = AnswerSet([k for k, _ in answers], await hash_secret(answers_secret(list(answers))))
-    initial = await service.new_initial_password()
+    initial = service.new_initial_password()
     app = await Application.select(Application.id).where(Application.code == "PSR").first()
     role = await Role.select(Role.id).where((Role.application == app["id"]) & (Role.code == "provider-user")).first()
     async with transaction():

@@ -47,7 +47,7 @@ async def make_account(
         if per_answer_hashes
         else AnswerSet([k for k, _ in answers], await hash_secret(answers_secret(list(answers))))
     )
-    initial_password = await service.new_initial_password()
+    initial_password = service.new_initial_password()
     password = initial_password.password
     async with transaction():
         account_id, user_id = await service.create_account(

@@ -87,9 +87,14 @@ async def lock(client, user_id: str) -> dict:
 # ---- 1. Accounts ------------------------------------------------------------------------------
 
 
-async def test_passwords_are_argon2id_with_owasp_parameters(database):
+async def test_passwords_are_argon2id_with_owasp_parameters_and_initial_ones_salted_sha256(database):
+    """A password someone chose is argon2id; an initial password, 114 random bits the portal
+    made, a salted SHA-256 (NIST SP 800-63B's rule for secrets of 112 bits or more)."""
+    chosen = await make_account(initial=False)
+    assert chosen["password_hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     account = await make_account()
-    assert account["password_hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert re.fullmatch(r"\$sha256\$[0-9a-f]{32}\$[0-9a-f]{64}", account["password_hash"])
+    assert account["password"] not in account["password_hash"]
     assert account["password_initial"] is True
     lifetime = account["password_expires_at"] - account["created_at"]
     assert timedelta(hours=71, minutes=59) < lifetime <= timedelta(hours=72, seconds=5)

@@ -78,7 +78,7 @@ async def test_the_locked_draft_read_sees_its_transactions_own_writes(database):
 async def test_an_account_and_its_session_come_back_typed(database):
     from portal.accounts.service import ABSOLUTE_TIMEOUT, IDLE_TIMEOUT, create_account, new_initial_password
 
-    initial = await new_initial_password()
+    initial = new_initial_password()
     questions = [QuestionHash("first-car", "$argon2id$a"), QuestionHash("first-school", "$argon2id$b")]
     async with transaction():
         account_id, user_id = await create_account(

@@ -43,3 +43,23 @@ def test_the_answers_secret_normalises_each_answer_and_keeps_every_pair_apart():
     assert answers_secret([("a", 'x", "b'), ("c", "y")]) != answers_secret([("a", "x"), ("b", '", "c y')])
     assert answers_secret(pairs) != answers_secret(pairs[::-1])  # an answer belongs to its question
     assert answers_secret([("first-school", "Zoë 李")]) == '[["first-school", "zoë 李"]]'
+
+
+async def test_a_random_secret_is_salted_sha256_and_its_check_still_costs_one_argon2id(monkeypatch):
+    import portal.hashing
+    from portal.hashing import DUMMY_HASH, hash_random_secret
+
+    hashed = hash_random_secret("k7Hq2-XmP9r-abcde-FGHJK")
+    assert hashed.startswith("$sha256$") and hashed != hash_random_secret("k7Hq2-XmP9r-abcde-FGHJK")  # salted
+    checked: list[str] = []
+
+    class CountingHasher(type(portal.hashing.HASHER)):
+        def verify(self, hash, password):  # noqa: A002 (argon2's own parameter name)
+            checked.append(hash)
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(portal.hashing, "HASHER", CountingHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1))
+    assert await verify_secret(hashed, "k7Hq2-XmP9r-abcde-FGHJK")
+    assert not await verify_secret(hashed, "k7Hq2-XmP9r-abcde-FGHJk")
+    assert not await verify_secret(hashed.replace("$sha256$", "$sha256$0"), "k7Hq2-XmP9r-abcde-FGHJK")
+    assert checked == [DUMMY_HASH] * 3  # the same one argon2id check as any password's
