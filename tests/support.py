@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -135,3 +136,50 @@ async def demo_clients_on(port: int) -> dict[str, str]:
 
     await load(parse(DEFAULT_CATALOG.read_text().replace(".localhost:8001/", f".localhost:{port}/")))
     return await demo_secrets(FieldCipher(get_settings().data_key), list(DEMO_APPLICATIONS))
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd) on a free port, and ``settings`` that deliver to it: the
+    integration tests' ``smtp`` fixture and make fuzz's. ``deliver`` runs the mail worker once."""
+
+    def __init__(self, settings: Settings, keep: int = 100_000) -> None:
+        import logging
+
+        import msgspec
+        from aiosmtpd.controller import Controller
+
+        from portal.mail.catcher import CatchingHandler
+
+        self.handler = CatchingHandler(echo=None, keep=keep)
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # the receiving server's own log
+        port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port)
+        self.controller.start()
+        self.settings = msgspec.structs.replace(settings, smtp_url=f"smtp://127.0.0.1:{port}")
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    async def deliver(self) -> list:
+        """Run the mail worker until the outbox is empty; every message received so far."""
+        from portal.mail.worker import deliver_due
+
+        while await deliver_due(self.settings, batch=200):
+            pass
+        return list(self.handler.messages)
+
+    async def last_to(self, address: str):
+        messages = [m for m in await self.deliver() if address in m.rcpt_tos]
+        assert messages, f"no mail to {address}"
+        return messages[-1]
+
+    async def code_for(self, address: str) -> str:
+        """The code in the last code email to ``address`` (emails someone waits for leave the
+        outbox first, so another email queued earlier may arrive after it)."""
+        codes = [
+            found.group(1)
+            for m in await self.deliver()
+            if address in m.rcpt_tos and (found := re.search(r"verification code is: (\d{6})", m.text))
+        ]
+        assert codes, f"no code emailed to {address}"
+        return codes[-1]

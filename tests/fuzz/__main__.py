@@ -48,14 +48,13 @@ async def main(args: argparse.Namespace) -> int:
         }
     )
     from portal.settings import from_env
-    from tests.fuzz.personas import Mailbox
     from tests.fuzz.runner import run
-    from tests.support import reset_database
+    from tests.support import Mailbox, reset_database
 
     settings = from_env()
     print(f"fuzz: database {url.split('@')[-1]}, {args.requests} requests, seed {args.seed}", flush=True)
     await reset_database(settings)
-    mailbox = Mailbox(settings)
+    mailbox = Mailbox(settings, keep=1_000_000)
     trace_file = open(args.trace, "w", encoding="utf-8") if args.trace else None  # noqa: ASYNC230, SIM115
     try:
         from portal.app import create_app

@@ -14,18 +14,14 @@ spent its draft); when it lost its state it is made again, as a new person."""
 from __future__ import annotations
 
 import itertools
-import logging
 import re
-import socket
 import string
 from collections import Counter
 from contextlib import AsyncExitStack
 from typing import Any
 
-from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
 
-from portal.mail.catcher import CatchingHandler
 from tests.fuzz.values import Pools
 from tests.integration.accounts_support import GOOD_PASSWORD
 from tests.integration.registration_flow import unique_email
@@ -57,38 +53,6 @@ _n = itertools.count(1)
 
 class SetupError(AssertionError):
     """A persona could not be made: the journey it follows broke (a finding in itself)."""
-
-
-class Mailbox:
-    """A real SMTP server (aiosmtpd) for a run of its own, with the interface of the integration
-    tests' ``smtp`` fixture (``settings``, ``deliver``, ``code_for``)."""
-
-    def __init__(self, settings) -> None:
-        import msgspec
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.handler = CatchingHandler(echo=None, keep=1_000_000)
-        logging.getLogger("mail.log").setLevel(logging.WARNING)
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port)
-        self.controller.start()
-        self.settings = msgspec.structs.replace(settings, smtp_url=f"smtp://127.0.0.1:{port}")
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-    async def deliver(self) -> list:
-        from portal.mail.worker import deliver_due
-
-        while await deliver_due(self.settings, batch=200):
-            pass
-        return list(self.handler.messages)
-
-    async def code_for(self, address: str) -> str:
-        messages = [m for m in await self.deliver() if address in m.rcpt_tos]
-        assert messages, f"no mail to {address}"
-        return re.search(r"verification code is: (\d{6})", messages[-1].text).group(1)
 
 
 def _letters(n: int) -> str:

@@ -1,16 +1,10 @@
 from __future__ import annotations
 
-import logging
-import re
-import socket
 from contextlib import asynccontextmanager
 
-import msgspec
 import pytest
-from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
 
-from portal.mail.catcher import CatchingHandler
 from tests.htmlcheck import check_html
 
 CHECKED_PAGES: list[str] = []
@@ -88,49 +82,13 @@ async def csrf_headers(client: AsyncTestClient, path: str | None = None) -> dict
     return {"x-csrftoken": client.cookies["csrftoken"]}
 
 
-class Mailbox:
-    """A real SMTP server (aiosmtpd) and the settings that deliver to it."""
-
-    def __init__(self, settings, handler: CatchingHandler) -> None:
-        self.settings = settings
-        self.handler = handler
-
-    async def deliver(self) -> list:
-        """Run the mail worker once; return every message received so far."""
-        from portal.mail.worker import deliver_due
-
-        while await deliver_due(self.settings, batch=200):
-            pass
-        return list(self.handler.messages)
-
-    async def last_to(self, address: str):
-        messages = [m for m in await self.deliver() if address in m.rcpt_tos]
-        assert messages, f"no mail to {address}"
-        return messages[-1]
-
-    async def code_for(self, address: str) -> str:
-        """The code in the last code email to ``address`` (emails someone waits for leave the
-        outbox first, so another email queued earlier may arrive after it)."""
-        codes = [
-            found.group(1)
-            for m in await self.deliver()
-            if address in m.rcpt_tos and (found := re.search(r"verification code is: (\d{6})", m.text))
-        ]
-        assert codes, f"no code emailed to {address}"
-        return codes[-1]
-
-
 @pytest.fixture(scope="session")
 def smtp(database):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    handler = CatchingHandler(echo=None, keep=100_000)
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # the receiving server's own log
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield Mailbox(msgspec.structs.replace(database, smtp_url=f"smtp://127.0.0.1:{port}"), handler)
-    controller.stop()
+    from tests.support import Mailbox
+
+    mailbox = Mailbox(database)
+    yield mailbox
+    mailbox.stop()
 
 
 @pytest.fixture(scope="session")
