@@ -330,7 +330,11 @@ class AccountsController(Controller):
         ticket = Tickets(cipher, settings.secret_key).open(form.ticket, purpose)
         if ticket is None:
             return Redirect(request.app.route_reverse("accounts:recover", what=purpose), status_code=303)
-        errors = {k: "Enter your answer" for k, v in form.answers(len(ticket.k)) if not v.strip()}
+        errors = {
+            k: f"Enter your answer to question {n}"
+            for n, (k, v) in enumerate(form.answers(len(ticket.k)), 1)
+            if not v.strip()
+        }
         errors |= invisible_errors(form, LABELS, skip=("ticket",))
         if errors:
             here = _questions_url(request, purpose, form.ticket)

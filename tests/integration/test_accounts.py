@@ -555,7 +555,7 @@ async def test_recovery_asks_every_question_of_an_account_with_three(client):
     _, ticket = await _questions(client, "password", account["user_id"], account["email"])
     two = {"ticket": ticket, "answer_1": "Lincoln Elementary", "answer_2": "Ford Focus"}
     r = await client.post(url(client, "accounts:recover-answers", what="password"), data={**two, **await csrf(client)})
-    assert field_errors(page(await followed(client, r))) == {"answer_3": "Enter your answer"}
+    assert field_errors(page(await followed(client, r))) == {"answer_3": "Enter your answer to question 3"}
     await _recover(client, "password", account, (" lincoln elementary", "FORD focus", "acme  mills"))
     assert len(await _mails(account["email"], "password_reset")) == 1
 

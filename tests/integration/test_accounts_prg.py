@@ -108,7 +108,7 @@ async def test_recovery_steps_answer_303_and_keep_working(client, what):
     r = await client.post(answers, data={"ticket": ticket, "answer_1": "Lincoln Elementary", **await csrf(client)})
     assert "Lincoln" not in str(r.headers)
     back = await client.get(r.headers["location"])
-    assert field_errors(page(back)) == {"answer_2": "Enter your answer"}
+    assert field_errors(page(back)) == {"answer_2": "Enter your answer to question 2"}
     assert input_value(page(back), "answer_1") == "" and input_value(page(back), "ticket") == ticket
     r = await client.post(
         answers,
