@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import random
-import re
 import sys
 import time
 import uuid
@@ -32,6 +31,7 @@ from typing import Any
 import asyncpg
 import httpx
 from aiosmtpd.controller import Controller
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.journey import (
     APPLICANT_STEPS,
@@ -51,6 +51,7 @@ from bench.journey import (
     register,
     sign_in,
 )
+from bench.server import rss_mib
 from deploy import stack as stack_mod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -323,28 +324,13 @@ def listening_pid(port: int) -> int | None:
     return None
 
 
-def rss_mib(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def memory(stack: stack_mod.Stack) -> list[float]:
     return [rss_mib(listening_pid(port)) for port in stack.web_ports]
 
 
-METRIC = re.compile(
-    r"^(portal_hashing_seconds_count|portal_hashing_wait_seconds_(?:sum|count)|portal_outbox_depth"
-    r"|portal_http_request_duration_seconds_(?:sum|count))(\{[^}]*\})? (\S+)$",
-    re.M,
-)
-ROUTE = re.compile(r'route="([^"]+)"')
+# What the report reads from each worker's /metrics, by family: hashing, the outbox, route times.
+METRIC_FAMILIES = ("portal_hashing_seconds", "portal_hashing_wait_seconds", "portal_outbox_depth")
+ROUTE_TIMES = "portal_http_request_duration_seconds"
 
 
 async def metrics(stack: stack_mod.Stack) -> dict[str, float]:
@@ -354,15 +340,19 @@ async def metrics(stack: stack_mod.Stack) -> dict[str, float]:
     async with httpx.AsyncClient(timeout=10) as c:
         for port in stack.web_ports:
             text = (await c.get(f"http://127.0.0.1:{port}/metrics")).text
-            for name, labels, value in METRIC.findall(text):
-                key = name + (labels or "")
-                if name.startswith("portal_http_request_duration_seconds"):  # by route, statuses together
-                    route = ROUTE.search(labels)
-                    key = f"{name}:{route.group(1) if route else ''}"
-                if name == "portal_outbox_depth":  # the same table, seen by both
-                    totals[key] = float(value)
-                else:
-                    totals[key] = totals.get(key, 0.0) + float(value)
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if family.name == ROUTE_TIMES and sample.name.endswith(("_sum", "_count")):
+                        key = f"{sample.name}:{sample.labels.get('route', '')}"  # statuses together
+                    elif family.name in METRIC_FAMILIES and not sample.name.endswith(("_bucket", "_created")):
+                        labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                        key = sample.name + (f"{{{labels}}}" if labels else "")
+                    else:
+                        continue
+                    if family.name == "portal_outbox_depth":  # the same table, seen by both
+                        totals[key] = sample.value
+                    else:
+                        totals[key] = totals.get(key, 0.0) + sample.value
     return totals
 
 

@@ -4,9 +4,10 @@
 The portal served as bench/server.py serves it (uvicorn, 2 workers, PostgreSQL) with the mail
 delivered from inside the workers to an SMTP sink of this process (aiosmtpd); 16 applicants at
 once go through the whole registration, terms to acknowledgement, reading their codes from the
-sink: the load test's applicant (bench/journey.py), without its pauses. Each worker's VmRSS is read at 0 and after each 250 registrations, once the last of them
-is answered and its mail sent (2 s at rest), so that the figures compare what stays, not what a
-request in flight holds (an argon2id hash alone is 19 MiB while it runs).
+sink: the load test's applicant (bench/journey.py), without its pauses. Each worker's VmRSS is
+read at 0 and after each 250 registrations, once the last of them is answered and its mail sent
+(2 s at rest), so that the figures compare what stays, not what a request in flight holds (an
+argon2id hash alone is 19 MiB while it runs).
 
 Pass: every worker at most 120 MiB at 1,000, and none grown by more than 5 MiB from 500 to 1,000.
 Why 5 MiB: a worker that keeps something per registration (a draft's rows, a request, a cache

@@ -55,11 +55,14 @@ def serve(url: str, extra_env: dict[str, str] | None = None, port: int = PORT) -
     raise RuntimeError("server did not start")
 
 
-def rss_mib(pid: int) -> float:
-    """The resident memory (VmRSS) of process ``pid`` in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+def rss_mib(pid: int | None) -> float:
+    """The resident memory (VmRSS) of process ``pid`` in MiB (0 for no such process)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines() if pid else ():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return 0.0
 
 

@@ -1,8 +1,8 @@
 """The mail worker: delivers due outbox messages over SMTP with retries and backoff.
 
 SMTP being down loses nothing (a failed row stays unsent and is retried later, backing off to
-once an hour by default, for ever) and sends nothing twice (a row is claimed by one conditional UPDATE before it is
-sent, and a sent row is never claimed again). The one unavoidable gap: if the process dies after
+once an hour by default, for ever) and sends nothing twice (a row is claimed by one conditional
+UPDATE before it is sent, and a sent row is never claimed again). The one unavoidable gap: if the process dies after
 the SMTP server accepted a message and before ``sent_at`` is written, the row is sent again once
 its claim lapses; it keeps its Message-ID so the copy can be recognised.
 
@@ -32,17 +32,15 @@ from portal.settings import Settings
 
 log = logging.getLogger("portal.mail.worker")
 
-FIRST_RETRY_SECONDS = 30
-MAX_RETRY_SECONDS = 3600
 SMTP_TIMEOUT_SECONDS = 20.0
 
 
-def retry_delay(failed_attempts: int, first: int = FIRST_RETRY_SECONDS, cap: int = MAX_RETRY_SECONDS) -> timedelta:
-    """How long to wait after the ``failed_attempts``-th failure: ``first`` seconds, doubling
-    after each failure up to ``cap`` (by default 30 s, 1 min, 2 min, 4 min … up to one hour;
-    PORTAL_MAIL_RETRY_SECONDS and PORTAL_MAIL_RETRY_MAX_SECONDS)."""
+def retry_delay(failed_attempts: int, settings: Settings) -> timedelta:
+    """How long to wait after the ``failed_attempts``-th failure: PORTAL_MAIL_RETRY_SECONDS,
+    doubling after each failure up to PORTAL_MAIL_RETRY_MAX_SECONDS (by default 30 s, 1 min,
+    2 min, 4 min … up to one hour)."""
     exponent = min(max(failed_attempts, 1) - 1, 20)
-    return timedelta(seconds=min(first * 2**exponent, cap))
+    return timedelta(seconds=min(settings.mail_retry_seconds * 2**exponent, settings.mail_retry_max_seconds))
 
 
 # A batch is claimed for CLAIM_LEASE; a worker still sending it after RENEW_AFTER extends the
@@ -104,7 +102,7 @@ def build_message(settings: Settings, row: Claimed) -> EmailMessage:
 
 async def _fail(settings: Settings, row: Claimed, exc: BaseException) -> None:
     attempts = row.attempts + 1
-    delay = retry_delay(attempts, settings.mail_retry_seconds, settings.mail_retry_max_seconds)
+    delay = retry_delay(attempts, settings)
     await outbox.mark_failed(row.id, attempts=attempts, retry_at=now() + delay, error=describe_error(exc))
     with request_context(row.request_id):
         log.warning(

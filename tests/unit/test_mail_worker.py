@@ -9,7 +9,6 @@ import pytest
 from portal.mail.outbox import Claimed
 from portal.mail.worker import (
     CLAIM_LEASE,
-    MAX_RETRY_SECONDS,
     RENEW_AFTER,
     SMTP_TIMEOUT_SECONDS,
     SMTPConfig,
@@ -19,19 +18,21 @@ from portal.mail.worker import (
 )
 from portal.settings import Settings
 
+DEFAULTS = Settings()
+
 
 def test_retry_delay_doubles_from_thirty_seconds():
-    assert [retry_delay(n).total_seconds() for n in range(1, 8)] == [30, 60, 120, 240, 480, 960, 1920]
+    assert [retry_delay(n, DEFAULTS).total_seconds() for n in range(1, 8)] == [30, 60, 120, 240, 480, 960, 1920]
 
 
 def test_retry_delay_is_capped_at_one_hour():
-    assert retry_delay(8) == timedelta(hours=1)
-    assert retry_delay(10_000) == timedelta(seconds=MAX_RETRY_SECONDS)
+    assert retry_delay(8, DEFAULTS) == timedelta(hours=1)
+    assert retry_delay(10_000, DEFAULTS) == timedelta(seconds=DEFAULTS.mail_retry_max_seconds)
 
 
 def test_retry_delay_never_zero_or_negative():
-    assert retry_delay(0) == timedelta(seconds=30)
-    assert retry_delay(-3) == timedelta(seconds=30)
+    assert retry_delay(0, DEFAULTS) == timedelta(seconds=30)
+    assert retry_delay(-3, DEFAULTS) == timedelta(seconds=30)
 
 
 def test_the_claim_outlasts_its_renewal_and_one_message_timing_out_at_every_step():

@@ -112,7 +112,7 @@ def test_the_mail_retry_backoff_is_read_and_checked():
     from portal.mail.worker import retry_delay
 
     settings = from_env({"PORTAL_MAIL_RETRY_SECONDS": "2", "PORTAL_MAIL_RETRY_MAX_SECONDS": "5"})
-    delays = [retry_delay(n, settings.mail_retry_seconds, settings.mail_retry_max_seconds) for n in (1, 2, 3, 9)]
+    delays = [retry_delay(n, settings) for n in (1, 2, 3, 9)]
     assert [d.total_seconds() for d in delays] == [2, 4, 5, 5]
     for env in ({"PORTAL_MAIL_RETRY_SECONDS": "0"}, {"PORTAL_MAIL_RETRY_MAX_SECONDS": "10"}):
         with pytest.raises(SettingsError, match="PORTAL_MAIL_RETRY_SECONDS must be at least 1"):
